@@ -1,0 +1,6 @@
+//! ledgerlake: an independent, queryable, point-in-time history of a TigerBeetle ledger.
+//!
+//! `export` consumes the CDC stream into Parquet segments on an object store (`lake`);
+//! the other modules read, rebuild from and audit that lake.
+
+pub mod cdc;

@@ -1,0 +1,3 @@
+//! The `ledgerlake` binary: parse the command line, run, map the error to an exit code.
+
+fn main() {}
