@@ -4,3 +4,8 @@
 //! the other modules read, rebuild from and audit that lake.
 
 pub mod cdc;
+pub mod cli;
+pub mod export;
+pub mod lake;
+pub mod ls;
+pub mod timefmt;

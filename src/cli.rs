@@ -1,0 +1,238 @@
+//! The command line: raw clap arguments, and their validation into the options each command runs
+//! with. Every default is written here, next to the help text that explains it.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::export::broker::BrokerOptions;
+use crate::export::segment::SealPolicy;
+use crate::export::ExportOptions;
+
+/// AMQP caps the prefetch count at 65,535 (a 16-bit field).
+const AMQP_PREFETCH_MAX: u32 = 65_535;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ledgerlake",
+    version,
+    about = "An independent, queryable, point-in-time history of a TigerBeetle ledger",
+    long_about = "ledgerlake keeps a copy of a TigerBeetle ledger outside the cluster: `export` consumes the \
+CDC stream that `tigerbeetle amqp` publishes to RabbitMQ and writes every transfer event, exactly once and in \
+commit-timestamp order, into immutable Parquet segments on an object store (a local directory, s3://, ...)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume the CDC stream from a RabbitMQ queue into the lake (runs until SIGINT/SIGTERM, or
+    /// until idle with --until-idle).
+    Export(ExportArgs),
+    /// List the lake's segments, time range, event counts, sizes and quarantined messages.
+    Ls(LsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// AMQP URL of the broker. The password is never printed; prefer the environment variable.
+    #[arg(long, env = "LEDGERLAKE_AMQP_URL", hide_env_values = true,
+          default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub amqp_url: String,
+    /// Queue to consume (bound to the exchange the CDC job publishes to).
+    #[arg(long)]
+    pub queue: String,
+    /// The exchange the CDC job publishes to (`tigerbeetle amqp --publish-exchange`); used with --declare.
+    #[arg(long)]
+    pub exchange: Option<String>,
+    /// Declare the durable queue (and, with --exchange, the durable fanout exchange) and bind them.
+    #[arg(long)]
+    pub declare: bool,
+    /// The lake: a directory path, file://, s3://bucket/prefix (credentials from the usual AWS_*
+    /// variables), or memory:// (tests).
+    #[arg(long, env = "LEDGERLAKE_LAKE")]
+    pub lake: String,
+    /// The source cluster's id (decimal). A lake belongs to one cluster; another id is refused.
+    #[arg(long, value_parser = parse_u128)]
+    pub cluster_id: u128,
+    /// Seal a segment when it holds this many events.
+    #[arg(long, default_value_t = 32_768)]
+    pub segment_events_max: usize,
+    /// Seal a segment when its events take about this many bytes in memory.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub segment_bytes_max: usize,
+    /// Seal a segment this long after its first event arrived: the bound on commit-to-lake lag.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub segment_age_max: Duration,
+    /// Unacknowledged messages the broker may send ahead (AMQP maximum 65535). Must be at least
+    /// --segment-events-max, and twice that lets the next segment fill while one is committed.
+    #[arg(long, default_value_t = 65_535)]
+    pub prefetch: u32,
+    /// Drain the queue, then exit 0 once nothing has arrived for this long (e.g. 5s).
+    #[arg(long, value_parser = parse_duration)]
+    pub until_idle: Option<Duration>,
+    /// Keep retrying a failing lake write this long, then exit non-zero (nothing unwritten is acknowledged).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub lake_retry_max: Duration,
+    /// Keep reconnecting to an unreachable broker this long, then exit non-zero.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub broker_retry_max: Duration,
+    /// How often to log progress.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub progress_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The lake (see `export --lake`).
+    #[arg(long, env = "LEDGERLAKE_LAKE")]
+    pub lake: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// Options refused before any work starts.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OptionsError {
+    #[error("--prefetch {prefetch} is above the AMQP maximum of {AMQP_PREFETCH_MAX}")]
+    PrefetchTooLarge { prefetch: u32 },
+    #[error("--prefetch {prefetch} is below --segment-events-max {events_max}: a segment could never fill")]
+    PrefetchBelowSegment { prefetch: u32, events_max: usize },
+    #[error("--{name} must be greater than zero")]
+    Zero { name: &'static str },
+    #[error("--cluster-id must not be 0")]
+    ClusterIdZero,
+}
+
+impl TryFrom<ExportArgs> for ExportOptions {
+    type Error = OptionsError;
+
+    fn try_from(args: ExportArgs) -> Result<Self, Self::Error> {
+        if args.prefetch > AMQP_PREFETCH_MAX {
+            return Err(OptionsError::PrefetchTooLarge { prefetch: args.prefetch });
+        }
+        if (args.prefetch as usize) < args.segment_events_max {
+            return Err(OptionsError::PrefetchBelowSegment {
+                prefetch: args.prefetch,
+                events_max: args.segment_events_max,
+            });
+        }
+        for (name, zero) in [
+            ("segment-events-max", args.segment_events_max == 0),
+            ("segment-bytes-max", args.segment_bytes_max == 0),
+            ("segment-age-max", args.segment_age_max.is_zero()),
+            ("prefetch", args.prefetch == 0),
+            ("progress-interval", args.progress_interval.is_zero()),
+        ] {
+            if zero {
+                return Err(OptionsError::Zero { name });
+            }
+        }
+        if args.cluster_id == 0 {
+            return Err(OptionsError::ClusterIdZero);
+        }
+        Ok(ExportOptions {
+            broker: BrokerOptions {
+                consumer_tag: format!("ledgerlake-{}", std::process::id()),
+                url: args.amqp_url,
+                queue: args.queue,
+                exchange: args.exchange,
+                declare: args.declare,
+                prefetch: args.prefetch as u16,
+            },
+            lake: args.lake,
+            cluster_id: args.cluster_id,
+            seal: SealPolicy {
+                events_max: args.segment_events_max,
+                bytes_max: args.segment_bytes_max,
+                age_max: args.segment_age_max,
+            },
+            until_idle: args.until_idle,
+            lake_retry_max: args.lake_retry_max,
+            broker_retry_max: args.broker_retry_max,
+            progress_interval: args.progress_interval,
+        })
+    }
+}
+
+/// A decimal u128 (TigerBeetle ids and cluster ids).
+pub fn parse_u128(s: &str) -> Result<u128, String> {
+    s.trim()
+        .parse::<u128>()
+        .map_err(|_| format!("{s:?} is not a decimal integer between 0 and 2^128-1"))
+}
+
+/// A duration such as `500ms`, `5s`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 5s, 2m or 1h"))?;
+    let millis = match unit {
+        "ms" => Some(value),
+        "s" => value.checked_mul(1_000),
+        "m" => value.checked_mul(60_000),
+        "h" => value.checked_mul(3_600_000),
+        _ => return Err(format!("{s:?} has no unit: write 500ms, 5s, 2m or 1h")),
+    };
+    millis
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export_args(extra: &[&str]) -> ExportArgs {
+        let mut argv = vec!["ledgerlake", "export", "--queue", "q", "--lake", "/tmp/l", "--cluster-id", "7"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Export(args) => args,
+            other => panic!("expected export, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations_parse_with_units_and_refuse_without() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid_and_bad_combinations_refused() {
+        let options = ExportOptions::try_from(export_args(&[])).expect("defaults are valid");
+        assert_eq!(options.seal.events_max, 32_768);
+        assert_eq!(options.broker.prefetch, 65_535);
+        assert_eq!(
+            ExportOptions::try_from(export_args(&["--prefetch", "100", "--segment-events-max", "200"])).err(),
+            Some(OptionsError::PrefetchBelowSegment { prefetch: 100, events_max: 200 })
+        );
+        assert!(matches!(
+            ExportOptions::try_from(export_args(&["--prefetch", "70000", "--segment-events-max", "10"])),
+            Err(OptionsError::PrefetchTooLarge { .. })
+        ));
+        assert!(ExportOptions::try_from(export_args(&["--segment-age-max", "0s"])).is_err());
+    }
+
+    #[test]
+    fn cluster_ids_cover_the_whole_u128_range() {
+        assert_eq!(parse_u128("340282366920938463463374607431768211455"), Ok(u128::MAX));
+        assert!(parse_u128("340282366920938463463374607431768211456").is_err());
+        assert!(parse_u128("-1").is_err());
+    }
+}
