@@ -1,0 +1,216 @@
+//! Turning a lake location (a path or URL) into an object store rooted at the lake, and into a
+//! display form that is safe to log.
+//!
+//! The lake's own code then only ever sees paths relative to the lake root: a prefix in the URL
+//! (`s3://bucket/some/prefix`) is applied by wrapping the store in a `PrefixStore`.
+
+use std::sync::Arc;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{parse_url_opts, ObjectStore};
+use url::Url;
+
+use super::LakeError;
+
+pub struct Opened {
+    pub store: Arc<dyn ObjectStore>,
+    /// Safe to print: no credentials, no query string.
+    pub display: String,
+}
+
+/// `location` without userinfo (`user:password@`), query string or fragment. Done on the raw
+/// string rather than through `Url`, so that even an unparseable URL is never echoed with its
+/// secret in an error message.
+pub fn redact(location: &str) -> String {
+    let end = location.find(['?', '#']).unwrap_or(location.len());
+    let s = &location[..end];
+    let Some(scheme_end) = s.find("://") else {
+        return s.to_string();
+    };
+    let (scheme, rest) = s.split_at(scheme_end + 3);
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}{host}{path}")
+}
+
+fn bad(location: &str, reason: impl Into<String>) -> LakeError {
+    LakeError::BadLocation {
+        location: redact(location),
+        reason: reason.into(),
+    }
+}
+
+fn with_prefix(store: Arc<dyn ObjectStore>, prefix: Path) -> Arc<dyn ObjectStore> {
+    if prefix.as_ref().is_empty() {
+        store
+    } else {
+        Arc::new(PrefixStore::new(store, prefix))
+    }
+}
+
+/// A directory on the local file system, created if missing. fsync is on: the exporter
+/// acknowledges CDC messages once their segment is committed, so a committed file must
+/// survive power loss.
+fn open_local(location: &str, dir: &std::path::Path) -> Result<Opened, LakeError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| bad(location, format!("cannot create directory: {e}")))?;
+    let store = LocalFileSystem::new_with_prefix(dir)
+        .map_err(|e| bad(location, e.to_string()))?
+        .with_fsync(true);
+    let display = std::fs::canonicalize(dir)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| dir.display().to_string());
+    Ok(Opened {
+        store: Arc::new(store),
+        display,
+    })
+}
+
+/// Environment variables handed to `parse_url_opts` for schemes other than the ones handled
+/// here; each builder ignores the keys it does not know.
+fn store_env() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| {
+            ["AWS_", "GOOGLE_", "AZURE_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+pub fn open_store(location: &str) -> Result<Opened, LakeError> {
+    if location.trim().is_empty() {
+        return Err(bad(location, "empty location"));
+    }
+    if !location.contains("://") {
+        return open_local(location, std::path::Path::new(location));
+    }
+    let url = Url::parse(location).map_err(|e| bad(location, format!("not a valid URL: {e}")))?;
+    let display = redact(location);
+    match url.scheme() {
+        "file" => {
+            if !matches!(url.host_str(), None | Some("") | Some("localhost")) {
+                return Err(bad(
+                    location,
+                    "file:// URLs must name a local path (file:///dir)",
+                ));
+            }
+            let dir = url
+                .to_file_path()
+                .map_err(|()| bad(location, "not a local file path"))?;
+            open_local(location, &dir)
+        }
+        "memory" => Ok(Opened {
+            store: Arc::new(InMemory::new()),
+            display: "memory://".into(),
+        }),
+        "s3" | "s3a" => {
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(bad(
+                    location,
+                    "credentials do not belong in the URL; set AWS_ACCESS_KEY_ID and \
+                     AWS_SECRET_ACCESS_KEY",
+                ));
+            }
+            let bucket = url
+                .host_str()
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| bad(location, "no bucket (expected s3://bucket/prefix)"))?;
+            // from_env reads every AWS_* variable, including AWS_ENDPOINT_URL (S3-compatible
+            // servers such as MinIO) and AWS_ALLOW_HTTP.
+            let s3 = AmazonS3Builder::from_env()
+                .with_url(format!("s3://{bucket}"))
+                .build()
+                .map_err(|e| bad(location, e.to_string()))?;
+            let prefix = Path::from_url_path(url.path())
+                .map_err(|e| bad(location, format!("bad prefix: {e}")))?;
+            Ok(Opened {
+                store: with_prefix(Arc::new(s3), prefix),
+                display,
+            })
+        }
+        _ => {
+            let (store, prefix) =
+                parse_url_opts(&url, store_env()).map_err(|e| bad(location, e.to_string()))?;
+            Ok(Opened {
+                store: with_prefix(Arc::from(store), prefix),
+                display,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_strips_secrets() {
+        for (input, shown) in [
+            (
+                "s3://AKIA:secret@bucket/p?x-amz-signature=abc",
+                "s3://bucket/p",
+            ),
+            (
+                "https://user:pa@ss@host:9000/b/p#frag",
+                "https://host:9000/b/p",
+            ),
+            ("s3://bucket/prefix", "s3://bucket/prefix"),
+            ("s3://bucket", "s3://bucket"),
+            ("/var/lib/lake", "/var/lib/lake"),
+            ("::not a url:://u:secret@x", "::not a url:://x"),
+        ] {
+            assert_eq!(redact(input), shown, "{input}");
+            assert!(!redact(input).contains("secret"));
+        }
+    }
+
+    #[test]
+    fn bad_locations_are_explained_without_secrets() {
+        for location in [
+            "",
+            "s3://",
+            "s3://key:secret@bucket/p",
+            "file://otherhost/dir",
+            "gs://bucket/p?token=secret",
+            "nonsense://x",
+        ] {
+            match open_store(location) {
+                Err(e @ LakeError::BadLocation { .. }) => {
+                    assert!(!e.to_string().contains("secret"), "{e}")
+                }
+                Err(e) => panic!("{location}: unexpected error {e}"),
+                Ok(_) => panic!("{location} was accepted"),
+            }
+        }
+    }
+
+    #[test]
+    fn local_directories_are_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        let opened = open_store(dir.to_str().unwrap()).unwrap();
+        assert!(dir.is_dir());
+        assert_eq!(
+            opened.display,
+            dir.canonicalize().unwrap().display().to_string()
+        );
+        let url = format!("file://{}", tmp.path().join("c").display());
+        open_store(&url).unwrap();
+        assert!(tmp.path().join("c").is_dir());
+    }
+
+    #[test]
+    fn s3_urls_build_with_a_prefix() {
+        let opened = open_store("s3://bucket/some/prefix").unwrap();
+        assert_eq!(opened.display, "s3://bucket/some/prefix");
+    }
+}

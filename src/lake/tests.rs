@@ -1,0 +1,679 @@
+//! Lake-level tests: commits and exact reconstruction through real stores (in memory and on
+//! disk), the commit protocol's edge cases, and reading the files back with DuckDB.
+
+use std::collections::HashSet;
+use std::process::Command;
+
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::cdc::{AccountFields, EventType, TransferFields};
+use crate::timefmt::{parse_rfc3339, NS_PER_DAY};
+
+const CLUSTER: u128 = u128::MAX - 7;
+
+const TYPES: [EventType; 5] = [
+    EventType::SinglePhase,
+    EventType::TwoPhasePending,
+    EventType::TwoPhasePosted,
+    EventType::TwoPhaseVoided,
+    EventType::TwoPhaseExpired,
+];
+
+/// An account's immutable fields, as a function of its id (TigerBeetle never changes them, and
+/// reconstruction relies on that).
+fn immutable_account(id: u128) -> AccountFields {
+    let h = id.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) ^ (id >> 17);
+    AccountFields {
+        id,
+        user_data_128: h,
+        user_data_64: (h >> 64) as u64,
+        user_data_32: (h >> 32) as u32,
+        code: h as u16,
+        timestamp: (h >> 3) as u64,
+        ..Default::default()
+    }
+}
+
+fn account(id: u128, balances: [u128; 4], flags: u16) -> AccountFields {
+    AccountFields {
+        debits_pending: balances[0],
+        debits_posted: balances[1],
+        credits_pending: balances[2],
+        credits_posted: balances[3],
+        flags,
+        ..immutable_account(id)
+    }
+}
+
+/// Splits events into segments the way the exporter does: recording each account the first
+/// time it appears.
+fn segment(events: Vec<Event>, known: &mut HashSet<u128>) -> Segment {
+    let mut new_accounts = Vec::new();
+    for e in &events {
+        for a in [&e.debit_account, &e.credit_account] {
+            if known.insert(a.id) {
+                new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
+            }
+        }
+    }
+    Segment {
+        events,
+        new_accounts,
+    }
+}
+
+async fn commit_all(lake: &Lake, segments: &[Segment]) {
+    lake.bind_cluster(CLUSTER).await.unwrap();
+    for s in segments {
+        let outcome = lake.commit(s, CLUSTER).await.unwrap();
+        assert!(
+            matches!(outcome, CommitOutcome::Committed { .. }),
+            "{outcome:?}"
+        );
+    }
+}
+
+/// Field by field, so that a failure names the field.
+fn assert_events_equal(got: &[Event], want: &[Event]) {
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g.timestamp, w.timestamp);
+        assert_eq!(g.event_type, w.event_type, "at {}", w.timestamp);
+        assert_eq!(g.ledger, w.ledger, "at {}", w.timestamp);
+        assert_eq!(g.transfer, w.transfer, "at {}", w.timestamp);
+        assert_eq!(g.debit_account, w.debit_account, "at {}", w.timestamp);
+        assert_eq!(g.credit_account, w.credit_account, "at {}", w.timestamp);
+    }
+}
+
+const U128S: [u128; 6] = [0, 1, u64::MAX as u128, 1 << 64, u128::MAX - 1, u128::MAX];
+const U64S: [u64; 4] = [0, 1, u64::MAX - 1, u64::MAX];
+
+/// Events in which every u128 field takes every extreme value (in rotation), on the first and
+/// on the last representable UTC day.
+fn extreme_segments() -> Vec<Segment> {
+    let mut known = HashSet::new();
+    let mut segments = Vec::new();
+    for base in [0, u64::MAX - 11] {
+        let mut events = Vec::new();
+        for i in 0..12usize {
+            let v = |k: usize| U128S[(i + k) % U128S.len()];
+            let w = |k: usize| U64S[(i + k) % U64S.len()];
+            events.push(Event {
+                timestamp: base + i as u64,
+                event_type: TYPES[i % TYPES.len()],
+                ledger: [0, 1, u32::MAX][i % 3],
+                transfer: TransferFields {
+                    id: v(0),
+                    amount: v(1),
+                    pending_id: v(2),
+                    user_data_128: v(3),
+                    user_data_64: w(0),
+                    user_data_32: [0, u32::MAX][i % 2],
+                    timeout: [u32::MAX, 0][i % 2],
+                    code: [0, u16::MAX][i % 2],
+                    flags: [u16::MAX, 0][i % 2],
+                    timestamp: w(1),
+                },
+                debit_account: account(v(4), [v(5), v(0), v(1), v(2)], u16::MAX),
+                credit_account: account(v(5), [v(3), v(4), v(5), v(0)], i as u16),
+            });
+        }
+        segments.push(segment(events, &mut known));
+    }
+    segments
+}
+
+async fn check_round_trip(lake: &Lake) {
+    let segments = extreme_segments();
+    commit_all(lake, &segments).await;
+    let (events, accounts) = lake.read_all().await.unwrap();
+    let want: Vec<Event> = segments.iter().flat_map(|s| s.events.clone()).collect();
+    assert_events_equal(&events, &want);
+    let want_accounts: Vec<AccountRecord> = segments
+        .iter()
+        .flat_map(|s| s.new_accounts.clone())
+        .collect();
+    assert_eq!(accounts, want_accounts);
+    let ids: HashSet<u128> = want_accounts.iter().map(|a| a.id).collect();
+    assert!(ids.contains(&u128::MAX) && ids.contains(&0));
+    assert_eq!(lake.load_account_ids().await.unwrap(), ids);
+    assert_eq!(
+        lake.last_committed_timestamp().await.unwrap(),
+        Some(u64::MAX)
+    );
+}
+
+#[tokio::test]
+async fn u128_max_round_trips_through_parquet() {
+    check_round_trip(&Lake::open("memory://").await.unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap()).await.unwrap();
+    check_round_trip(&lake).await;
+    // And again through a fresh handle on the same directory: nothing is cached.
+    let (events, _) = Lake::open(dir.path().to_str().unwrap())
+        .await
+        .unwrap()
+        .read_all()
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 24);
+}
+
+/// Random events over a small pool of accounts, split into segments at random points and at
+/// every UTC midnight.
+fn random_segments(seed: u64, n: usize, max_step: u64) -> Vec<Segment> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let pool: Vec<u128> = (0..8).map(|_| rng.random()).collect();
+    let mut ts: u64 = rng.random_range(0..u64::MAX / 2);
+    let mut known = HashSet::new();
+    let mut segments = Vec::new();
+    let mut current: Vec<Event> = Vec::new();
+    for _ in 0..n {
+        ts += rng.random_range(1..=max_step);
+        let crosses = current
+            .last()
+            .is_some_and(|e| e.timestamp / NS_PER_DAY != ts / NS_PER_DAY);
+        if crosses || (!current.is_empty() && rng.random_ratio(1, 20)) {
+            segments.push(segment(std::mem::take(&mut current), &mut known));
+        }
+        let mut balances = || [rng.random(), rng.random(), rng.random(), rng.random()];
+        let (b1, b2) = (balances(), balances());
+        current.push(Event {
+            timestamp: ts,
+            event_type: TYPES[rng.random_range(0..5)],
+            ledger: rng.random(),
+            transfer: TransferFields {
+                id: rng.random(),
+                amount: rng.random(),
+                pending_id: rng.random(),
+                user_data_128: rng.random(),
+                user_data_64: rng.random(),
+                user_data_32: rng.random(),
+                timeout: rng.random(),
+                code: rng.random(),
+                flags: rng.random(),
+                timestamp: rng.random(),
+            },
+            debit_account: account(pool[rng.random_range(0..8)], b1, rng.random()),
+            credit_account: account(pool[rng.random_range(0..8)], b2, rng.random()),
+        });
+    }
+    if !current.is_empty() {
+        segments.push(segment(current, &mut known));
+    }
+    segments
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn random_events_round_trip_exactly(seed: u64, n in 1usize..300, max_step in 1u64..(NS_PER_DAY / 4)) {
+        let segments = random_segments(seed, n, max_step);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (events, accounts) = rt.block_on(async {
+            let lake = Lake::open("memory://").await.unwrap();
+            commit_all(&lake, &segments).await;
+            lake.read_all().await.unwrap()
+        });
+        let want: Vec<Event> = segments.iter().flat_map(|s| s.events.clone()).collect();
+        prop_assert_eq!(events, want);
+        let want_accounts: Vec<AccountRecord> =
+            segments.iter().flat_map(|s| s.new_accounts.clone()).collect();
+        prop_assert_eq!(accounts, want_accounts);
+    }
+}
+
+fn one_day_segment(start_rfc3339: &str, n: u64, first_account: u128) -> Segment {
+    let base = parse_rfc3339(start_rfc3339).unwrap();
+    let events = (0..n)
+        .map(|i| Event {
+            timestamp: base + i,
+            event_type: EventType::SinglePhase,
+            ledger: 1,
+            transfer: TransferFields {
+                id: u128::from(i) + 1,
+                amount: 10,
+                timestamp: base + i,
+                ..Default::default()
+            },
+            debit_account: account(first_account, [0, 10 * u128::from(i + 1), 0, 0], 0),
+            credit_account: account(first_account + 1, [0, 0, 0, 10 * u128::from(i + 1)], 0),
+        })
+        .collect();
+    segment(events, &mut HashSet::new())
+}
+
+#[tokio::test]
+async fn bind_cluster_refuses_another_cluster_and_newer_formats() {
+    let lake = Lake::open("memory://").await.unwrap();
+    assert_eq!(lake.read_meta().await.unwrap(), None);
+    let meta = lake.bind_cluster(7).await.unwrap();
+    assert_eq!(
+        meta,
+        LakeMeta {
+            format_version: FORMAT_VERSION,
+            cluster_id: 7
+        }
+    );
+    assert_eq!(lake.bind_cluster(7).await.unwrap(), meta);
+    assert_eq!(lake.read_meta().await.unwrap(), Some(meta));
+    match lake.bind_cluster(8).await {
+        Err(LakeError::ClusterMismatch {
+            lake: 7,
+            requested: 8,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+
+    let newer = Lake::open("memory://").await.unwrap();
+    let json = br#"{"format_version":2,"cluster_id":"7","created_by":"ledgerlake 9"}"#;
+    newer
+        .store
+        .put(&layout::meta_path(), PutPayload::from_static(json))
+        .await
+        .unwrap();
+    match newer.bind_cluster(7).await {
+        Err(LakeError::UnsupportedFormat {
+            found: 2,
+            supported: 1,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn committing_twice_is_already_committed_and_changes_nothing() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let seg = one_day_segment("2026-11-21T21:02:30Z", 3, 100);
+    let first = lake.commit(&seg, CLUSTER).await.unwrap();
+    let CommitOutcome::Committed { bytes } = first else {
+        panic!("{first:?}")
+    };
+    let listed = lake.list_segments().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(bytes, listed[0].transfers_bytes + listed[0].accounts_bytes);
+    assert_eq!(listed[0].date, "2026-11-21");
+    assert_eq!(
+        listed[0].transfers_path.as_ref(),
+        "transfers/date=2026-11-21/01795294950000000000-01795294950000000002.parquet"
+    );
+
+    // A retry of the same segment, even with different contents, leaves the lake as it was.
+    let mut changed = seg.clone();
+    changed.events[1].transfer.amount = 99;
+    changed.new_accounts[0].code = 5;
+    assert_eq!(
+        lake.commit(&changed, CLUSTER).await.unwrap(),
+        CommitOutcome::AlreadyCommitted
+    );
+    assert_eq!(lake.list_segments().await.unwrap(), listed);
+    let (events, accounts) = lake.read_all().await.unwrap();
+    assert_eq!(events, seg.events);
+    assert_eq!(accounts, seg.new_accounts);
+}
+
+#[tokio::test]
+async fn orphan_accounts_are_removed_and_replaced() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let committed = one_day_segment("2026-11-21T00:00:00Z", 2, 1);
+    lake.commit(&committed, CLUSTER).await.unwrap();
+    // A crash between the two writes of the next segment leaves its accounts file alone.
+    let crashed = one_day_segment("2026-11-22T00:00:00Z", 2, 10);
+    let (first, last) = (crashed.events[0].timestamp, crashed.events[1].timestamp);
+    let orphan = layout::segment_path(Table::Accounts, first, last);
+    let bytes = encode_accounts(&crashed.new_accounts, CLUSTER, first, last).unwrap();
+    lake.store
+        .put(&orphan, PutPayload::from(bytes))
+        .await
+        .unwrap();
+
+    // Not part of the lake:
+    assert_eq!(lake.list_segments().await.unwrap().len(), 1);
+    assert_eq!(
+        lake.load_account_ids().await.unwrap(),
+        HashSet::from([1, 2])
+    );
+    assert_eq!(
+        lake.remove_orphan_accounts().await.unwrap(),
+        vec![orphan.clone()]
+    );
+    assert_eq!(
+        lake.remove_orphan_accounts().await.unwrap(),
+        Vec::<Path>::new()
+    );
+    assert!(!lake.exists(&orphan).await.unwrap());
+    assert!(lake
+        .exists(&layout::segment_path(
+            Table::Accounts,
+            committed.events[0].timestamp,
+            committed.events[1].timestamp
+        ))
+        .await
+        .unwrap());
+
+    // An orphan still present when its segment is committed again is replaced.
+    let stale = encode_accounts(&committed.new_accounts, CLUSTER, first, last).unwrap();
+    lake.store
+        .put(&orphan, PutPayload::from(stale))
+        .await
+        .unwrap();
+    assert!(matches!(
+        lake.commit(&crashed, CLUSTER).await.unwrap(),
+        CommitOutcome::Committed { .. }
+    ));
+    let segs = lake.list_segments().await.unwrap();
+    assert_eq!(
+        lake.read_accounts(&segs[1]).await.unwrap(),
+        crashed.new_accounts
+    );
+    assert_eq!(
+        lake.load_account_ids().await.unwrap(),
+        HashSet::from([1, 2, 10, 11])
+    );
+}
+
+#[tokio::test]
+#[should_panic(expected = "straddle UTC midnight")]
+async fn a_segment_across_midnight_is_refused() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let mut seg = one_day_segment("2026-11-21T23:59:59.999999999Z", 1, 1);
+    let mut next = seg.events[0];
+    next.timestamp += 1;
+    seg.events.push(next);
+    let _ = lake.commit(&seg, CLUSTER).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "strictly increasing")]
+async fn unsorted_events_are_refused() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let mut seg = one_day_segment("2026-11-21T12:00:00Z", 3, 1);
+    seg.events.swap(0, 2);
+    let _ = lake.commit(&seg, CLUSTER).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "at least one event")]
+async fn empty_segments_are_refused() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let seg = Segment {
+        events: vec![],
+        new_accounts: vec![],
+    };
+    let _ = lake.commit(&seg, CLUSTER).await;
+}
+
+#[tokio::test]
+async fn foreign_objects_are_named_not_skipped() {
+    let lake = Lake::open("memory://").await.unwrap();
+    lake.commit(&one_day_segment("2026-11-21T12:00:00Z", 1, 1), CLUSTER)
+        .await
+        .unwrap();
+    let stray = Path::from("transfers/date=2026-11-21/part-0.parquet");
+    lake.store
+        .put(&stray, PutPayload::from_static(b"x"))
+        .await
+        .unwrap();
+    match lake.list_segments().await {
+        Err(LakeError::BadObjectName { path }) => assert_eq!(path, stray.to_string()),
+        other => panic!("{other:?}"),
+    }
+    let stray_q = Path::from("quarantine/notes.txt");
+    lake.store
+        .put(&stray_q, PutPayload::from_static(b"x"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        lake.list_quarantine().await,
+        Err(LakeError::BadObjectName { .. })
+    ));
+}
+
+#[tokio::test]
+async fn misnamed_and_unjoinable_files_are_reported() {
+    // A transfers file copied under another segment's name.
+    let lake = Lake::open("memory://").await.unwrap();
+    lake.commit(&one_day_segment("2026-11-21T12:00:00Z", 2, 1), CLUSTER)
+        .await
+        .unwrap();
+    let seg = &lake.list_segments().await.unwrap()[0];
+    let wrong = layout::segment_path(
+        Table::Transfers,
+        seg.first_timestamp + 10,
+        seg.last_timestamp + 10,
+    );
+    lake.store.copy(&seg.transfers_path, &wrong).await.unwrap();
+    match lake.read_all().await {
+        Err(LakeError::Corrupt { path, .. }) => assert_eq!(path, wrong.to_string()),
+        other => panic!("{other:?}"),
+    }
+
+    // A segment whose accounts were never recorded.
+    let lake = Lake::open("memory://").await.unwrap();
+    let mut seg = one_day_segment("2026-11-21T12:00:00Z", 2, 1);
+    seg.new_accounts.clear();
+    lake.commit(&seg, CLUSTER).await.unwrap();
+    match lake.read_all().await {
+        Err(LakeError::MissingAccount {
+            account_id: 1,
+            event_timestamp,
+        }) => {
+            assert_eq!(event_timestamp, seg.events[0].timestamp)
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Files of another cluster.
+    let lake = Lake::open("memory://").await.unwrap();
+    lake.bind_cluster(1).await.unwrap();
+    lake.commit(&one_day_segment("2026-11-21T12:00:00Z", 2, 1), 2)
+        .await
+        .unwrap();
+    assert!(matches!(
+        lake.read_all().await,
+        Err(LakeError::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
+async fn quarantined_messages_are_kept_verbatim() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let q = Quarantined {
+        received_ns: 5,
+        reason: "bad json".into(),
+        exchange: "tb".into(),
+        routing_key: "rk".into(),
+        headers: vec![("k".into(), "v".into())],
+        body: vec![0xff, 0],
+    };
+    let p0 = lake.quarantine(&q).await.unwrap();
+    let p1 = lake.quarantine(&q).await.unwrap();
+    assert_eq!(p0.as_ref(), "quarantine/00000000000000000005-000000.json");
+    assert_eq!(p1.as_ref(), "quarantine/00000000000000000005-000001.json");
+    let listed = lake.list_quarantine().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|i| &i.path).collect::<Vec<_>>(),
+        [&p0, &p1]
+    );
+    assert_eq!(listed[0].reason, "bad json");
+    assert_eq!(listed[0].received_ns, 5);
+    assert_eq!(lake.read_quarantined(&p1).await.unwrap(), q);
+    // Quarantine never shows up as lake data.
+    assert!(lake.list_segments().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_empty_lake_lists_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for location in ["memory://", dir.path().to_str().unwrap()] {
+        let lake = Lake::open(location).await.unwrap();
+        assert!(lake.list_segments().await.unwrap().is_empty());
+        assert_eq!(lake.last_committed_timestamp().await.unwrap(), None);
+        assert!(lake.remove_orphan_accounts().await.unwrap().is_empty());
+        assert!(lake.load_account_ids().await.unwrap().is_empty());
+        assert!(lake.list_quarantine().await.unwrap().is_empty());
+        assert_eq!(lake.read_all().await.unwrap(), (vec![], vec![]));
+    }
+}
+
+#[tokio::test]
+async fn location_never_shows_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(&format!("file://{}", dir.path().display()))
+        .await
+        .unwrap();
+    assert_eq!(
+        lake.location(),
+        dir.path().canonicalize().unwrap().display().to_string()
+    );
+    assert_eq!(
+        Lake::open("memory://").await.unwrap().location(),
+        "memory://"
+    );
+}
+
+/// Bytes per event on disk, printed for the record; the bounds catch a broken encoding.
+#[tokio::test]
+async fn bytes_per_event() {
+    let n = 10_000;
+    // Worst case: every u128 uniformly random (incompressible).
+    let random: Vec<Event> = random_segments(1, n, 1_000_000)
+        .into_iter()
+        .flat_map(|s| s.events)
+        .take_while({
+            let mut day = None;
+            move |e| *day.get_or_insert(e.timestamp / NS_PER_DAY) == e.timestamp / NS_PER_DAY
+        })
+        .collect();
+    let random_bytes =
+        encode_transfers(&random, CLUSTER).unwrap().len() as f64 / random.len() as f64;
+    // Typical: small amounts, 1000 accounts, one ledger, transfers 1 ms apart.
+    let mut rng = StdRng::seed_from_u64(2);
+    let base = parse_rfc3339("2026-11-21T00:00:00Z").unwrap();
+    let mut posted = vec![0u128; 1000];
+    let typical: Vec<Event> = (0..n as u64)
+        .map(|i| {
+            let (d, c) = (rng.random_range(0..1000), rng.random_range(0..1000));
+            let amount = rng.random_range(1..100_000u128);
+            posted[d] += amount;
+            posted[c] += amount;
+            Event {
+                timestamp: base + i * 1_000_000,
+                event_type: EventType::SinglePhase,
+                ledger: 1,
+                transfer: TransferFields {
+                    id: u128::from(i) + 1,
+                    amount,
+                    code: 1,
+                    timestamp: base + i * 1_000_000,
+                    ..Default::default()
+                },
+                debit_account: account(d as u128 + 1, [0, posted[d], 0, 0], 0),
+                credit_account: account(c as u128 + 1, [0, 0, 0, posted[c]], 0),
+            }
+        })
+        .collect();
+    let typical_bytes = encode_transfers(&typical, CLUSTER).unwrap().len() as f64 / n as f64;
+    eprintln!(
+        "transfers bytes/event: random {random_bytes:.1} ({} events), typical {typical_bytes:.1}; \
+         estimated_row_bytes {}",
+        random.len(),
+        estimated_row_bytes()
+    );
+    assert!(random.len() > 1000);
+    assert!(random_bytes < 400.0, "{random_bytes}");
+    assert!(typical_bytes < 40.0, "{typical_bytes}");
+}
+
+fn duckdb(sql: &str) -> String {
+    let out = match Command::new("duckdb")
+        .args(["-csv", "-noheader", "-c", sql])
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => panic!("cannot run the duckdb CLI ({e}); run scripts/setup.sh to install it"),
+    };
+    assert!(
+        out.status.success(),
+        "duckdb failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn duckdb_reads_the_lake_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap()).await.unwrap();
+    let mut seg = one_day_segment("2026-11-21T21:02:30Z", 3, 1);
+    seg.events[1].transfer.id = u128::MAX - 1;
+    seg.events[1].transfer.amount = u128::MAX;
+    seg.events[2].transfer.amount = u128::MAX;
+    seg.events[2].transfer.id = 1 << 64;
+    commit_all(&lake, &[seg]).await;
+
+    let transfers = format!(
+        "read_parquet('{}/transfers/*/*.parquet', hive_partitioning = true)",
+        dir.path().display()
+    );
+    let got = duckdb(&format!(
+        "SELECT ((transfer_id_hi::UHUGEINT << 64) | transfer_id_lo::UHUGEINT)::VARCHAR, \
+                date, typeof(date) FROM {transfers} ORDER BY timestamp"
+    ));
+    assert_eq!(
+        got,
+        "1,2026-11-21,DATE\n340282366920938463463374607431768211454,2026-11-21,DATE\n\
+         18446744073709551616,2026-11-21,DATE\n"
+    );
+    // Exact sums over the full range, as schemas/lake.md recommends.
+    // Exact sums over the full range, as schemas/lake.md recommends: the total (2·u128::MAX + 10)
+    // does not even fit a u128, yet both halves are exact.
+    let got = duckdb(&format!(
+        "SELECT sum(amount_hi::HUGEINT)::VARCHAR, sum(amount_lo::HUGEINT)::VARCHAR FROM {transfers}"
+    ));
+    let max = u64::MAX as u128;
+    assert_eq!(got, format!("{},{}\n", 2 * max, 10 + 2 * max));
+    let got = duckdb(&format!(
+        "SELECT column_name || ':' || column_type FROM (DESCRIBE SELECT timestamp, event_type, \
+         ledger, code, timeout, amount_hi FROM {transfers})"
+    ));
+    assert_eq!(
+        got,
+        "timestamp:UBIGINT\nevent_type:UTINYINT\nledger:UINTEGER\ncode:USMALLINT\n\
+         timeout:UINTEGER\namount_hi:UBIGINT\n"
+    );
+    let got = duckdb(&format!(
+        "SELECT key::VARCHAR || '=' || value::VARCHAR FROM parquet_kv_metadata('{}/transfers/*/*.parquet') \
+         WHERE key::VARCHAR LIKE 'ledgerlake.%' ORDER BY 1",
+        dir.path().display()
+    ));
+    assert_eq!(
+        got,
+        format!(
+            "ledgerlake.cluster_id={CLUSTER}\nledgerlake.first_timestamp=1795294950000000000\n\
+             ledgerlake.format_version=1\nledgerlake.last_timestamp=1795294950000000002\n\
+             ledgerlake.row_count=3\nledgerlake.table=transfers\n"
+        )
+    );
+    let got = duckdb(&format!(
+        "SELECT count(DISTINCT row_group_id), string_agg(DISTINCT compression, ','), \
+                bool_and(encodings LIKE '%DELTA_BINARY_PACKED%') FILTER (path_in_schema = 'timestamp') \
+         FROM parquet_metadata('{}/transfers/*/*.parquet')",
+        dir.path().display()
+    ));
+    assert_eq!(got, "1,ZSTD,true\n");
+    let accounts = format!(
+        "read_parquet('{}/accounts/*/*.parquet', hive_partitioning = true)",
+        dir.path().display()
+    );
+    assert_eq!(
+        duckdb(&format!(
+            "SELECT count(*), min(date)::VARCHAR FROM {accounts}"
+        )),
+        "2,2026-11-21\n"
+    );
+}
