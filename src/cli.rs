@@ -38,8 +38,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// AMQP URL of the broker. The password is never printed; prefer the environment variable.
-    #[arg(long, env = "LEDGERLAKE_AMQP_URL", hide_env_values = true,
-          default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    #[arg(
+        long,
+        env = "LEDGERLAKE_AMQP_URL",
+        hide_env_values = true,
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
     pub amqp_url: String,
     /// Queue to consume (bound to the exchange the CDC job publishes to).
     #[arg(long)]
@@ -117,7 +121,9 @@ impl TryFrom<ExportArgs> for ExportOptions {
 
     fn try_from(args: ExportArgs) -> Result<Self, Self::Error> {
         if args.prefetch > AMQP_PREFETCH_MAX {
-            return Err(OptionsError::PrefetchTooLarge { prefetch: args.prefetch });
+            return Err(OptionsError::PrefetchTooLarge {
+                prefetch: args.prefetch,
+            });
         }
         if (args.prefetch as usize) < args.segment_events_max {
             return Err(OptionsError::PrefetchBelowSegment {
@@ -195,7 +201,16 @@ mod tests {
     use super::*;
 
     fn export_args(extra: &[&str]) -> ExportArgs {
-        let mut argv = vec!["ledgerlake", "export", "--queue", "q", "--lake", "/tmp/l", "--cluster-id", "7"];
+        let mut argv = vec![
+            "ledgerlake",
+            "export",
+            "--queue",
+            "q",
+            "--lake",
+            "/tmp/l",
+            "--cluster-id",
+            "7",
+        ];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).expect("parses").command {
             Command::Export(args) => args,
@@ -219,11 +234,25 @@ mod tests {
         assert_eq!(options.seal.events_max, 32_768);
         assert_eq!(options.broker.prefetch, 65_535);
         assert_eq!(
-            ExportOptions::try_from(export_args(&["--prefetch", "100", "--segment-events-max", "200"])).err(),
-            Some(OptionsError::PrefetchBelowSegment { prefetch: 100, events_max: 200 })
+            ExportOptions::try_from(export_args(&[
+                "--prefetch",
+                "100",
+                "--segment-events-max",
+                "200"
+            ]))
+            .err(),
+            Some(OptionsError::PrefetchBelowSegment {
+                prefetch: 100,
+                events_max: 200
+            })
         );
         assert!(matches!(
-            ExportOptions::try_from(export_args(&["--prefetch", "70000", "--segment-events-max", "10"])),
+            ExportOptions::try_from(export_args(&[
+                "--prefetch",
+                "70000",
+                "--segment-events-max",
+                "10"
+            ])),
             Err(OptionsError::PrefetchTooLarge { .. })
         ));
         assert!(ExportOptions::try_from(export_args(&["--segment-age-max", "0s"])).is_err());
@@ -231,7 +260,10 @@ mod tests {
 
     #[test]
     fn cluster_ids_cover_the_whole_u128_range() {
-        assert_eq!(parse_u128("340282366920938463463374607431768211455"), Ok(u128::MAX));
+        assert_eq!(
+            parse_u128("340282366920938463463374607431768211455"),
+            Ok(u128::MAX)
+        );
         assert!(parse_u128("340282366920938463463374607431768211456").is_err());
         assert!(parse_u128("-1").is_err());
     }

@@ -128,7 +128,9 @@ fn render_table(listing: &Listing) -> String {
         "lake {}  cluster {}  format {}",
         listing.lake,
         listing.cluster_id.as_deref().unwrap_or("-"),
-        listing.format_version.map_or("-".to_string(), |v| v.to_string())
+        listing
+            .format_version
+            .map_or("-".to_string(), |v| v.to_string())
     );
     let _ = writeln!(
         out,
@@ -139,11 +141,21 @@ fn render_table(listing: &Listing) -> String {
         let _ = writeln!(
             out,
             "{:<10}  {:<30}  {:<30}  {:>8}  {:>8}  {:>10}  {}",
-            line.date, line.first_time, line.last_time, line.events, line.accounts, line.bytes, line.object
+            line.date,
+            line.first_time,
+            line.last_time,
+            line.events,
+            line.accounts,
+            line.bytes,
+            line.object
         );
     }
     let totals = &listing.totals;
-    let per_event = if totals.events > 0 { totals.bytes as f64 / totals.events as f64 } else { 0.0 };
+    let per_event = if totals.events > 0 {
+        totals.bytes as f64 / totals.events as f64
+    } else {
+        0.0
+    };
     let _ = writeln!(
         out,
         "total: {} segments, {} events, {} accounts, {} bytes ({per_event:.1} bytes/event)",
@@ -155,7 +167,11 @@ fn render_table(listing: &Listing) -> String {
     }
     let _ = writeln!(out, "quarantine: {} messages", listing.quarantine.len());
     for q in &listing.quarantine {
-        let _ = writeln!(out, "  {}  {}  {} bytes  {}", q.object, q.received_time, q.bytes, q.reason);
+        let _ = writeln!(
+            out,
+            "  {}  {}  {} bytes  {}",
+            q.object, q.received_time, q.bytes, q.reason
+        );
     }
     out
 }

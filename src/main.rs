@@ -46,7 +46,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// Resolves on SIGINT or SIGTERM: the exporter then seals, commits, acknowledges and exits 0.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
         (Ok(mut interrupt), Ok(mut terminate)) => {
             tokio::select! {
                 _ = interrupt.recv() => {}
@@ -55,7 +58,9 @@ async fn shutdown_signal() {
         }
         _ => {
             // Without signal handlers the process still stops on a signal, just without a final seal.
-            tracing::warn!("cannot install signal handlers; SIGINT/SIGTERM will stop without sealing");
+            tracing::warn!(
+                "cannot install signal handlers; SIGINT/SIGTERM will stop without sealing"
+            );
             std::future::pending::<()>().await
         }
     }

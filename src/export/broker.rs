@@ -16,7 +16,10 @@ pub enum BrokerError {
     #[error("the broker cancelled the consumer (queue deleted or connection closed)")]
     ConsumerCancelled,
     #[error("cannot {action} on the AMQP broker: {source}")]
-    Protocol { action: String, source: lapin::Error },
+    Protocol {
+        action: String,
+        source: lapin::Error,
+    },
 }
 
 /// Where to consume from, and how.
@@ -45,7 +48,10 @@ impl Session {
             .with_connection_name(format!("ledgerlake export {}", options.queue).into());
         let connection = Connection::connect(&options.url, properties)
             .await
-            .map_err(|source| BrokerError::Connect { url: redact_url(&options.url), source })?;
+            .map_err(|source| BrokerError::Connect {
+                url: redact_url(&options.url),
+                source,
+            })?;
         let channel = connection
             .create_channel()
             .await
@@ -61,12 +67,19 @@ impl Session {
             .basic_consume(
                 options.queue.as_str().into(),
                 options.consumer_tag.as_str().into(),
-                BasicConsumeOptions { no_ack: false, ..BasicConsumeOptions::default() },
+                BasicConsumeOptions {
+                    no_ack: false,
+                    ..BasicConsumeOptions::default()
+                },
                 FieldTable::default(),
             )
             .await
             .map_err(protocol(&format!("consume from queue {:?}", options.queue)))?;
-        Ok(Session { connection, channel, consumer })
+        Ok(Session {
+            connection,
+            channel,
+            consumer,
+        })
     }
 
     /// Acknowledges every delivery up to and including `delivery_tag`.
@@ -87,23 +100,44 @@ impl Session {
 
     pub async fn close(self) {
         // Unacknowledged deliveries go back to the queue; that is the point of closing.
-        let _ = self.channel.close(200, "ledgerlake export done".into()).await;
-        let _ = self.connection.close(200, "ledgerlake export done".into()).await;
+        let _ = self
+            .channel
+            .close(200, "ledgerlake export done".into())
+            .await;
+        let _ = self
+            .connection
+            .close(200, "ledgerlake export done".into())
+            .await;
     }
 }
 
 async fn declare(channel: &Channel, options: &BrokerOptions) -> Result<(), BrokerError> {
-    let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
     channel
-        .queue_declare(options.queue.as_str().into(), durable, FieldTable::default())
+        .queue_declare(
+            options.queue.as_str().into(),
+            durable,
+            FieldTable::default(),
+        )
         .await
         .map_err(protocol(&format!("declare queue {:?}", options.queue)))?;
     if let Some(exchange) = &options.exchange {
         // Fanout: the CDC job publishes with no routing key of its own choosing, and every
         // bound queue (the lake, other consumers) must get every event.
-        let exchange_options = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
+        let exchange_options = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
         channel
-            .exchange_declare(exchange.as_str().into(), ExchangeKind::Fanout, exchange_options, FieldTable::default())
+            .exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Fanout,
+                exchange_options,
+                FieldTable::default(),
+            )
             .await
             .map_err(protocol(&format!("declare exchange {exchange:?}")))?;
         channel
@@ -115,13 +149,19 @@ async fn declare(channel: &Channel, options: &BrokerOptions) -> Result<(), Broke
                 FieldTable::default(),
             )
             .await
-            .map_err(protocol(&format!("bind queue {:?} to exchange {exchange:?}", options.queue)))?;
+            .map_err(protocol(&format!(
+                "bind queue {:?} to exchange {exchange:?}",
+                options.queue
+            )))?;
     }
     Ok(())
 }
 
 fn protocol(action: &str) -> impl FnOnce(lapin::Error) -> BrokerError + '_ {
-    move |source| BrokerError::Protocol { action: action.to_string(), source }
+    move |source| BrokerError::Protocol {
+        action: action.to_string(),
+        source,
+    }
 }
 
 /// The URL with any password replaced by `***`, for logs and errors.

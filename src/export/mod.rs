@@ -85,7 +85,10 @@ enum SessionEnd {
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Runs the exporter until shutdown, idleness (`until_idle`) or a fatal error.
-pub async fn run(options: ExportOptions, mut shutdown: Shutdown) -> Result<ExportReport, ExportError> {
+pub async fn run(
+    options: ExportOptions,
+    mut shutdown: Shutdown,
+) -> Result<ExportReport, ExportError> {
     let lake = Arc::new(Lake::open(&options.lake).await?);
     lake.bind_cluster(options.cluster_id).await?;
     let mut report = ExportReport::default();
@@ -235,7 +238,10 @@ impl Exporter<'_> {
                 }
             }
             if let Some(idle) = self.options.until_idle {
-                let drained = self.open.is_empty() && self.inflight.is_none() && self.held.is_none() && self.open_ack_tag.is_none();
+                let drained = self.open.is_empty()
+                    && self.inflight.is_none()
+                    && self.held.is_none()
+                    && self.open_ack_tag.is_none();
                 if drained && now.duration_since(last_delivery_at) >= idle {
                     return self.finish(SessionEnd::Idle).await;
                 }
@@ -259,7 +265,10 @@ impl Exporter<'_> {
 
     /// Decodes one delivery and places it: in the open segment, dropped as a duplicate, or in
     /// quarantine. The outer error is fatal; the inner one is a broker error (reconnect).
-    async fn on_delivery(&mut self, delivery: Delivery) -> Result<Result<(), BrokerError>, ExportError> {
+    async fn on_delivery(
+        &mut self,
+        delivery: Delivery,
+    ) -> Result<Result<(), BrokerError>, ExportError> {
         let tag = delivery.delivery_tag;
         match cdc::decode_delivery(&delivery.data, delivery.properties.headers().as_ref()) {
             Ok(event) => self.place(tag, event).await,
@@ -270,8 +279,17 @@ impl Exporter<'_> {
         }
     }
 
-    async fn place(&mut self, tag: u64, event: cdc::Event) -> Result<Result<(), BrokerError>, ExportError> {
-        let outcome = self.open.append(&event, self.sealed_last, &mut self.seen_accounts, Instant::now());
+    async fn place(
+        &mut self,
+        tag: u64,
+        event: cdc::Event,
+    ) -> Result<Result<(), BrokerError>, ExportError> {
+        let outcome = self.open.append(
+            &event,
+            self.sealed_last,
+            &mut self.seen_accounts,
+            Instant::now(),
+        );
         match outcome {
             Append::Appended => self.open_ack_tag = Some(tag),
             Append::AlreadyCommitted | Append::DuplicateInSegment => {
@@ -279,7 +297,10 @@ impl Exporter<'_> {
                 self.open_ack_tag = Some(tag);
             }
             Append::NeedsSeal => {
-                assert!(self.held.is_none(), "one held event at most: the loop stops taking deliveries while one is held");
+                assert!(
+                    self.held.is_none(),
+                    "one held event at most: the loop stops taking deliveries while one is held"
+                );
                 self.held = Some((tag, event));
             }
             Append::Late => {
@@ -289,20 +310,32 @@ impl Exporter<'_> {
                     event.timestamp,
                     timefmt::rfc3339(event.timestamp)
                 );
-                let record = self.quarantine_record(reason, String::new(), String::new(), Vec::new(), body);
+                let record =
+                    self.quarantine_record(reason, String::new(), String::new(), Vec::new(), body);
                 return self.store_quarantine(tag, record).await;
             }
         }
         Ok(Ok(()))
     }
 
-    async fn quarantine(&mut self, tag: u64, delivery: &Delivery, reason: String) -> Result<Result<(), BrokerError>, ExportError> {
+    async fn quarantine(
+        &mut self,
+        tag: u64,
+        delivery: &Delivery,
+        reason: String,
+    ) -> Result<Result<(), BrokerError>, ExportError> {
         tracing::warn!(%reason, delivery_tag = tag, "quarantining an undecodable message");
         let headers = delivery
             .properties
             .headers()
             .as_ref()
-            .map(|table| table.inner().iter().map(|(k, v)| (k.to_string(), format!("{v:?}"))).collect())
+            .map(|table| {
+                table
+                    .inner()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), format!("{v:?}")))
+                    .collect()
+            })
             .unwrap_or_default();
         let record = self.quarantine_record(
             reason,
@@ -314,15 +347,39 @@ impl Exporter<'_> {
         self.store_quarantine(tag, record).await
     }
 
-    fn quarantine_record(&self, reason: String, exchange: String, routing_key: String, headers: Vec<(String, String)>, body: Vec<u8>) -> Quarantined {
-        let received_ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-        Quarantined { received_ns, reason, exchange, routing_key, headers, body }
+    fn quarantine_record(
+        &self,
+        reason: String,
+        exchange: String,
+        routing_key: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Quarantined {
+        let received_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Quarantined {
+            received_ns,
+            reason,
+            exchange,
+            routing_key,
+            headers,
+            body,
+        }
     }
 
     /// Writes a quarantine record durably (retried like a segment), then acknowledges that one delivery.
-    async fn store_quarantine(&mut self, tag: u64, record: Quarantined) -> Result<Result<(), BrokerError>, ExportError> {
+    async fn store_quarantine(
+        &mut self,
+        tag: u64,
+        record: Quarantined,
+    ) -> Result<Result<(), BrokerError>, ExportError> {
         let lake = self.lake.clone();
-        retry_lake_write(self.options.lake_retry_max, self.sealed_last, || lake.quarantine(&record)).await?;
+        retry_lake_write(self.options.lake_retry_max, self.sealed_last, || {
+            lake.quarantine(&record)
+        })
+        .await?;
         self.report.quarantined += 1;
         Ok(self.session.ack_one(tag).await)
     }
@@ -334,9 +391,16 @@ impl Exporter<'_> {
         if self.open.is_empty() {
             return;
         }
-        let ack_tag = self.open_ack_tag.take().expect("a non-empty segment has a delivery tag");
+        let ack_tag = self
+            .open_ack_tag
+            .take()
+            .expect("a non-empty segment has a delivery tag");
         let segment: Segment = self.open.seal();
-        let last_timestamp = segment.events.last().map(|e| e.timestamp).expect("non-empty");
+        let last_timestamp = segment
+            .events
+            .last()
+            .map(|e| e.timestamp)
+            .expect("non-empty");
         let event_count = segment.events.len() as u64;
         self.sealed_last = Some(last_timestamp);
         let lake = self.lake.clone();
@@ -344,9 +408,17 @@ impl Exporter<'_> {
         let retry_max = self.options.lake_retry_max;
         let committed_before = self.report.last_committed_timestamp;
         let task = tokio::spawn(async move {
-            retry_lake_write(retry_max, committed_before, || lake.commit(&segment, cluster_id)).await
+            retry_lake_write(retry_max, committed_before, || {
+                lake.commit(&segment, cluster_id)
+            })
+            .await
         });
-        self.inflight = Some(Inflight { task, ack_tag, event_count, last_timestamp });
+        self.inflight = Some(Inflight {
+            task,
+            ack_tag,
+            event_count,
+            last_timestamp,
+        });
     }
 
     /// The background commit finished: count it and acknowledge everything it covered.
@@ -354,7 +426,10 @@ impl Exporter<'_> {
         &mut self,
         joined: Result<Result<CommitOutcome, ExportError>, tokio::task::JoinError>,
     ) -> Result<Result<(), BrokerError>, ExportError> {
-        let inflight = self.inflight.take().expect("on_committed without a commit in flight");
+        let inflight = self
+            .inflight
+            .take()
+            .expect("on_committed without a commit in flight");
         let outcome = joined.map_err(|e| ExportError::CommitTask(e.to_string()))??;
         match outcome {
             CommitOutcome::Committed { bytes } => {
@@ -363,7 +438,10 @@ impl Exporter<'_> {
                 self.report.events_committed += inflight.event_count;
             }
             CommitOutcome::AlreadyCommitted => {
-                tracing::warn!(last = inflight.last_timestamp, "segment was already committed by an earlier attempt");
+                tracing::warn!(
+                    last = inflight.last_timestamp,
+                    "segment was already committed by an earlier attempt"
+                );
             }
         }
         self.report.last_committed_timestamp = Some(inflight.last_timestamp);
@@ -399,7 +477,10 @@ impl Exporter<'_> {
         }
         if let Some((_, event)) = &self.held {
             // Held events are not acknowledged: the broker redelivers them to the next run.
-            tracing::info!(timestamp = event.timestamp, "left one unacknowledged event for the next run");
+            tracing::info!(
+                timestamp = event.timestamp,
+                "left one unacknowledged event for the next run"
+            );
         }
         Ok(end)
     }
@@ -430,7 +511,11 @@ async fn wait_inflight(
 
 /// Retries a lake write with exponential backoff for at most `retry_max`, then fails with the
 /// position that is known to be committed.
-async fn retry_lake_write<T, F, Fut>(retry_max: Duration, committed_last: Option<u64>, mut write: F) -> Result<T, ExportError>
+async fn retry_lake_write<T, F, Fut>(
+    retry_max: Duration,
+    committed_last: Option<u64>,
+    mut write: F,
+) -> Result<T, ExportError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, LakeError>>,

@@ -73,7 +73,10 @@ impl OpenSegment {
         if committed_last.is_some_and(|last| event.timestamp <= last) {
             return Append::AlreadyCommitted;
         }
-        let position = match self.events.binary_search_by_key(&event.timestamp, |e| e.timestamp) {
+        let position = match self
+            .events
+            .binary_search_by_key(&event.timestamp, |e| e.timestamp)
+        {
             Ok(_) => return Append::DuplicateInSegment,
             Err(position) => position,
         };
@@ -99,7 +102,10 @@ impl OpenSegment {
             }
         }
         self.events.insert(position, *event);
-        debug_assert!(self.events.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+        debug_assert!(self
+            .events
+            .windows(2)
+            .all(|w| w[0].timestamp < w[1].timestamp));
         Append::Appended
     }
 
@@ -173,9 +179,18 @@ mod tests {
         let mut seen = HashSet::new();
         let now = Instant::now();
         let base = 20_000 * DAY_NS;
-        assert_eq!(segment.append(&event(base + 5, 1, 2), Some(base + 5), &mut seen, now), Append::AlreadyCommitted);
-        assert_eq!(segment.append(&event(base + 6, 1, 2), Some(base + 5), &mut seen, now), Append::Appended);
-        assert_eq!(segment.append(&event(base + 6, 1, 2), Some(base + 5), &mut seen, now), Append::DuplicateInSegment);
+        assert_eq!(
+            segment.append(&event(base + 5, 1, 2), Some(base + 5), &mut seen, now),
+            Append::AlreadyCommitted
+        );
+        assert_eq!(
+            segment.append(&event(base + 6, 1, 2), Some(base + 5), &mut seen, now),
+            Append::Appended
+        );
+        assert_eq!(
+            segment.append(&event(base + 6, 1, 2), Some(base + 5), &mut seen, now),
+            Append::DuplicateInSegment
+        );
         assert_eq!(segment.len(), 1);
     }
 
@@ -186,7 +201,10 @@ mod tests {
         let now = Instant::now();
         let base = 20_000 * DAY_NS;
         for ts in [base + 10, base + 30, base + 20] {
-            assert_eq!(segment.append(&event(ts, 1, 2), None, &mut seen, now), Append::Appended);
+            assert_eq!(
+                segment.append(&event(ts, 1, 2), None, &mut seen, now),
+                Append::Appended
+            );
         }
         let sealed = segment.seal();
         let order: Vec<u64> = sealed.events.iter().map(|e| e.timestamp).collect();
@@ -200,11 +218,23 @@ mod tests {
         let mut seen = HashSet::new();
         let now = Instant::now();
         let midnight = 20_001 * DAY_NS;
-        assert_eq!(segment.append(&event(midnight - 1, 1, 2), None, &mut seen, now), Append::Appended);
-        assert_eq!(segment.append(&event(midnight, 1, 2), None, &mut seen, now), Append::NeedsSeal);
+        assert_eq!(
+            segment.append(&event(midnight - 1, 1, 2), None, &mut seen, now),
+            Append::Appended
+        );
+        assert_eq!(
+            segment.append(&event(midnight, 1, 2), None, &mut seen, now),
+            Append::NeedsSeal
+        );
         segment.seal();
-        assert_eq!(segment.append(&event(midnight, 1, 2), Some(midnight - 1), &mut seen, now), Append::Appended);
-        assert_eq!(segment.append(&event(midnight - 2, 1, 2), None, &mut seen, now), Append::Late);
+        assert_eq!(
+            segment.append(&event(midnight, 1, 2), Some(midnight - 1), &mut seen, now),
+            Append::Appended
+        );
+        assert_eq!(
+            segment.append(&event(midnight - 2, 1, 2), None, &mut seen, now),
+            Append::Late
+        );
     }
 
     #[test]

@@ -47,6 +47,13 @@ pub struct Segment {
     pub new_accounts: Vec<AccountRecord>,
 }
 
+/// Rows in one segment (see `Lake::segment_counts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentCounts {
+    pub events: u64,
+    pub accounts: u64,
+}
+
 /// A committed segment. Paths are relative to the lake root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentInfo {
@@ -256,6 +263,29 @@ impl Lake {
             }
         }
         Ok(removed)
+    }
+
+    /// Rows in a segment's transfers file and its accounts file, from the Parquet footers alone.
+    pub async fn segment_counts(&self, seg: &SegmentInfo) -> Result<SegmentCounts, LakeError> {
+        let events = self
+            .footer_row_count(&seg.transfers_path, seg.transfers_bytes)
+            .await?;
+        let accounts = match &seg.accounts_path {
+            Some(path) => self.footer_row_count(path, seg.accounts_bytes).await?,
+            None => 0,
+        };
+        Ok(SegmentCounts { events, accounts })
+    }
+
+    async fn footer_row_count(&self, path: &Path, size: u64) -> Result<u64, LakeError> {
+        use ::parquet::arrow::async_reader::AsyncFileReader;
+        let mut reader = reader::StoreReader::new(self.store.clone(), path.clone(), size);
+        let metadata = reader
+            .get_metadata(None)
+            .await
+            .map_err(|e| LakeError::parquet(path, e))?;
+        u64::try_from(metadata.file_metadata().num_rows())
+            .map_err(|_| LakeError::corrupt(path, "negative row count in the footer".to_string()))
     }
 
     /// The ids of every account recorded in a committed accounts file, reading only the two
