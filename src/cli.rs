@@ -33,6 +33,9 @@ pub enum Command {
     Export(ExportArgs),
     /// List the lake's segments, time range, event counts, sizes and quarantined messages.
     Ls(LsArgs),
+    /// Replay the lake into a fresh TigerBeetle cluster up to a commit timestamp (or resume a
+    /// rebuild left part-way); --dry-run prints the plan only.
+    Rebuild(crate::rebuild::RebuildArgs),
 }
 
 #[derive(Debug, Args)]

@@ -8,4 +8,5 @@ pub mod cli;
 pub mod export;
 pub mod lake;
 pub mod ls;
+pub mod rebuild;
 pub mod timefmt;

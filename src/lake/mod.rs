@@ -14,6 +14,7 @@ mod parquet;
 mod quarantine;
 mod reader;
 mod rows;
+mod scan;
 mod store;
 #[cfg(test)]
 mod tests;

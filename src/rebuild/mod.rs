@@ -1,0 +1,303 @@
+//! `ledgerlake rebuild`: replays the lake into a fresh TigerBeetle cluster up to a chosen commit
+//! timestamp, with `flags.imported` and the original timestamps, as fast as the cluster accepts.
+//!
+//! First a plan (`plan`: pure counting over the lake, `--dry-run` prints it), then the target is
+//! inspected (`target`: fresh, or a part-way rebuild to resume), then the replay (`execute`), then
+//! the report (`report`). The semantics and every deviation from the source are in
+//! docs/REBUILD.md.
+
+pub mod execute;
+pub mod plan;
+pub mod report;
+pub mod target;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::cli::{parse_duration, parse_u128, OutputFormat};
+use crate::lake::{AccountRecord, Lake, LakeError, SegmentInfo};
+use execute::{ExecuteError, Progress, ReplayInput};
+use plan::{parse_until, LakeRange, PlanBuilder, PlanError, PlanSummary, PlannedAccount, Until};
+use report::{PlanReport, Report, RunReport, TerminalProgress};
+use target::{TargetAddress, TargetError};
+
+/// Accounts files read at once while planning.
+const ACCOUNT_READS_IN_FLIGHT: usize = 8;
+/// Transfers files read ahead while planning.
+const SEGMENT_READS_IN_FLIGHT: usize = 2;
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// The lake to rebuild from (see `export --lake`).
+    #[arg(long, env = "LEDGERLAKE_LAKE")]
+    pub lake: String,
+    /// The target cluster's addresses (as given to `tigerbeetle start`). Not used by --dry-run.
+    #[arg(long, required_unless_present = "dry_run")]
+    pub addresses: Option<String>,
+    /// The target cluster's id (decimal). It must be the lake's cluster id, unless
+    /// --lake-cluster-id confirms a rebuild under another id.
+    #[arg(long, value_parser = parse_u128)]
+    pub cluster_id: u128,
+    /// The lake's cluster id, to confirm rebuilding it into a cluster with a different id (a
+    /// recovery drill next to the live cluster, for example).
+    #[arg(long, value_parser = parse_u128)]
+    pub lake_cluster_id: Option<u128>,
+    /// Replay every event with a timestamp at or before this: a TigerBeetle timestamp (ns since
+    /// the epoch), an RFC 3339 instant, or `latest`.
+    #[arg(long, value_parser = parse_until)]
+    pub until: Until,
+    /// Print the plan and stop: no connection to the target, nothing written.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rebuild only this ledger (repeat for several). A transfer and its accounts share a ledger,
+    /// so the subset is consistent.
+    #[arg(long = "ledger")]
+    pub ledgers: Vec<u32>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Give up when the target sends no reply for this long (the TigerBeetle client retries
+    /// forever, and a wrong cluster id is never answered).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub reply_timeout: Duration,
+}
+
+/// What a rebuild needs, validated.
+#[derive(Debug, Clone)]
+pub struct RebuildOptions {
+    pub lake: String,
+    /// `None` only for a dry run.
+    pub addresses: Option<String>,
+    pub cluster_id: u128,
+    pub lake_cluster_id: Option<u128>,
+    pub until: Until,
+    pub ledgers: Option<BTreeSet<u32>>,
+    pub dry_run: bool,
+    pub reply_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("--{name}: {reason}")]
+    Option { name: &'static str, reason: String },
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(
+        "{location} is not a lake: it has no _ledgerlake.json (nothing was ever exported there)"
+    )]
+    NotALake { location: String },
+    #[error(
+        "the lake belongs to cluster {lake}, the target is cluster {target}; to rebuild it into a \
+         cluster with another id, confirm with --lake-cluster-id {lake}"
+    )]
+    ClusterMismatch { lake: u128, target: u128 },
+    #[error("--lake-cluster-id {given} does not match the lake, which belongs to cluster {lake}")]
+    LakeClusterMismatch { lake: u128, given: u128 },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Execute(#[from] ExecuteError),
+}
+
+impl TryFrom<RebuildArgs> for RebuildOptions {
+    type Error = RebuildError;
+
+    fn try_from(args: RebuildArgs) -> Result<Self, Self::Error> {
+        if args.cluster_id == u128::MAX {
+            return Err(RebuildError::Option {
+                name: "cluster-id",
+                reason: "2^128-1 is reserved by TigerBeetle".into(),
+            });
+        }
+        if let Some(&ledger) = args.ledgers.iter().find(|&&l| l == 0) {
+            return Err(RebuildError::Option {
+                name: "ledger",
+                reason: format!("{ledger} is not a ledger TigerBeetle accepts"),
+            });
+        }
+        if args.reply_timeout.is_zero() {
+            return Err(RebuildError::Option {
+                name: "reply-timeout",
+                reason: "must be greater than zero".into(),
+            });
+        }
+        Ok(RebuildOptions {
+            lake: args.lake,
+            addresses: args.addresses,
+            cluster_id: args.cluster_id,
+            lake_cluster_id: args.lake_cluster_id,
+            until: args.until,
+            ledgers: (!args.ledgers.is_empty()).then(|| args.ledgers.into_iter().collect()),
+            dry_run: args.dry_run,
+            reply_timeout: args.reply_timeout,
+        })
+    }
+}
+
+/// Everything the replay will do, computed from the lake alone.
+#[derive(Debug, Clone)]
+pub struct RebuildPlan {
+    pub lake: String,
+    pub lake_cluster_id: u128,
+    pub target_cluster_id: u128,
+    pub range: LakeRange,
+    pub until: u64,
+    pub ledgers: Option<BTreeSet<u32>>,
+    pub segments_in_lake: usize,
+    /// The segments the replay reads: those starting at or before `until`.
+    pub segments: Vec<SegmentInfo>,
+    /// Sorted by timestamp.
+    pub accounts: Vec<PlannedAccount>,
+    pub summary: PlanSummary,
+}
+
+impl RebuildPlan {
+    /// Objects the target holds once the replay is done.
+    pub fn total(&self) -> u64 {
+        self.summary.accounts + self.summary.transfers_created
+    }
+}
+
+/// The lake's cluster, checked against the target's.
+async fn lake_cluster(lake: &Lake, options: &RebuildOptions) -> Result<u128, RebuildError> {
+    let meta = lake
+        .read_meta()
+        .await?
+        .ok_or_else(|| RebuildError::NotALake {
+            location: lake.location().to_string(),
+        })?;
+    match options.lake_cluster_id {
+        Some(given) if given != meta.cluster_id => Err(RebuildError::LakeClusterMismatch {
+            lake: meta.cluster_id,
+            given,
+        }),
+        None if meta.cluster_id != options.cluster_id => Err(RebuildError::ClusterMismatch {
+            lake: meta.cluster_id,
+            target: options.cluster_id,
+        }),
+        _ => Ok(meta.cluster_id),
+    }
+}
+
+/// Reads the lake and computes the plan. `extra_accounts` are account records from another
+/// source than the lake's accounts files (an account sweep of the source cluster), merged in.
+pub async fn plan(
+    lake: &Lake,
+    options: &RebuildOptions,
+    extra_accounts: impl IntoIterator<Item = AccountRecord>,
+) -> Result<RebuildPlan, RebuildError> {
+    let cluster = lake_cluster(lake, options).await?;
+    let segments = lake.list_segments().await?;
+    if let Some(w) = segments
+        .windows(2)
+        .find(|w| w[0].last_timestamp >= w[1].first_timestamp)
+    {
+        return Err(LakeError::Corrupt {
+            path: w[1].transfers_path.to_string(),
+            reason: format!("overlaps {}", w[0].transfers_path),
+        }
+        .into());
+    }
+    let mut records: Vec<AccountRecord> = futures::stream::iter(segments.iter())
+        .map(|seg| lake.read_accounts_of_cluster(seg, cluster))
+        .buffered(ACCOUNT_READS_IN_FLIGHT)
+        .try_collect::<Vec<_>>()
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    records.extend(extra_accounts);
+    let events = segments
+        .first()
+        .zip(segments.last())
+        .map(|(f, l)| (f.first_timestamp, l.last_timestamp));
+    let range = LakeRange::new(events, &records).ok_or(PlanError::EmptyLake)?;
+    let until = LakeRange::resolve(Some(range), options.until)?;
+    let (accounts, deviations) = plan::plan_accounts(records, until, options.ledgers.as_ref())?;
+    let to_read: Vec<SegmentInfo> = segments
+        .iter()
+        .filter(|s| s.first_timestamp <= until)
+        .cloned()
+        .collect();
+    let mut builder =
+        PlanBuilder::new(until, options.ledgers.clone(), accounts.clone(), deviations);
+    let mut rows = futures::stream::iter(to_read.iter())
+        .map(|seg| lake.read_events_of_cluster(seg, cluster))
+        .buffered(SEGMENT_READS_IN_FLIGHT);
+    while let Some(rows) = rows.try_next().await? {
+        builder.push_rows(&rows)?;
+    }
+    drop(rows);
+    Ok(RebuildPlan {
+        lake: lake.location().to_string(),
+        lake_cluster_id: cluster,
+        target_cluster_id: options.cluster_id,
+        range,
+        until,
+        ledgers: options.ledgers.clone(),
+        segments_in_lake: segments.len(),
+        segments: to_read,
+        accounts,
+        summary: builder.finish()?,
+    })
+}
+
+/// Plans, then (unless a dry run) inspects the target and replays into it.
+pub async fn rebuild(
+    options: &RebuildOptions,
+    extra_accounts: impl IntoIterator<Item = AccountRecord>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report, RebuildError> {
+    let lake = Lake::open(&options.lake).await?;
+    let plan = plan(&lake, options, extra_accounts).await?;
+    let plan_report = PlanReport::new(&plan);
+    let Some(addresses) = options.addresses.as_ref().filter(|_| !options.dry_run) else {
+        return Ok(Report {
+            plan: plan_report,
+            run: None,
+        });
+    };
+    let at = TargetAddress {
+        addresses: addresses.clone(),
+        cluster_id: options.cluster_id,
+        reply_timeout: options.reply_timeout,
+    };
+    let start = Instant::now();
+    let client = target::connect(options.cluster_id, addresses)?;
+    let state = target::inspect(&client, &at).await?;
+    state.check_until(plan.until)?;
+    let input = ReplayInput {
+        lake: &lake,
+        lake_cluster_id: plan.lake_cluster_id,
+        segments: &plan.segments,
+        accounts: plan.accounts.clone(),
+        until: plan.until,
+        ledgers: plan.ledgers.clone(),
+        total: plan.total(),
+        planned_transfers: plan.summary.transfers_created,
+    };
+    let replayed = execute::replay(input, &client, &at, &state, progress).await?;
+    Ok(Report {
+        plan: plan_report,
+        run: Some(RunReport::new(state.is_fresh(), &replayed, start.elapsed())),
+    })
+}
+
+/// The `rebuild` command: runs, draws a progress bar on a terminal, prints the report.
+pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
+    let format = args.format;
+    let options = RebuildOptions::try_from(args)?;
+    let mut bar = TerminalProgress::new();
+    let result = rebuild(&options, Vec::new(), &mut |p| bar.update(p)).await;
+    bar.finish();
+    let report = result?;
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Table => print!("{}", report.render_table()),
+    }
+    Ok(())
+}
