@@ -4,3 +4,5 @@
 //! the other modules read, rebuild from and audit that lake.
 
 pub mod cdc;
+pub mod testbed;
+pub mod workload;
