@@ -12,9 +12,10 @@
 //!   Every test therefore uses its own random cluster id ([`random_cluster_id`]) and its own
 //!   exchange and queue names ([`unique_name`]), and removes them with
 //!   [`Broker::delete_cdc_queues`], [`Broker::delete_queue`] and [`Broker::delete_exchange`].
-//! - Each replica reserves about 1 GiB (data file journal, 256 MiB grid cache, LSM manifests), so
-//!   a process holds at most [`MAX_LIVE_REPLICAS`] replicas at once: [`Replica::start`] waits for
-//!   a permit of a process-wide semaphore and the replica keeps it until it is dropped.
+//! - Each replica takes about 1.7 GiB of memory (resident, with the 256 MiB grid cache) and a
+//!   1.1 GiB data file that `format` really allocates (removing it takes seconds on a slow disk),
+//!   so a process holds at most [`MAX_LIVE_REPLICAS`] replicas at once: [`Replica::start`] waits
+//!   for a permit of a process-wide semaphore and the replica keeps it until it is dropped.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -43,9 +44,9 @@ pub const AMQP_URL_ENV: &str = "LEDGERLAKE_TEST_AMQP_URL";
 /// The broker used when [`AMQP_URL_ENV`] is not set: a local RabbitMQ with its default user.
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-/// How many replicas one process may run at once. Each reserves about 1 GiB of memory; with the
-/// 24 GiB of a developer machine or CI and tests running in parallel threads, 4 leaves room for
-/// everything else. [`Replica::start`] waits (without a time limit) until a permit is free.
+/// How many replicas one process may run at once. Each takes about 1.7 GiB of memory; with the
+/// 24 GiB of a developer machine or CI and tests running in parallel threads, 4 (about 7 GiB)
+/// leaves room for everything else. [`Replica::start`] waits (without a time limit) until a permit is free.
 pub const MAX_LIVE_REPLICAS: usize = 4;
 static REPLICA_PERMITS: Semaphore = Semaphore::const_new(MAX_LIVE_REPLICAS);
 
@@ -115,7 +116,7 @@ pub enum TestbedError {
         what: String,
         url: String,
         #[source]
-        source: lapin::Error,
+        source: Box<lapin::Error>,
     },
     #[error("invalid AMQP url {url:?}: {message}")]
     InvalidAmqpUrl { url: String, message: String },
@@ -175,7 +176,9 @@ fn entropy64() -> u64 {
     let addr = &local as *const u8 as u64;
     let mut x = nanos
         ^ (u64::from(std::process::id()) << 32)
-        ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ addr.rotate_left(17);
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -384,6 +387,28 @@ fn free_port() -> Result<u16, TestbedError> {
 // ---------------------------------------------------------------------------------------------
 // Replica
 
+/// How [`Replica::start_with`] starts the replica.
+#[derive(Debug, Clone)]
+pub struct ReplicaOptions {
+    /// `--limit-request` (with `--experimental`, which that flag needs). `--development` alone
+    /// lowers the request limit to 32 KiB, i.e. about 250 transfers per request, and the client
+    /// then fails larger batches with "Too much data provided on this batch". The default,
+    /// `Some("1MiB")`, restores the production limit (8,189 transfers per request); `None`
+    /// keeps the development limit.
+    pub limit_request: Option<String>,
+    /// `--cache-grid`.
+    pub cache_grid: String,
+}
+
+impl Default for ReplicaOptions {
+    fn default() -> ReplicaOptions {
+        ReplicaOptions {
+            limit_request: Some("1MiB".into()),
+            cache_grid: "256MiB".into(),
+        }
+    }
+}
+
 /// A single-replica TigerBeetle cluster (`--development`) on a free loopback port, with its data
 /// file in its own temp dir. Killed, and its dir removed, on drop.
 pub struct Replica {
@@ -399,8 +424,18 @@ pub struct Replica {
 impl Replica {
     /// Formats and starts a replica of cluster `cluster_id`, and waits (at most
     /// [`REPLICA_READY_TIMEOUT`]) until a client request succeeds. Waits first for one of the
-    /// [`MAX_LIVE_REPLICAS`] permits.
+    /// [`MAX_LIVE_REPLICAS`] permits. Uses [`ReplicaOptions::default`]: `tigerbeetle start
+    /// --addresses=127.0.0.1:PORT --development --cache-grid=256MiB --experimental
+    /// --limit-request=1MiB FILE`.
     pub async fn start(cluster_id: u128) -> Result<Replica, TestbedError> {
+        Self::start_with(cluster_id, &ReplicaOptions::default()).await
+    }
+
+    /// [`Replica::start`] with options.
+    pub async fn start_with(
+        cluster_id: u128,
+        options: &ReplicaOptions,
+    ) -> Result<Replica, TestbedError> {
         let binary = tigerbeetle_binary()?;
         let permit = REPLICA_PERMITS
             .acquire()
@@ -442,13 +477,17 @@ impl Replica {
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
             let address = format!("127.0.0.1:{port}");
-            let start_args = vec![
+            let mut start_args = vec![
                 "start".to_string(),
                 format!("--addresses={address}"),
                 "--development".into(),
-                "--cache-grid=256MiB".into(),
-                data_arg.clone(),
+                format!("--cache-grid={}", options.cache_grid),
             ];
+            if let Some(limit) = &options.limit_request {
+                start_args.push("--experimental".into());
+                start_args.push(format!("--limit-request={limit}"));
+            }
+            start_args.push(data_arg.clone());
             let mut process = Process::spawn(&binary, &start_args, &dir.0)?;
             match wait_ready(&mut process, cluster_id, &address).await {
                 Ok(()) => {
@@ -513,6 +552,12 @@ impl Replica {
             None => Ok(()),
         }
     }
+
+    /// Kills the replica and removes its data file off the async worker threads (dropping does
+    /// the same, but blocks the calling thread for the seconds the removal can take).
+    pub async fn stop(self) {
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
+    }
 }
 
 impl std::fmt::Debug for Replica {
@@ -532,11 +577,10 @@ async fn wait_ready(
     address: &str,
 ) -> Result<(), TestbedError> {
     let start = Instant::now();
-    let client =
-        Client::new(cluster_id, address).map_err(|e| TestbedError::Client {
-            address: address.to_string(),
-            message: e.to_string(),
-        })?;
+    let client = Client::new(cluster_id, address).map_err(|e| TestbedError::Client {
+        address: address.to_string(),
+        message: e.to_string(),
+    })?;
     // The client retries until the replica answers; the request resolves once it is up.
     let request = client.lookup_accounts(vec![1u128]);
     tokio::pin!(request);
@@ -795,7 +839,7 @@ impl Broker {
         let amqp_err = |what: &str, source| TestbedError::Amqp {
             what: what.to_string(),
             url: redact(url),
-            source,
+            source: Box::new(source),
         };
         let connection = Connection::connect(url, ConnectionProperties::default())
             .await
@@ -824,7 +868,7 @@ impl Broker {
         TestbedError::Amqp {
             what: what.into(),
             url: redact(&self.url),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -865,7 +909,11 @@ impl Broker {
     }
 
     /// Declares a durable queue and binds it to `exchange` (routing key `""`).
-    pub async fn declare_queue_bound(&self, queue: &str, exchange: &str) -> Result<(), TestbedError> {
+    pub async fn declare_queue_bound(
+        &self,
+        queue: &str,
+        exchange: &str,
+    ) -> Result<(), TestbedError> {
         self.channel
             .queue_declare(
                 queue.into(),
@@ -972,7 +1020,7 @@ impl Broker {
             .map_err(|e| TestbedError::Amqp {
                 what: "connection.close".into(),
                 url: redact(&self.url),
-                source: e,
+                source: Box::new(e),
             })
     }
 }
@@ -1009,12 +1057,22 @@ mod tests {
     fn amqp_url_parts() {
         let p = AmqpParts::parse("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap();
         assert_eq!(
-            (p.host.as_str(), p.vhost.as_str(), p.user.as_str(), p.password.as_str()),
+            (
+                p.host.as_str(),
+                p.vhost.as_str(),
+                p.user.as_str(),
+                p.password.as_str()
+            ),
             ("127.0.0.1:5672", "/", "guest", "guest")
         );
         let p = AmqpParts::parse("amqp://u%40x:p%3Aw@10.0.0.1/prod").unwrap();
         assert_eq!(
-            (p.host.as_str(), p.vhost.as_str(), p.user.as_str(), p.password.as_str()),
+            (
+                p.host.as_str(),
+                p.vhost.as_str(),
+                p.user.as_str(),
+                p.password.as_str()
+            ),
             ("10.0.0.1", "prod", "u@x", "p:w")
         );
         assert!(AmqpParts::parse("amqps://h/").is_err());

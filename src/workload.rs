@@ -492,13 +492,14 @@ async fn lookup(
 ) -> Result<Vec<Option<Account>>, WorkloadError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(batch) {
-        let found = client
-            .lookup_accounts(chunk.to_vec())
-            .await
-            .map_err(|e| WorkloadError::Request {
-                what: "lookup_accounts".into(),
-                message: e.to_string(),
-            })?;
+        let found =
+            client
+                .lookup_accounts(chunk.to_vec())
+                .await
+                .map_err(|e| WorkloadError::Request {
+                    what: "lookup_accounts".into(),
+                    message: e.to_string(),
+                })?;
         // Results come back in request order, missing ids left out.
         let mut it = found.into_iter().peekable();
         for &id in chunk {
@@ -522,9 +523,9 @@ mod tests {
         while let Some(b) = p.next_batch() {
             assert!(b.len() <= cfg.batch_size);
             let last = b.last().map(|t| t.transfer.flags());
-            assert!(!last.is_some_and(|f| f.contains(
-                tigerbeetle_unofficial::transfer::Flags::LINKED
-            )));
+            assert!(
+                !last.is_some_and(|f| f.contains(tigerbeetle_unofficial::transfer::Flags::LINKED))
+            );
             ids.extend(b.iter().map(|t| t.transfer.id()));
         }
         (ids, p)

@@ -459,7 +459,14 @@ impl Planner {
         self.draft(id, dr, cr, amount, Tag::Single)
     }
 
-    fn balancing(&mut self, dr: usize, cr: usize, amount: u128, debit: bool, credit: bool) -> Draft {
+    fn balancing(
+        &mut self,
+        dr: usize,
+        cr: usize,
+        amount: u128,
+        debit: bool,
+        credit: bool,
+    ) -> Draft {
         let id = self.tids.any();
         let mut d = self.draft(id, dr, cr, amount, Tag::Balancing { debit, credit });
         let mut f = transfer::Flags::empty();
@@ -783,9 +790,7 @@ impl Planner {
                 PState::Resolved => return Err(Ek::PendingTransferAlreadyPosted),
                 PState::Expiring => return Err(Ek::PendingTransferExpired),
             }
-            let amount = if void && t.amount() == 0 {
-                pend.amount
-            } else if !void && t.amount() == u128::MAX {
+            let amount = if (void && t.amount() == 0) || (!void && t.amount() == u128::MAX) {
                 pend.amount
             } else {
                 t.amount()
@@ -1352,7 +1357,7 @@ impl Planner {
 fn new_acct(rng: &mut Rng, accts: &mut Vec<Acct>, id: u128, ledger: u32, role: Role) -> usize {
     let dmnec = match role {
         Role::DebitLimited => true,
-        Role::Closable => accts.len() % 2 == 0,
+        Role::Closable => accts.len().is_multiple_of(2),
         _ => false,
     };
     let cmned = match role {
