@@ -199,3 +199,34 @@ async fn workload_through_cdc_reaches_the_queue() {
         );
     }
 }
+
+/// Many requests, expiries in the middle of the run, pending transfers resolved requests later:
+/// the workload's model must still predict every result and every final balance exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_model_holds_across_many_requests() {
+    if let Err(e) = tigerbeetle_binary() {
+        panic!("{e}");
+    }
+    let replica = Replica::start(random_cluster_id())
+        .await
+        .expect("start replica");
+    let client = replica.client().expect("client");
+    let mut cfg = WorkloadConfig::new(42, 30_000);
+    cfg.batch_size = 1000;
+    let mut reports = 0;
+    let summary = workload::run(&client, &cfg, |_| reports += 1).await;
+    drop(client);
+    replica.stop().await;
+    let summary = summary.unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "{} requests in {:?}: {:?} {:?}",
+        summary.requests, summary.elapsed, summary.transfers, summary.events
+    );
+    assert!(summary.requests >= 30);
+    assert!(reports > summary.requests);
+    assert_eq!(
+        summary.events.total() - summary.events.two_phase_expired + summary.rejected.total(),
+        summary.transfer_ids.len() + summary.rejected_transfer_ids.len()
+    );
+    assert!(summary.transfer_ids.len() + summary.rejected_transfer_ids.len() >= 30_000);
+}
