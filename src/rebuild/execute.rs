@@ -120,6 +120,7 @@ pub struct ReplayInput<'a> {
     pub ledgers: Option<BTreeSet<u32>>,
     pub total: u64,
     pub planned_transfers: u64,
+    pub batch_max: usize,
 }
 
 /// Replays into `client`'s cluster, which holds `target` (checked against the plan before the
@@ -143,7 +144,7 @@ pub async fn replay(
         rows,
         until: input.until,
         sequencer: Sequencer::new(input.ledgers.clone()),
-        batcher: Batcher::new(input.accounts, target.resume_point()),
+        batcher: Batcher::new(input.accounts, target.resume_point(), input.batch_max),
         finished: false,
     };
     let mut out = Replayed::default();
@@ -154,6 +155,11 @@ pub async fn replay(
         sent?;
         if let Some(batch) = in_flight.take() {
             count(&mut out, &batch);
+            tracing::debug!(
+                accounts_created = out.accounts_created,
+                transfers_created = out.transfers_created,
+                "request committed"
+            );
         }
         let next = next?;
         if !checked {

@@ -58,6 +58,10 @@ pub struct RebuildArgs {
     pub ledgers: Vec<u32>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// The most events per request (TigerBeetle's maximum is 8189, with a 1 MiB request limit;
+    /// lower it for a cluster started with a smaller --limit-request, or to go easier on it).
+    #[arg(long, default_value_t = plan::BATCH_EVENTS_MAX)]
+    pub batch_events_max: usize,
     /// Give up when the target sends no reply for this long (the TigerBeetle client retries
     /// forever, and a wrong cluster id is never answered).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
@@ -75,6 +79,7 @@ pub struct RebuildOptions {
     pub until: Until,
     pub ledgers: Option<BTreeSet<u32>>,
     pub dry_run: bool,
+    pub batch_events_max: usize,
     pub reply_timeout: Duration,
 }
 
@@ -119,6 +124,12 @@ impl TryFrom<RebuildArgs> for RebuildOptions {
                 reason: format!("{ledger} is not a ledger TigerBeetle accepts"),
             });
         }
+        if !(1..=plan::BATCH_EVENTS_MAX).contains(&args.batch_events_max) {
+            return Err(RebuildError::Option {
+                name: "batch-events-max",
+                reason: format!("must be between 1 and {}", plan::BATCH_EVENTS_MAX),
+            });
+        }
         if args.reply_timeout.is_zero() {
             return Err(RebuildError::Option {
                 name: "reply-timeout",
@@ -133,6 +144,7 @@ impl TryFrom<RebuildArgs> for RebuildOptions {
             until: args.until,
             ledgers: (!args.ledgers.is_empty()).then(|| args.ledgers.into_iter().collect()),
             dry_run: args.dry_run,
+            batch_events_max: args.batch_events_max,
             reply_timeout: args.reply_timeout,
         })
     }
@@ -223,8 +235,13 @@ pub async fn plan(
         .filter(|s| s.first_timestamp <= until)
         .cloned()
         .collect();
-    let mut builder =
-        PlanBuilder::new(until, options.ledgers.clone(), accounts.clone(), deviations);
+    let mut builder = PlanBuilder::new(
+        until,
+        options.ledgers.clone(),
+        accounts.clone(),
+        deviations,
+        options.batch_events_max,
+    );
     let mut rows = futures::stream::iter(to_read.iter())
         .map(|seg| lake.read_events_of_cluster(seg, cluster))
         .buffered(SEGMENT_READS_IN_FLIGHT);
@@ -279,6 +296,7 @@ pub async fn rebuild(
         ledgers: plan.ledgers.clone(),
         total: plan.total(),
         planned_transfers: plan.summary.transfers_created,
+        batch_max: options.batch_events_max,
     };
     let replayed = execute::replay(input, &client, &at, &state, progress).await?;
     Ok(Report {

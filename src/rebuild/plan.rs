@@ -70,6 +70,15 @@ pub enum PlanError {
     },
     #[error("the linked chain ending at timestamp {timestamp} holds more than {BATCH_EVENTS_MAX} transfers")]
     ChainTooLong { timestamp: u64 },
+    #[error(
+        "the linked chain ending at timestamp {timestamp} holds {len} transfers, more than \
+         --batch-events-max {batch_max}: a chain is never split across requests"
+    )]
+    ChainLongerThanBatch {
+        timestamp: u64,
+        len: usize,
+        batch_max: usize,
+    },
     #[error("the expiry at timestamp {timestamp} falls inside a linked chain")]
     ChainInterrupted { timestamp: u64 },
     #[error(
@@ -543,8 +552,10 @@ pub struct Skipped {
 }
 
 /// Merges accounts (sorted by timestamp) with transfer units into batches of one kind, at most
-/// [`BATCH_EVENTS_MAX`] events each, never splitting a unit; skips what a resumed target holds.
+/// `batch_max` (≤ [`BATCH_EVENTS_MAX`]) events each, never splitting a unit; skips what a resumed
+/// target holds.
 pub struct Batcher {
+    batch_max: usize,
     accounts: Vec<PlannedAccount>,
     next_account: usize,
     current: Option<Batch>,
@@ -555,9 +566,11 @@ pub struct Batcher {
 
 impl Batcher {
     /// `accounts` must be sorted by timestamp (the plan sorts them).
-    pub fn new(accounts: Vec<PlannedAccount>, resume: ResumePoint) -> Batcher {
+    pub fn new(accounts: Vec<PlannedAccount>, resume: ResumePoint, batch_max: usize) -> Batcher {
         assert!(accounts.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+        assert!((1..=BATCH_EVENTS_MAX).contains(&batch_max));
         Batcher {
+            batch_max,
             accounts,
             next_account: 0,
             current: None,
@@ -568,8 +581,15 @@ impl Batcher {
     }
 
     pub fn push_unit(&mut self, unit: Vec<PlannedTransfer>) -> Result<(), PlanError> {
-        assert!(!unit.is_empty() && unit.len() <= BATCH_EVENTS_MAX);
+        assert!(!unit.is_empty());
         let last = unit[unit.len() - 1].timestamp;
+        if unit.len() > self.batch_max {
+            return Err(PlanError::ChainLongerThanBatch {
+                timestamp: last,
+                len: unit.len(),
+                batch_max: self.batch_max,
+            });
+        }
         self.accounts_before(Some(last));
         let through = self.resume.transfers_through.unwrap_or(0);
         let held = unit.iter().filter(|t| t.timestamp <= through).count();
@@ -581,10 +601,10 @@ impl Batcher {
         if held > 0 {
             return Err(PlanError::ResumeInsideChain { timestamp: through });
         }
-        if !matches!(&self.current, Some(Batch::Transfers(t)) if t.len() + unit.len() <= BATCH_EVENTS_MAX)
+        if !matches!(&self.current, Some(Batch::Transfers(t)) if t.len() + unit.len() <= self.batch_max)
         {
             self.flush();
-            self.current = Some(Batch::Transfers(Vec::with_capacity(BATCH_EVENTS_MAX)));
+            self.current = Some(Batch::Transfers(Vec::with_capacity(self.batch_max)));
         }
         match &mut self.current {
             Some(Batch::Transfers(t)) => t.extend(unit),
@@ -605,9 +625,9 @@ impl Batcher {
                 self.skipped.last_account = Some(account);
                 continue;
             }
-            if !matches!(&self.current, Some(Batch::Accounts(a)) if a.len() < BATCH_EVENTS_MAX) {
+            if !matches!(&self.current, Some(Batch::Accounts(a)) if a.len() < self.batch_max) {
                 self.flush();
-                self.current = Some(Batch::Accounts(Vec::with_capacity(BATCH_EVENTS_MAX)));
+                self.current = Some(Batch::Accounts(Vec::with_capacity(self.batch_max)));
             }
             match &mut self.current {
                 Some(Batch::Accounts(a)) => a.push(account),
@@ -618,7 +638,7 @@ impl Batcher {
 
     fn flush(&mut self) {
         if let Some(batch) = self.current.take() {
-            assert!(!batch.is_empty() && batch.len() <= BATCH_EVENTS_MAX);
+            assert!(!batch.is_empty() && batch.len() <= self.batch_max);
             self.done.push_back(batch);
         }
     }
@@ -742,11 +762,12 @@ impl PlanBuilder {
         ledgers: Option<BTreeSet<u32>>,
         accounts: Vec<PlannedAccount>,
         account_deviations: AccountDeviations,
+        batch_max: usize,
     ) -> PlanBuilder {
         PlanBuilder {
             until,
             account_timestamps: accounts.iter().map(|a| (a.id, a.timestamp)).collect(),
-            batcher: Batcher::new(accounts.clone(), ResumePoint::default()),
+            batcher: Batcher::new(accounts.clone(), ResumePoint::default(), batch_max),
             accounts,
             account_deviations,
             sequencer: Sequencer::new(ledgers),

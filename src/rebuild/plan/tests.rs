@@ -98,7 +98,7 @@ fn replay(
     resume: ResumePoint,
 ) -> Result<(Vec<Batch>, Skipped, TransferTally), PlanError> {
     let mut seq = Sequencer::new(None);
-    let mut batcher = Batcher::new(accounts, resume);
+    let mut batcher = Batcher::new(accounts, resume, BATCH_EVENTS_MAX);
     for r in rows.iter().take_while(|r| r.timestamp <= until) {
         seq.push(r)?;
     }
@@ -120,7 +120,7 @@ fn summary(
     until: u64,
 ) -> Result<PlanSummary, PlanError> {
     let (planned, deviations) = plan_accounts(accounts, until, None)?;
-    let mut b = PlanBuilder::new(until, None, planned, deviations);
+    let mut b = PlanBuilder::new(until, None, planned, deviations, BATCH_EVENTS_MAX);
     b.push_rows(rows)?;
     b.finish()
 }
@@ -408,6 +408,37 @@ fn batches_hold_at_most_8189_events_and_never_split_a_chain() {
         batches.iter().map(Batch::len).collect::<Vec<_>>(),
         [2, 8189, 8189, 1]
     );
+}
+
+#[test]
+fn a_smaller_batch_limit_is_honoured_and_a_longer_chain_refused() {
+    let rows: Vec<EventRow> = (0..10u64)
+        .map(|i| single(T + 10 + i, 1 + u128::from(i)))
+        .collect();
+    let mut batcher = Batcher::new(two_accounts(), ResumePoint::default(), 4);
+    for r in &rows {
+        batcher
+            .push_unit(vec![PlannedTransfer::from_row(r).unwrap()])
+            .unwrap();
+    }
+    batcher.finish();
+    let sizes: Vec<usize> = std::iter::from_fn(|| batcher.pop_batch())
+        .map(|b| b.len())
+        .collect();
+    assert_eq!(sizes, [2, 4, 4, 2]);
+    let chain: Vec<PlannedTransfer> = rows[..5]
+        .iter()
+        .map(|r| PlannedTransfer::from_row(&linked(*r)).unwrap())
+        .collect();
+    let mut batcher = Batcher::new(two_accounts(), ResumePoint::default(), 4);
+    assert!(matches!(
+        batcher.push_unit(chain),
+        Err(PlanError::ChainLongerThanBatch {
+            len: 5,
+            batch_max: 4,
+            ..
+        })
+    ));
 }
 
 #[test]
