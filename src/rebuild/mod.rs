@@ -298,7 +298,13 @@ pub async fn rebuild(
         planned_transfers: plan.summary.transfers_created,
         batch_max: options.batch_events_max,
     };
-    let replayed = execute::replay(input, &client, &at, &state, progress).await?;
+    let replayed = execute::replay(input, &client, &at, &state, progress)
+        .await
+        .map_err(|e| match e {
+            // A refused target is a refused target, whether found before or during the replay.
+            ExecuteError::Target(e) => RebuildError::Target(e),
+            e => RebuildError::Execute(e),
+        })?;
     Ok(Report {
         plan: plan_report,
         run: Some(RunReport::new(state.is_fresh(), &replayed, start.elapsed())),

@@ -270,12 +270,11 @@ impl PlannedTransfer {
             event_type: row.event_type,
         };
         Ok(if expiry {
+            // Accounts, amount, ledger, code and user data are the pending transfer's: what
+            // TigerBeetle would store for a void that left them 0.
             PlannedTransfer {
                 id: expiry_void_id(t.id),
                 pending_id: t.id,
-                user_data_128: 0,
-                user_data_64: 0,
-                user_data_32: 0,
                 flags: transfer_flags::VOID_PENDING_TRANSFER | transfer_flags::IMPORTED,
                 ..base
             }

@@ -243,7 +243,8 @@ fn transfers_keep_their_fields_with_imported_and_no_timeout() {
 
 #[test]
 fn an_expiry_becomes_a_void_of_the_pending_transfer_at_the_expiry_time() {
-    let p = pending(T + 5, 77, 1);
+    let mut p = pending(T + 5, 77, 1);
+    (p.transfer.user_data_128, p.transfer.user_data_64, p.transfer.user_data_32) = (11, 12, 13);
     let e = expiry(T + 1_000_000_005, &p);
     let v = PlannedTransfer::from_row(&e).unwrap();
     assert_eq!(v.id, 77 ^ EXPIRY_VOID_ID_XOR);
@@ -257,7 +258,8 @@ fn an_expiry_becomes_a_void_of_the_pending_transfer_at_the_expiry_time() {
     assert_eq!(v.timestamp, T + 1_000_000_005);
     assert_eq!(
         (v.user_data_128, v.user_data_64, v.user_data_32, v.timeout),
-        (0, 0, 0, 0)
+        (11, 12, 13, 0),
+        "the pending transfer's user data, as TigerBeetle stores a void that leaves it 0"
     );
     assert_eq!(v.event_type, EventType::TwoPhaseExpired);
 }
