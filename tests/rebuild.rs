@@ -48,10 +48,7 @@ struct Source {
 
 /// Runs the workload on a fresh replica while the CDC job and the in-process exporter move every
 /// event into a lake; returns once the lake holds them all.
-async fn build_source(seed: u64, transfer_count: usize) -> Source {
-    let replica = Replica::start(testbed::random_cluster_id())
-        .await
-        .expect("source replica");
+async fn build_source(replica: Replica, seed: u64, transfer_count: usize) -> Source {
     let broker = Broker::connect()
         .await
         .expect("broker (run scripts/setup.sh)");
@@ -337,16 +334,17 @@ async fn assert_target_is_source_at(
             }
         }
     }
-    let untouched: HashSet<u128> = source
-        .summary
-        .untouched_account_ids
+    // Without the sweep, only accounts the CDC stream showed: not those without transfers, nor
+    // those whose every transfer was rejected.
+    let in_lake: HashSet<u128> = source
+        .events
         .iter()
-        .copied()
+        .flat_map(|e| [e.debit_account.id, e.credit_account.id])
         .collect();
     let want_accounts: Vec<&account::Raw> = source
         .accounts
         .iter()
-        .filter(|a| a.timestamp <= until && (with_sweep || !untouched.contains(&a.id)))
+        .filter(|a| a.timestamp <= until && (with_sweep || in_lake.contains(&a.id)))
         .collect();
     let got = common::source_accounts(target).await;
     assert_eq!(
@@ -411,13 +409,16 @@ async fn rebuild_and_compare(
     source: &Source,
     name: &str,
     until: u64,
-    cluster_id: u128,
+    targets: &mut Targets,
 ) -> (Replica, Report) {
-    let target = Replica::start(cluster_id).await.expect("target replica");
+    let phase = Instant::now();
+    let target = targets.next().await;
+    let started = phase.elapsed();
     let report = rebuild_with_sweep(source, &options(source, &target, Until::At(until)))
         .await
         .unwrap_or_else(|e| panic!("rebuild {name} at {until}: {e}"));
     let client = target.client().expect("client");
+    let rebuilt = phase.elapsed();
     let compared = assert_target_is_source_at(source, &client, until, true).await;
     let run = report.run.as_ref().expect("not a dry run");
     assert_eq!(run.target, "fresh");
@@ -438,10 +439,80 @@ async fn rebuild_and_compare(
         "{name}: open pending transfers"
     );
     eprintln!(
-        "cut {name} at {until}: {compared:?}, {:.0} events/s",
-        run.events_per_second
+        "cut {name} at {until}: {compared:?}, {:.0} events/s; replica start {started:?}, rebuilt at {rebuilt:?}, compared at {:?}",
+        run.events_per_second,
+        phase.elapsed()
     );
     (target, report)
+}
+
+/// Fresh target clusters, started in the background ahead of use (formatting a data file takes
+/// seconds), at most three at a time next to the source.
+struct Targets {
+    ids: std::collections::VecDeque<u128>,
+    starting: std::collections::VecDeque<tokio::task::JoinHandle<Replica>>,
+}
+
+impl Targets {
+    fn new(ids: Vec<u128>) -> Targets {
+        let mut t = Targets {
+            ids: ids.into(),
+            starting: Default::default(),
+        };
+        for _ in 0..testbed::MAX_LIVE_REPLICAS - 1 {
+            t.start_one();
+        }
+        t
+    }
+
+    fn start_one(&mut self) {
+        if let Some(id) = self.ids.pop_front() {
+            self.starting.push_back(tokio::spawn(async move {
+                Replica::start(id).await.expect("target replica")
+            }));
+        }
+    }
+
+    async fn next(&mut self) -> Replica {
+        let replica = self
+            .starting
+            .pop_front()
+            .expect("a target was planned")
+            .await
+            .expect("target start task");
+        self.start_one();
+        replica
+    }
+
+    /// Stops a target in the background; its permit frees the next start.
+    fn retire(replica: Replica) {
+        tokio::spawn(replica.stop());
+    }
+}
+
+/// The `ledgerlake` binary built with this test, copied aside on first use.
+/// `CARGO_BIN_EXE_ledgerlake` names a file that a build of another worktree sharing the target
+/// directory can replace at any moment, so each test takes its copy first thing.
+fn ledgerlake_bin() -> std::path::PathBuf {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let built = std::path::PathBuf::from(env!("CARGO_BIN_EXE_ledgerlake"));
+        let copy =
+            std::env::temp_dir().join(format!("ledgerlake-rebuild-test-{}", std::process::id()));
+        std::fs::copy(&built, &copy).expect("copy the ledgerlake binary");
+        let help = Command::new(&copy)
+            .args(["rebuild", "--help"])
+            .output()
+            .expect("run ledgerlake");
+        assert!(
+            help.status.success()
+                && String::from_utf8_lossy(&help.stdout).contains("--batch-events-max"),
+            "{} is not this worktree's build (a shared target directory?): rerun the test",
+            built.display()
+        );
+        copy
+    })
+    .clone()
 }
 
 fn find(events: &[Event], what: &str, f: impl Fn(usize) -> bool) -> u64 {
@@ -456,9 +527,17 @@ fn find(events: &[Event], what: &str, f: impl Fn(usize) -> bool) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
     let started = Instant::now();
-    let source = build_source(0x5eed_0003, 20_000).await;
+    let bin = ledgerlake_bin();
+    let source_replica = Replica::start(testbed::random_cluster_id())
+        .await
+        .expect("source replica");
+    let id = source_replica.cluster_id();
+    // One fresh cluster per cut, in the order used below; the expiry cut goes to a cluster with
+    // another id, and the last one is for the kill.
+    let other_id = testbed::random_cluster_id();
+    let mut targets = Targets::new(vec![id, id, id, other_id, id, id, id]);
+    let source = build_source(source_replica, 0x5eed_0003, 20_000).await;
     let events = &source.events;
-    let id = source.replica.cluster_id();
     eprintln!(
         "source: {} events, built in {:?}",
         events.len(),
@@ -491,8 +570,13 @@ async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
     let latest = events[events.len() - 1].timestamp;
 
     // Accounts only.
-    let (target, report) =
-        rebuild_and_compare(&source, "before the first event", before_first_event, id).await;
+    let (target, report) = rebuild_and_compare(
+        &source,
+        "before the first event",
+        before_first_event,
+        &mut targets,
+    )
+    .await;
     assert_eq!(report.plan.events.total, 0);
     // A target that holds an object not created by a rebuild is refused before any write.
     let client = target.client().expect("client");
@@ -513,9 +597,9 @@ async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
         0,
         "nothing written"
     );
-    target.stop().await;
+    Targets::retire(target);
 
-    let (target, _) = rebuild_and_compare(&source, "on an event", on_event, id).await;
+    let (target, _) = rebuild_and_compare(&source, "on an event", on_event, &mut targets).await;
     // The same target, asked for another subset: not a part-way rebuild of that plan.
     let mut other = options(&source, &target, Until::At(on_event));
     other.ledgers = Some([1].into());
@@ -535,47 +619,53 @@ async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
         matches!(err, RebuildError::Target(TargetError::AheadOfUntil { .. })),
         "{err}"
     );
-    target.stop().await;
+    Targets::retire(target);
 
     // Between two events, then carried forward to `latest` in the same target (a resume).
-    let (target, _) = rebuild_and_compare(&source, "between two events", between, id).await;
+    let (target, _) =
+        rebuild_and_compare(&source, "between two events", between, &mut targets).await;
     let report = rebuild_with_sweep(&source, &options(&source, &target, Until::Latest))
         .await
         .expect("forward");
     assert_eq!(report.run.as_ref().unwrap().target, "resumed");
     assert_target_is_source_at(&source, &target.client().unwrap(), latest, true).await;
-    target.stop().await;
+    Targets::retire(target);
 
     // Into a cluster with another id, confirmed with --lake-cluster-id.
-    let (target, report) = rebuild_and_compare(
-        &source,
-        "at an expiry",
-        expiry,
-        testbed::random_cluster_id(),
-    )
-    .await;
+    let (target, report) = rebuild_and_compare(&source, "at an expiry", expiry, &mut targets).await;
     assert!(report.plan.deviations.expiry_voids_total > 0);
-    target.stop().await;
+    Targets::retire(target);
 
     let (target, report) =
-        rebuild_and_compare(&source, "inside a linked chain", inside_chain, id).await;
+        rebuild_and_compare(&source, "inside a linked chain", inside_chain, &mut targets).await;
     assert_eq!(
         report.plan.deviations.chain_cuts.len(),
         1,
         "the chain is closed at --until"
     );
-    target.stop().await;
+    Targets::retire(target);
 
-    let (target, report) = rebuild_and_compare(&source, "latest", latest, id).await;
+    let (target, report) = rebuild_and_compare(&source, "latest", latest, &mut targets).await;
+    assert_eq!(
+        report.plan.deviations.expiry_voids_total,
+        source.summary.expired_transfer_ids.len(),
+        "one void per expiry"
+    );
+    assert!(
+        !source.summary.untouched_account_ids.is_empty(),
+        "the sweep brings accounts without transfers (compared above)"
+    );
     let run = report.run.as_ref().unwrap();
     eprintln!(
-        "THROUGHPUT latest: {} accounts + {} transfers in {:.3} s = {:.0} events/s ({} + {} requests)",
+        "THROUGHPUT latest: {} accounts + {} transfers in {:.3} s = {:.0} events/s ({} + {} requests; plan {:.3} s, inspect {:.3} s)",
         run.accounts_created,
         run.transfers_created,
-        run.elapsed_s,
+        run.replay_s,
         run.events_per_second,
         run.account_requests,
-        run.transfer_requests
+        run.transfer_requests,
+        run.plan_s,
+        run.inspect_s
     );
     for kind in [
         "single_phase",
@@ -587,10 +677,10 @@ async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
         let json = serde_json::to_value(&report.plan.events).unwrap();
         assert!(json[kind].as_u64().unwrap() > 0, "no {kind} replayed");
     }
-    target.stop().await;
+    Targets::retire(target);
 
     // Killed mid-run (the binary, without the account sweep), then run again: it resumes.
-    let target = Replica::start(id).await.expect("target replica");
+    let target = targets.next().await;
     let args = |extra: &[&str]| {
         let mut a = vec![
             "rebuild".to_string(),
@@ -610,7 +700,7 @@ async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ledgerlake"))
+    let mut child = Command::new(&bin)
         .args(args(&[]))
         .env("LEDGERLAKE_LOG", "ledgerlake=debug")
         .stdout(Stdio::null())
@@ -618,8 +708,9 @@ async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
         .spawn()
         .expect("spawn ledgerlake rebuild");
     let stderr = child.stderr.take().unwrap();
-    let killed = tokio::task::spawn_blocking(move || {
+    let (killed, lines) = tokio::task::spawn_blocking(move || {
         let mut committed = 0;
+        let mut lines = Vec::new();
         for line in BufReader::new(stderr).lines() {
             let line = line.expect("stderr line");
             if line.contains("request committed") {
@@ -628,26 +719,28 @@ async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
                     child.kill().expect("kill");
                     break;
                 }
+            } else {
+                lines.push(line);
             }
         }
         child.wait().expect("wait");
-        committed
+        (committed, lines)
     })
     .await
     .unwrap();
-    assert_eq!(killed, 12, "the rebuild ended before it could be killed");
+    assert_eq!(
+        killed, 12,
+        "the rebuild ended before it could be killed: {lines:?}"
+    );
     let client = target.client().expect("client");
     let part = common::source_transfers(&client).await.len()
         + common::source_accounts(&client).await.len();
-    let whole = events.len() + source.accounts.len() - source.summary.untouched_account_ids.len();
+    let whole = events.len() + source.accounts.len();
     assert!(
         part > 0 && part < whole,
         "killed part-way: {part} of {whole} objects"
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_ledgerlake"))
-        .args(args(&[]))
-        .output()
-        .expect("rerun");
+    let output = Command::new(&bin).args(args(&[])).output().expect("rerun");
     assert!(
         output.status.success(),
         "rerun: {}",
@@ -663,10 +756,7 @@ async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
     );
     assert_target_is_source_at(&source, &client, latest, false).await;
     // Once more: nothing left to do.
-    let output = Command::new(env!("CARGO_BIN_EXE_ledgerlake"))
-        .args(args(&[]))
-        .output()
-        .expect("rerun");
+    let output = Command::new(&bin).args(args(&[])).output().expect("rerun");
     assert!(
         output.status.success(),
         "{}",
@@ -675,7 +765,7 @@ async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["run"]["transfers_created"], 0);
     assert_eq!(report["run"]["accounts_created"], 0);
-    target.stop().await;
+    Targets::retire(target);
     eprintln!("whole test: {:?}", started.elapsed());
 }
 
@@ -727,6 +817,7 @@ async fn small_lake(dir: &std::path::Path, cluster_id: u128) -> (String, u64, u6
 
 #[tokio::test]
 async fn rebuild_refuses_until_outside_the_lake_and_a_lake_of_another_cluster() {
+    let bin = ledgerlake_bin();
     let dir = tempfile::tempdir().unwrap();
     let (lake, first, last) = small_lake(dir.path(), 42).await;
     let base = RebuildOptions {
@@ -832,7 +923,7 @@ async fn rebuild_refuses_until_outside_the_lake_and_a_lake_of_another_cluster() 
     assert_eq!(report.plan.until, last);
 
     // The same refusal through the binary: non-zero exit, the range in the message.
-    let output = Command::new(env!("CARGO_BIN_EXE_ledgerlake"))
+    let output = Command::new(&bin)
         .args([
             "rebuild",
             "--lake",
@@ -848,7 +939,7 @@ async fn rebuild_refuses_until_outside_the_lake_and_a_lake_of_another_cluster() 
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&format!("{first}..={last}")), "{stderr}");
-    let output = Command::new(env!("CARGO_BIN_EXE_ledgerlake"))
+    let output = Command::new(&bin)
         .args([
             "rebuild",
             "--lake",

@@ -21,7 +21,7 @@ use crate::cli::{parse_duration, parse_u128, OutputFormat};
 use crate::lake::{AccountRecord, Lake, LakeError, SegmentInfo};
 use execute::{ExecuteError, Progress, ReplayInput};
 use plan::{parse_until, LakeRange, PlanBuilder, PlanError, PlanSummary, PlannedAccount, Until};
-use report::{PlanReport, Report, RunReport, TerminalProgress};
+use report::{PlanReport, Report, RunReport, TerminalProgress, Timings};
 use target::{TargetAddress, TargetError};
 
 /// Accounts files read at once while planning.
@@ -269,8 +269,10 @@ pub async fn rebuild(
     extra_accounts: impl IntoIterator<Item = AccountRecord>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, RebuildError> {
+    let start = Instant::now();
     let lake = Lake::open(&options.lake).await?;
     let plan = plan(&lake, options, extra_accounts).await?;
+    let planned = start.elapsed();
     let plan_report = PlanReport::new(&plan);
     let Some(addresses) = options.addresses.as_ref().filter(|_| !options.dry_run) else {
         return Ok(Report {
@@ -286,6 +288,7 @@ pub async fn rebuild(
     let start = Instant::now();
     let client = target::connect(options.cluster_id, addresses)?;
     let state = target::inspect(&client, &at).await?;
+    let inspected = start.elapsed();
     state.check_until(plan.until)?;
     let input = ReplayInput {
         lake: &lake,
@@ -307,7 +310,15 @@ pub async fn rebuild(
         })?;
     Ok(Report {
         plan: plan_report,
-        run: Some(RunReport::new(state.is_fresh(), &replayed, start.elapsed())),
+        run: Some(RunReport::new(
+            state.is_fresh(),
+            &replayed,
+            Timings {
+                plan: planned,
+                inspect: inspected,
+                replay: start.elapsed() - inspected,
+            },
+        )),
     })
 }
 

@@ -244,7 +244,11 @@ fn transfers_keep_their_fields_with_imported_and_no_timeout() {
 #[test]
 fn an_expiry_becomes_a_void_of_the_pending_transfer_at_the_expiry_time() {
     let mut p = pending(T + 5, 77, 1);
-    (p.transfer.user_data_128, p.transfer.user_data_64, p.transfer.user_data_32) = (11, 12, 13);
+    (
+        p.transfer.user_data_128,
+        p.transfer.user_data_64,
+        p.transfer.user_data_32,
+    ) = (11, 12, 13);
     let e = expiry(T + 1_000_000_005, &p);
     let v = PlannedTransfer::from_row(&e).unwrap();
     assert_eq!(v.id, 77 ^ EXPIRY_VOID_ID_XOR);
