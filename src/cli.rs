@@ -33,6 +33,25 @@ pub enum Command {
     Export(ExportArgs),
     /// List the lake's segments, time range, event counts, sizes and quarantined messages.
     Ls(LsArgs),
+    /// Drive a TigerBeetle cluster with a generated ledger that has every kind of transfer
+    /// event (for trying ledgerlake out, demos and benchmarks; never point it at a real ledger).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Replica addresses of the cluster to write to, e.g. 127.0.0.1:3000.
+    #[arg(long)]
+    pub addresses: String,
+    /// The cluster's id (decimal).
+    #[arg(long, value_parser = parse_u128)]
+    pub cluster_id: u128,
+    /// How many transfers to attempt (each successful one is one CDC event; expiries add more).
+    #[arg(long, default_value_t = 20_000)]
+    pub transfers: usize,
+    /// Seed of the generator: the same seed gives the same ledger.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 pub mod cdc;
 pub mod cli;
 pub mod export;
+pub mod generate;
 pub mod lake;
 pub mod ls;
 pub mod testbed;

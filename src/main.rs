@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ledgerlake::cli::{Cli, Command};
-use ledgerlake::{export, ls};
+use ledgerlake::{export, generate, ls};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -40,6 +40,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ls(args) => ls::run(&args).await,
+        Command::Generate(args) => generate::run(&args).await,
     }
 }
 

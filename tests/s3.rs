@@ -20,32 +20,42 @@ const BUCKET: &str = "ledgers";
 /// An `s3s-fs` server over a temp directory; killed on drop.
 struct S3Server {
     root: tempfile::TempDir,
+    port: u16,
     endpoint: String,
     process: tokio::process::Child,
 }
 
 impl S3Server {
     async fn start() -> S3Server {
-        let binary = s3s_binary();
         let root = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(root.path().join(BUCKET)).expect("bucket directory");
         let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let process = Self::spawn(root.path(), port).await;
+        S3Server { root, port, endpoint: format!("http://127.0.0.1:{port}"), process }
+    }
+
+    /// Starts the server again over the same directory and port.
+    async fn restart(&mut self) {
+        self.process = Self::spawn(self.root.path(), self.port).await;
+    }
+
+    async fn spawn(root: &std::path::Path, port: u16) -> tokio::process::Child {
+        let binary = s3s_binary();
         let process = tokio::process::Command::new(&binary)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(root.path())
+            .arg(root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e} (run scripts/setup.sh)", binary.display()));
-        let endpoint = format!("http://127.0.0.1:{port}");
         testbed::wait_until("s3s-fs to listen", Duration::from_secs(20), || async move {
             tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
         })
         .await
         .expect("s3s-fs listens");
-        S3Server { root, endpoint, process }
+        process
     }
 
     fn env(&self) -> [(&'static str, String); 5] {
@@ -148,4 +158,73 @@ async fn s3_writes_are_create_only() {
         "a second create-only put must be refused, got {second:?}"
     );
     assert_eq!(std::fs::read(server.local_path("probe/segment.parquet")).expect("stored"), b"first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_outage_stops_the_exporter_without_acknowledging_then_nothing_is_lost() {
+    let mut server = S3Server::start().await;
+    let replica = Replica::start(testbed::random_cluster_id()).await.expect("replica");
+    let broker = Broker::connect().await.expect("broker");
+    let exchange = testbed::unique_name("ledgerlake-s3-outage");
+    let queue = testbed::unique_name("ledgerlake-s3-outage-lake");
+    broker.declare_exchange(&exchange).await.expect("exchange");
+    broker.declare_queue_bound(&queue, &exchange).await.expect("queue");
+    let cdc = CdcJob::start(&replica, &exchange, None).await.expect("cdc");
+    let client = replica.client().expect("client");
+    let lake_url = format!("s3://{BUCKET}/outage");
+    let cluster = replica.cluster_id().to_string();
+
+    let first = workload::run(&client, &WorkloadConfig::new(0x5eed_0009, 1_000), |_| {}).await.expect("workload");
+    let exporter = ledgerlake(&server)
+        .args(["export", "--queue", &queue, "--lake", &lake_url, "--cluster-id", &cluster])
+        .args(["--segment-age-max", "200ms", "--lake-retry-max", "3s"])
+        .env("LEDGERLAKE_AMQP_URL", testbed::amqp_url())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("exporter starts");
+    let stored = Lake::open(&server.local_path("outage").to_string_lossy()).await.expect("stored lake");
+    let expected_first = first.events.total() as u64;
+    testbed::wait_until("the first events to reach the S3 lake", Duration::from_secs(60), || async {
+        let mut total = 0;
+        for segment in stored.list_segments().await.unwrap_or_default() {
+            total += stored.segment_counts(&segment).await.map(|c| c.events).unwrap_or(0);
+        }
+        total == expected_first
+    })
+    .await
+    .expect("first batch exported");
+
+    // The object store goes away; more events arrive.
+    server.process.start_kill().expect("stop s3s-fs");
+    server.process.wait().await.expect("s3s-fs stopped");
+    let second = workload::run(&client, &WorkloadConfig::new(0x5eed_000a, 1_000), |_| {}).await.expect("workload");
+    let output = tokio::time::timeout(Duration::from_secs(60), exporter.wait_with_output()).await.expect("exporter gives up").expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the exporter exits non-zero when the lake stays down");
+    assert!(stderr.contains("the lake rejected writes"), "a clear message: {stderr}");
+    assert!(!stderr.contains(SECRET_KEY) && !stderr.contains("guest:guest"), "no secret in the output: {stderr}");
+    let expected_second = second.events.total() as u64;
+    let requeued = testbed::wait_until("the unacknowledged events to return to the queue", Duration::from_secs(15), || async {
+        broker.queue_depth(&queue).await.is_ok_and(|depth| u64::from(depth) >= expected_second)
+    })
+    .await;
+    let waiting = u64::from(broker.queue_depth(&queue).await.expect("depth"));
+    assert!(requeued.is_ok(), "{waiting} of {expected_second} events back in the queue");
+    assert_eq!(waiting, expected_second, "nothing written was acknowledged, nothing unwritten either");
+
+    // The store comes back (same data); a new run picks up exactly where the lake stands.
+    server.restart().await;
+    let output = ledgerlake(&server)
+        .args(["export", "--queue", &queue, "--lake", &lake_url, "--cluster-id", &cluster, "--until-idle", "3s"])
+        .env("LEDGERLAKE_AMQP_URL", testbed::amqp_url())
+        .output()
+        .await
+        .expect("export runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    common::assert_lake_matches_source(&stored, &client).await;
+
+    cdc.stop().await;
+    let _ = broker.delete_queue(&queue).await;
+    let _ = broker.delete_exchange(&exchange).await;
+    let _ = broker.delete_cdc_queues(replica.cluster_id()).await;
 }
