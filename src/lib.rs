@@ -3,6 +3,7 @@
 //! `export` consumes the CDC stream into Parquet segments on an object store (`lake`);
 //! the other modules read, rebuild from and audit that lake.
 
+pub mod audit;
 pub mod cdc;
 pub mod cli;
 pub mod export;
