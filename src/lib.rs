@@ -1,7 +1,8 @@
 //! ledgerlake: an independent, queryable, point-in-time history of a TigerBeetle ledger.
 //!
 //! `export` consumes the CDC stream into Parquet segments on an object store (`lake`);
-//! the other modules read, rebuild from and audit that lake.
+//! the other modules read, rebuild from and audit that lake. `testbed` and `workload` run the
+//! real stack and drive a ledger, for the tests, the demo and the benchmarks.
 
 pub mod audit;
 pub mod cdc;
@@ -9,4 +10,6 @@ pub mod cli;
 pub mod export;
 pub mod lake;
 pub mod ls;
+pub mod testbed;
 pub mod timefmt;
+pub mod workload;
