@@ -149,9 +149,14 @@ impl Cluster {
         Ok(out)
     }
 
-    /// A `history` account's balances after its last event at or before `at` (`None`: no
-    /// event by then).
-    pub async fn balances_at(&self, id: u128, at: u64) -> Result<Option<Balances>, ClusterError> {
+    /// A `history` account's balances after its last transfer at or before `at`, with that
+    /// transfer's timestamp (`None`: no transfer by then). Expiries are not listed by
+    /// TigerBeetle's `get_account_balances`: the balances are those of the last transfer.
+    pub async fn balances_at(
+        &self,
+        id: u128,
+        at: u64,
+    ) -> Result<Option<(u64, Balances)>, ClusterError> {
         let mut filter = Filter::new(id, 1)
             .with_flags(FilterFlags::DEBITS | FilterFlags::CREDITS | FilterFlags::REVERSED);
         filter.as_raw_mut().timestamp_max = at;
@@ -161,11 +166,14 @@ impl Cluster {
                 self.client.get_account_balances(Box::new(filter)),
             )
             .await?;
-        Ok(found.first().map(|b| Balances {
-            debits_pending: b.debits_pending(),
-            debits_posted: b.debits_posted(),
-            credits_pending: b.credits_pending(),
-            credits_posted: b.credits_posted(),
+        Ok(found.first().map(|b| {
+            let balances = Balances {
+                debits_pending: b.debits_pending(),
+                debits_posted: b.debits_posted(),
+                credits_pending: b.credits_pending(),
+                credits_posted: b.credits_posted(),
+            };
+            (b.as_raw().timestamp, balances)
         }))
     }
 

@@ -113,10 +113,12 @@ pub enum Problem {
         previous_ledger: u32,
         ledger: u32,
     },
-    /// Σ debits ≠ Σ credits over a ledger's accounts at the end of a segment.
+    /// Σ debits ≠ Σ credits over a ledger's accounts, after an event or at a segment's end.
     Unbalanced {
         ledger: u32,
         segment: String,
+        #[serde(with = "super::json::opt_dec")]
+        after_event: Option<u64>,
         /// `posted` or `pending`.
         balance: &'static str,
         debits: String,
@@ -231,13 +233,19 @@ impl fmt::Display for Problem {
             Problem::Unbalanced {
                 ledger,
                 segment,
+                after_event,
                 balance,
                 debits,
                 credits,
-            } => write!(
-                f,
-                "ledger {ledger} after {segment}: Σ debits_{balance} {debits} ≠ Σ credits_{balance} {credits}"
-            ),
+            } => {
+                let place = after_event.map_or_else(|| format!("at the end of {segment}"), |t| {
+                    format!("after the event at {} in {segment}", at(t))
+                });
+                write!(
+                    f,
+                    "ledger {ledger} {place}: Σ debits_{balance} {debits} ≠ Σ credits_{balance} {credits}"
+                )
+            }
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `ledgerlake reconcile`: compares the lake with the live cluster as of the lake's last event
 //! timestamp T, and lists every difference (account, field, lake value, cluster value).
 //!
-//! - `history` accounts: the cluster's balances as of T (`get_account_balances`), exactly.
+//! - `history` accounts: the cluster's balances as of T (`get_account_balances`), exactly —
+//!   at the account's last transfer by T, since TigerBeetle's balance history lists transfers
+//!   only, not expiries (the lake's balances after a later expiry are checked by `verify`).
 //! - other accounts: the cluster only has current balances. If they differ from the lake's,
 //!   the lake may just be behind: reconcile waits (bounded by `--wait`) while the exporter
 //!   catches up, re-reading new segments. What still differs is either *moved since* (the
@@ -291,7 +293,7 @@ async fn compare_account(
             return Ok(Outcome::Skipped); // created after the lake's horizon
         }
         let cluster_balances = if history {
-            cluster.balances_at(c.id, through).await?
+            cluster.balances_at(c.id, through).await?.map(|(_, b)| b)
         } else if cluster.has_transfer_in(c.id, 0, through).await? {
             Some(c.balances)
         } else {
@@ -314,14 +316,28 @@ async fn compare_account(
         .map(|r| immutable_differences(r, c))
         .unwrap_or_default();
     if history {
-        let at_t = cluster.balances_at(c.id, through).await?.unwrap_or_default();
+        // Compared at the account's last transfer by T (expiries after it are not in the
+        // cluster's balance history; `verify` checks them against the chain).
+        let (timestamp, at_t) = cluster
+            .balances_at(c.id, through)
+            .await?
+            .unwrap_or_default();
         differences.extend(balance_differences(
             c.id,
             DifferenceKind::Differs,
-            &l.balances,
+            &l.last_transfer_balances,
             &at_t,
             false,
         ));
+        if timestamp != l.last_transfer_timestamp {
+            differences.push(Difference {
+                account: c.id,
+                kind: DifferenceKind::Differs,
+                field: "last_transfer_timestamp",
+                lake: Some(l.last_transfer_timestamp.to_string()),
+                cluster: Some(timestamp.to_string()),
+            });
+        }
         return Ok(Outcome::History(differences));
     }
     if l.balances != c.balances {

@@ -77,6 +77,8 @@ pub struct Replay {
     /// A segment could not be read: pending transfers and accounts it held are unknown, so
     /// checks that need them are suspended.
     after_gap: bool,
+    /// The segment being replayed, for reports.
+    segment: String,
     pub events: u64,
 }
 
@@ -108,6 +110,12 @@ impl Replay {
         }
     }
 
+    /// Names the segment whose events follow (for reports).
+    pub fn begin_segment(&mut self, segment: &str) {
+        self.segment.clear();
+        self.segment.push_str(segment);
+    }
+
     /// A segment could not be read: every account's next event re-seeds its chain.
     pub fn mark_gap(&mut self) {
         self.after_gap = true;
@@ -130,6 +138,9 @@ impl Replay {
         for (state, side) in [(debit, Side::Debit), (credit, Side::Credit)] {
             self.apply_side(row, state, side, m.as_ref(), findings);
         }
+        // Every event keeps its ledger balanced, so the check holds after each one, which
+        // finds an altered balance even when the account's next event hides it again.
+        self.check_ledger(row.ledger, Some(row.timestamp), findings);
     }
 
     /// The amount of the pending transfer the event resolves (0 if it resolves none); `None`
@@ -248,26 +259,36 @@ impl Replay {
     }
 
     /// Σ debits = Σ credits (posted, and pending) on every ledger; call at segment ends.
-    pub fn check_double_entry(&mut self, segment: &str, findings: &mut Findings) {
+    pub fn check_double_entry(&mut self, findings: &mut Findings) {
+        let ledgers: Vec<u32> = self.ledgers.keys().copied().collect();
+        for ledger in ledgers {
+            self.check_ledger(ledger, None, findings);
+        }
+    }
+
+    /// Reports a ledger when it becomes unbalanced (once, until it balances again).
+    fn check_ledger(&mut self, ledger: u32, after_event: Option<u64>, findings: &mut Findings) {
         if self.after_gap {
             return;
         }
-        for (&ledger, sums) in &self.ledgers {
-            for (balance, debits, credits) in [
-                ("posted", sums.debits_posted, sums.credits_posted),
-                ("pending", sums.debits_pending, sums.credits_pending),
-            ] {
-                if debits == credits {
-                    self.unbalanced.remove(&(ledger, balance));
-                } else if self.unbalanced.insert((ledger, balance)) {
-                    findings.push(Problem::Unbalanced {
-                        ledger,
-                        segment: segment.to_string(),
-                        balance,
-                        debits: debits.to_string(),
-                        credits: credits.to_string(),
-                    });
-                }
+        let Some(sums) = self.ledgers.get(&ledger) else {
+            return;
+        };
+        for (balance, debits, credits) in [
+            ("posted", sums.debits_posted, sums.credits_posted),
+            ("pending", sums.debits_pending, sums.credits_pending),
+        ] {
+            if debits == credits {
+                self.unbalanced.remove(&(ledger, balance));
+            } else if self.unbalanced.insert((ledger, balance)) {
+                findings.push(Problem::Unbalanced {
+                    ledger,
+                    segment: self.segment.clone(),
+                    after_event,
+                    balance,
+                    debits: debits.to_string(),
+                    credits: credits.to_string(),
+                });
             }
         }
     }
@@ -423,7 +444,7 @@ pub(crate) mod tests {
         for row in rows {
             r.apply(row, &mut f);
         }
-        r.check_double_entry("s", &mut f);
+        r.check_double_entry(&mut f);
         (r, f)
     }
 
@@ -535,7 +556,7 @@ pub(crate) mod tests {
         for row in &rows[6..] {
             r.apply(row, &mut f);
         }
-        r.check_double_entry("s", &mut f);
+        r.check_double_entry(&mut f);
         assert_eq!(f.total, 0, "{:#?}", f.problems);
         assert!(r.double_entry_suspended());
     }

@@ -21,6 +21,11 @@ pub struct AccountAsOf {
     pub balances: Balances,
     /// The event that set these balances.
     pub last_event_timestamp: u64,
+    /// The balances after the account's last event that is not an expiry, and its timestamp.
+    /// TigerBeetle's `get_account_balances` lists balances at transfers only (it scans the
+    /// transfers by account), so an expiry never appears in it: this is what it can confirm.
+    pub last_transfer_timestamp: u64,
+    pub last_transfer_balances: Balances,
 }
 
 /// Which accounts to keep; empty sets keep all.
@@ -111,7 +116,7 @@ impl LakeState {
                 self.track_pending(row);
                 for state in [&row.debit_account, &row.credit_account] {
                     if selection.keeps(state.id, row.ledger) {
-                        self.set(state, row.ledger, row.timestamp);
+                        self.set(state, row);
                     }
                 }
             }
@@ -121,15 +126,26 @@ impl LakeState {
         Ok(())
     }
 
-    fn set(&mut self, state: &AccountState, ledger: u32, timestamp: u64) {
+    fn set(&mut self, state: &AccountState, row: &crate::lake::EventRow) {
+        let balances = Balances::of(state);
+        let (last_transfer_timestamp, last_transfer_balances) =
+            match (row.event_type, self.accounts.get(&state.id)) {
+                (EventType::TwoPhaseExpired, Some(before)) => {
+                    (before.last_transfer_timestamp, before.last_transfer_balances)
+                }
+                // An expiry always follows its pending transfer; without one, it stands in.
+                _ => (row.timestamp, balances),
+            };
         self.accounts.insert(
             state.id,
             AccountAsOf {
                 id: state.id,
-                ledger,
+                ledger: row.ledger,
                 flags: state.flags,
-                balances: Balances::of(state),
-                last_event_timestamp: timestamp,
+                balances,
+                last_event_timestamp: row.timestamp,
+                last_transfer_timestamp,
+                last_transfer_balances,
             },
         );
     }

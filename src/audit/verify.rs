@@ -5,8 +5,8 @@
 //! - completeness: every account's balances move, event after event, by exactly the event's
 //!   effect (see `effect`), starting from zero — a missing, duplicated or altered event breaks
 //!   the chain where it happened;
-//! - double entry: on every ledger, Σ debits = Σ credits (posted and pending) at the end of
-//!   every segment, in exact 192-bit sums.
+//! - double entry: on every ledger, Σ debits = Σ credits (posted and pending) after every
+//!   event (hence at every segment boundary), in exact 192-bit sums.
 
 use std::fmt::Write;
 
@@ -162,6 +162,7 @@ pub async fn verify(lake: &Lake, progress: bool) -> VerifyReport {
                 continue;
             }
         };
+        replay.begin_segment(&name);
         check_file_meta(&name, &read.transfers_meta, lake_cluster, &mut findings);
         if let (Some(meta), Some(path)) = (&read.accounts_meta, &seg.accounts_path) {
             check_file_meta(path.as_ref(), meta, lake_cluster, &mut findings);
@@ -190,7 +191,7 @@ pub async fn verify(lake: &Lake, progress: bool) -> VerifyReport {
                 previous,
             });
         }
-        replay.check_double_entry(&name, &mut findings);
+        replay.check_double_entry(&mut findings);
         progress.tick(done, replay.events);
     }
     progress.finish(done, replay.events);
