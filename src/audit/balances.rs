@@ -108,12 +108,13 @@ pub async fn balances_at(
     progress: bool,
 ) -> Result<BalancesReport, BalancesError> {
     let segments = lake.list_segments().await?;
-    let last = segments
-        .last()
-        .map(|s| s.last_timestamp)
-        .ok_or_else(|| BalancesError::EmptyLake {
-            lake: lake.location().to_string(),
-        })?;
+    let last =
+        segments
+            .last()
+            .map(|s| s.last_timestamp)
+            .ok_or_else(|| BalancesError::EmptyLake {
+                lake: lake.location().to_string(),
+            })?;
     if at > last {
         return Err(BalancesError::AtAfterLake { at, last });
     }
@@ -244,7 +245,10 @@ mod tests {
 
     #[test]
     fn at_is_nanoseconds_or_rfc3339() {
-        assert_eq!(parse_at("1795294950000000001"), Ok(1_795_294_950_000_000_001));
+        assert_eq!(
+            parse_at("1795294950000000001"),
+            Ok(1_795_294_950_000_000_001)
+        );
         assert_eq!(
             parse_at("2026-11-21T21:02:30.000000001Z"),
             Ok(1_795_294_950_000_000_001)

@@ -6,8 +6,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tigerbeetle_unofficial as tb;
 use tb::account::{Filter, FilterFlags};
+use tigerbeetle_unofficial as tb;
 
 use super::effect::Balances;
 
@@ -83,12 +83,11 @@ impl Cluster {
         addresses: &str,
         timeout: Duration,
     ) -> Result<Cluster, ClusterError> {
-        let client =
-            tb::Client::new(cluster_id, addresses).map_err(|e| ClusterError::Connect {
-                cluster_id,
-                addresses: addresses.to_string(),
-                reason: e.to_string(),
-            })?;
+        let client = tb::Client::new(cluster_id, addresses).map_err(|e| ClusterError::Connect {
+            cluster_id,
+            addresses: addresses.to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(Cluster { client, timeout })
     }
 
@@ -178,9 +177,13 @@ impl Cluster {
     }
 
     /// Whether `id` is the debit or credit account of a transfer in `min..=max`.
-    pub async fn has_transfer_in(&self, id: u128, min: u64, max: u64) -> Result<bool, ClusterError> {
-        let mut filter =
-            Filter::new(id, 1).with_flags(FilterFlags::DEBITS | FilterFlags::CREDITS);
+    pub async fn has_transfer_in(
+        &self,
+        id: u128,
+        min: u64,
+        max: u64,
+    ) -> Result<bool, ClusterError> {
+        let mut filter = Filter::new(id, 1).with_flags(FilterFlags::DEBITS | FilterFlags::CREDITS);
         filter.as_raw_mut().timestamp_min = min;
         filter.as_raw_mut().timestamp_max = max;
         let found = self

@@ -175,7 +175,13 @@ pub async fn reconcile(
         let segments = lake.list_segments().await?;
         let mut p = Progress::new("reconcile: reading the lake", segments.len(), progress);
         state
-            .advance(lake, &segments[applied..], u64::MAX, &Selection::default(), &mut p)
+            .advance(
+                lake,
+                &segments[applied..],
+                u64::MAX,
+                &Selection::default(),
+                &mut p,
+            )
             .await?;
         applied = segments.len();
         let lagging = lagging_accounts(&state, &accounts);
@@ -347,7 +353,13 @@ async fn compare_account(
         } else {
             DifferenceKind::Differs
         };
-        differences.extend(balance_differences(c.id, kind, &l.balances, &c.balances, false));
+        differences.extend(balance_differences(
+            c.id,
+            kind,
+            &l.balances,
+            &c.balances,
+            false,
+        ));
     }
     Ok(Outcome::Other(differences))
 }
@@ -382,10 +394,26 @@ fn immutable_differences(r: &AccountRecord, c: &ClusterAccount) -> Vec<Differenc
             (r.flags & !FLAG_CLOSED).to_string(),
             (c.flags & !FLAG_CLOSED).to_string(),
         ),
-        ("user_data_128", r.user_data_128.to_string(), c.user_data_128.to_string()),
-        ("user_data_64", r.user_data_64.to_string(), c.user_data_64.to_string()),
-        ("user_data_32", r.user_data_32.to_string(), c.user_data_32.to_string()),
-        ("timestamp", r.timestamp.to_string(), c.timestamp.to_string()),
+        (
+            "user_data_128",
+            r.user_data_128.to_string(),
+            c.user_data_128.to_string(),
+        ),
+        (
+            "user_data_64",
+            r.user_data_64.to_string(),
+            c.user_data_64.to_string(),
+        ),
+        (
+            "user_data_32",
+            r.user_data_32.to_string(),
+            c.user_data_32.to_string(),
+        ),
+        (
+            "timestamp",
+            r.timestamp.to_string(),
+            c.timestamp.to_string(),
+        ),
     ];
     pairs
         .into_iter()

@@ -513,7 +513,11 @@ pub(crate) mod tests {
         )));
         assert!(f.problems.iter().any(|p| matches!(
             p,
-            Problem::Unbalanced { ledger: 1, balance: "posted", .. }
+            Problem::Unbalanced {
+                ledger: 1,
+                balance: "posted",
+                ..
+            }
         )));
     }
 
@@ -524,10 +528,9 @@ pub(crate) mod tests {
         dup.timestamp += 1;
         rows.insert(1, dup);
         let (_, f) = replay(&rows);
-        assert!(f
-            .problems
-            .iter()
-            .any(|p| matches!(p, Problem::ChainBreak { timestamp, .. } if *timestamp == dup.timestamp)));
+        assert!(f.problems.iter().any(
+            |p| matches!(p, Problem::ChainBreak { timestamp, .. } if *timestamp == dup.timestamp)
+        ));
     }
 
     #[test]

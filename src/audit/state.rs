@@ -130,9 +130,10 @@ impl LakeState {
         let balances = Balances::of(state);
         let (last_transfer_timestamp, last_transfer_balances) =
             match (row.event_type, self.accounts.get(&state.id)) {
-                (EventType::TwoPhaseExpired, Some(before)) => {
-                    (before.last_transfer_timestamp, before.last_transfer_balances)
-                }
+                (EventType::TwoPhaseExpired, Some(before)) => (
+                    before.last_transfer_timestamp,
+                    before.last_transfer_balances,
+                ),
                 // An expiry always follows its pending transfer; without one, it stands in.
                 _ => (row.timestamp, balances),
             };
@@ -175,9 +176,9 @@ impl LakeState {
 
     /// Whether a pending transfer of `account`, open as of the state's moment, can still expire.
     pub fn may_expire(&self, account: u128) -> bool {
-        self.open_pending.values().any(|p| {
-            p.timeout > 0 && (p.debit_account == account || p.credit_account == account)
-        })
+        self.open_pending
+            .values()
+            .any(|p| p.timeout > 0 && (p.debit_account == account || p.credit_account == account))
     }
 }
 

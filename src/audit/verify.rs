@@ -201,7 +201,12 @@ pub async fn verify(lake: &Lake, progress: bool) -> VerifyReport {
     report.open_pending_transfers = replay.open_pending();
     report.double_entry_checked = !replay.double_entry_suspended();
     let rate = progress.rate(replay.events);
-    finish(report, findings, Some(progress.elapsed().as_millis() as u64), rate)
+    finish(
+        report,
+        findings,
+        Some(progress.elapsed().as_millis() as u64),
+        rate,
+    )
 }
 
 fn finish(
@@ -275,7 +280,11 @@ pub fn render_table(report: &VerifyReport) -> String {
     let _ = writeln!(
         out,
         "{} segments, {} events, {} accounts, {} ledgers, {} open pending transfers; {range}",
-        report.segments, report.events, report.accounts, report.ledgers, report.open_pending_transfers
+        report.segments,
+        report.events,
+        report.accounts,
+        report.ledgers,
+        report.open_pending_transfers
     );
     let _ = writeln!(
         out,
@@ -330,7 +339,10 @@ mod tests {
     #[test]
     fn overlaps_are_found_even_behind_a_long_segment() {
         let mut f = Findings::default();
-        check_overlaps(&[seg(1, 100), seg(10, 20), seg(30, 40), seg(101, 102)], &mut f);
+        check_overlaps(
+            &[seg(1, 100), seg(10, 20), seg(30, 40), seg(101, 102)],
+            &mut f,
+        );
         let names: Vec<String> = f
             .problems
             .iter()
