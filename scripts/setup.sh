@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, idempotently, everything ledgerlake needs on a fresh Debian machine:
 # Debian packages (RabbitMQ, libclang for the TigerBeetle client's bindgen), Zig 0.14.1 and DuckDB
-# from PyPI, and the TigerBeetle 0.16.78 server built from the source vendored in the
+# from PyPI, s3s-fs (an S3-protocol server for tests) from crates.io, and the TigerBeetle 0.16.78 server built from the source vendored in the
 # tigerbeetle-unofficial-sys crate. Prints `export` lines for the environment on its last lines.
 #
 # Usage: source <(scripts/setup.sh --print-env)   or   scripts/setup.sh
@@ -53,6 +53,14 @@ if [ ! -x "$TB_BIN" ]; then
 fi
 "$TB_BIN" version >/dev/null || { log "$TB_BIN does not run"; exit 1; }
 
+# An S3-protocol server over a directory, for the tests of s3:// lakes.
+S3S_VERSION="0.13.0-alpha.3"
+S3S_BIN="${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs"
+if [ ! -x "$S3S_BIN" ]; then
+  log "installing s3s-fs ${S3S_VERSION} from crates.io (an S3-protocol server for the tests; a few minutes, once)"
+  cargo install -q --locked s3s-fs --version "$S3S_VERSION" --features binary >&2
+fi
+
 if ! rabbitmqctl -q status >/dev/null 2>&1; then
   log "starting RabbitMQ"
   rabbitmq-server -detached >/dev/null 2>&1 || true
@@ -66,3 +74,4 @@ fi
 echo "export ZIG_PATH=$ZIG"
 echo "export LEDGERLAKE_TIGERBEETLE=$TB_BIN"
 echo "export LEDGERLAKE_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/%2f"
+echo "export LEDGERLAKE_S3S_FS=$S3S_BIN"

@@ -28,14 +28,29 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Stack {
-        let replica = Replica::start(testbed::random_cluster_id()).await.expect("replica starts");
-        let broker = Broker::connect().await.expect("broker reachable (run scripts/setup.sh)");
+        let replica = Replica::start(testbed::random_cluster_id())
+            .await
+            .expect("replica starts");
+        let broker = Broker::connect()
+            .await
+            .expect("broker reachable (run scripts/setup.sh)");
         let exchange = testbed::unique_name("ledgerlake-test");
         let queue = testbed::unique_name("ledgerlake-test-lake");
         broker.declare_exchange(&exchange).await.expect("exchange");
-        broker.declare_queue_bound(&queue, &exchange).await.expect("queue");
-        let cdc = CdcJob::start(&replica, &exchange, None).await.expect("CDC job starts");
-        Stack { replica, broker, exchange, queue, cdc: Some(cdc) }
+        broker
+            .declare_queue_bound(&queue, &exchange)
+            .await
+            .expect("queue");
+        let cdc = CdcJob::start(&replica, &exchange, None)
+            .await
+            .expect("CDC job starts");
+        Stack {
+            replica,
+            broker,
+            exchange,
+            queue,
+            cdc: Some(cdc),
+        }
     }
 
     fn export_options(&self, lake: &str) -> ExportOptions {
@@ -50,7 +65,11 @@ impl Stack {
             },
             lake: lake.to_string(),
             cluster_id: self.replica.cluster_id(),
-            seal: SealPolicy { events_max: 32_768, bytes_max: 64 << 20, age_max: Duration::from_millis(500) },
+            seal: SealPolicy {
+                events_max: 32_768,
+                bytes_max: 64 << 20,
+                age_max: Duration::from_millis(500),
+            },
             until_idle: None,
             lake_retry_max: Duration::from_secs(30),
             broker_retry_max: Duration::from_secs(30),
@@ -61,7 +80,9 @@ impl Stack {
     async fn run_workload(&self, seed: u64, transfer_count: usize) -> WorkloadSummary {
         let client = self.replica.client().expect("client");
         let config = WorkloadConfig::new(seed, transfer_count);
-        workload::run(&client, &config, |_| {}).await.expect("workload runs")
+        workload::run(&client, &config, |_| {})
+            .await
+            .expect("workload runs")
     }
 
     async fn cleanup(mut self) {
@@ -70,7 +91,10 @@ impl Stack {
         }
         let _ = self.broker.delete_queue(&self.queue).await;
         let _ = self.broker.delete_exchange(&self.exchange).await;
-        let _ = self.broker.delete_cdc_queues(self.replica.cluster_id()).await;
+        let _ = self
+            .broker
+            .delete_cdc_queues(self.replica.cluster_id())
+            .await;
     }
 }
 
@@ -92,7 +116,10 @@ impl InProcessExporter {
 
     async fn stop(self) -> ExportReport {
         let _ = self.stop.send(());
-        self.task.await.expect("exporter task").expect("exporter ends cleanly")
+        self.task
+            .await
+            .expect("exporter task")
+            .expect("exporter ends cleanly")
     }
 }
 
@@ -109,10 +136,16 @@ async fn wait_for_event_count(lake: &Lake, expected: u64, timeout: Duration) {
     loop {
         let count = lake_event_count(lake).await;
         if count >= expected {
-            assert_eq!(count, expected, "the lake holds more events than the source produced");
+            assert_eq!(
+                count, expected,
+                "the lake holds more events than the source produced"
+            );
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "the lake reached {count} of {expected} events within {timeout:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lake reached {count} of {expected} events within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -128,21 +161,38 @@ async fn lake_equals_source_for_every_event_kind() {
     let lake_location = lake_path(dir.path());
     let exporter = InProcessExporter::start(stack.export_options(&lake_location));
 
-    let summary = stack.run_workload(0x5eed_0001, 20_000).await;
+    let summary = stack.run_workload(0x5eed_0001, 20_500).await;
     let expected = summary.events.total() as u64;
-    assert!(expected >= 20_000, "the workload produced {expected} events");
+    assert!(
+        expected >= 20_000,
+        "the workload produced {expected} events"
+    );
     let lake = Lake::open(&lake_location).await.expect("lake");
     wait_for_event_count(&lake, expected, Duration::from_secs(120)).await;
     let report = exporter.stop().await;
 
     assert_eq!(report.events_committed, expected);
     assert_eq!(report.quarantined, 0);
-    let comparison = common::assert_lake_matches_source(&lake, &stack.replica.client().expect("client")).await;
-    for kind in ["single_phase", "two_phase_pending", "two_phase_posted", "two_phase_voided", "two_phase_expired"] {
-        assert!(comparison.event_types.get(kind).copied().unwrap_or(0) > 0, "no {kind} event in {:?}", comparison.event_types);
+    let comparison =
+        common::assert_lake_matches_source(&lake, &stack.replica.client().expect("client")).await;
+    for kind in [
+        "single_phase",
+        "two_phase_pending",
+        "two_phase_posted",
+        "two_phase_voided",
+        "two_phase_expired",
+    ] {
+        assert!(
+            comparison.event_types.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} event in {:?}",
+            comparison.event_types
+        );
     }
     assert_eq!(comparison.expired, summary.expired_transfer_ids.len());
-    assert!(comparison.history_points > 0, "the workload has history accounts");
+    assert!(
+        comparison.history_points > 0,
+        "the workload has history accounts"
+    );
     eprintln!("{comparison:?}");
     stack.cleanup().await;
 }
@@ -158,25 +208,47 @@ async fn cdc_replay_from_timestamp_zero_adds_nothing_to_the_lake() {
     let mut options = stack.export_options(&lake_location);
     options.until_idle = Some(Duration::from_secs(3));
     let lake = Lake::open(&lake_location).await.expect("lake");
-    let first = export::run(options.clone(), Box::pin(std::future::pending())).await.expect("first export");
+    let first = export::run(options.clone(), Box::pin(std::future::pending()))
+        .await
+        .expect("first export");
     assert_eq!(first.events_committed, expected);
     let segments_before = lake.list_segments().await.expect("listing");
 
     // The CDC job replays everything from the start.
     stack.cdc.take().expect("cdc").stop().await;
-    let replay = CdcOptions { timestamp_last: Some(0), ..CdcOptions::default() };
-    stack.cdc = Some(CdcJob::start_with(&stack.replica, &stack.exchange, &replay).await.expect("CDC replay"));
+    let replay = CdcOptions {
+        timestamp_last: Some(0),
+        ..CdcOptions::default()
+    };
+    stack.cdc = Some(
+        CdcJob::start_with(&stack.replica, &stack.exchange, &replay)
+            .await
+            .expect("CDC replay"),
+    );
     let broker = &stack.broker;
-    testbed::wait_until("the replay to be queued", Duration::from_secs(60), || async {
-        Ok(broker.queue_depth(&stack.queue).await? as u64 >= expected)
-    })
+    testbed::wait_until(
+        "the replay to be queued",
+        Duration::from_secs(60),
+        || async {
+            broker
+                .queue_depth(&stack.queue)
+                .await
+                .is_ok_and(|depth| u64::from(depth) >= expected)
+        },
+    )
     .await
     .expect("replayed events queued");
 
-    let second = export::run(options, Box::pin(std::future::pending())).await.expect("second export");
+    let second = export::run(options, Box::pin(std::future::pending()))
+        .await
+        .expect("second export");
     assert_eq!(second.events_committed, 0, "{second:?}");
     assert_eq!(second.duplicates_dropped, expected, "{second:?}");
-    assert_eq!(lake.list_segments().await.expect("listing"), segments_before, "the lake is unchanged");
+    assert_eq!(
+        lake.list_segments().await.expect("listing"),
+        segments_before,
+        "the lake is unchanged"
+    );
     common::assert_lake_matches_source(&lake, &stack.replica.client().expect("client")).await;
     stack.cleanup().await;
 }
@@ -191,12 +263,17 @@ async fn export_resumes_after_sigkill_without_loss_or_duplicates() {
     let client = stack.replica.client().expect("client");
     let workload = tokio::spawn(async move {
         let config = WorkloadConfig::new(0x5eed_0003, 12_000);
-        workload::run(&client, &config, |_| {}).await.expect("workload runs")
+        workload::run(&client, &config, |_| {})
+            .await
+            .expect("workload runs")
     });
 
     // Kill the exporter at several moments while the stream flows. The moments are random; the
     // seed is printed so a failure can be replayed.
-    let seed: u64 = std::env::var("LEDGERLAKE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("LEDGERLAKE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     eprintln!("kill schedule seed: {seed}");
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
     let mut kills = 0;
@@ -207,7 +284,10 @@ async fn export_resumes_after_sigkill_without_loss_or_duplicates() {
         tokio::time::sleep(Duration::from_millis(alive_ms)).await;
         child.start_kill().expect("SIGKILL");
         let status = child.wait().await.expect("wait");
-        assert!(!status.success(), "the exporter was killed, not finished: {status}");
+        assert!(
+            !status.success(),
+            "the exporter was killed, not finished: {status}"
+        );
         kills += 1;
         counts_at_kill.push(lake_event_count(&lake).await);
         assert!(kills < 40, "the workload did not finish");
@@ -217,17 +297,27 @@ async fn export_resumes_after_sigkill_without_loss_or_duplicates() {
 
     // A last run drains the queue and exits by itself.
     let mut child = spawn_exporter_process(&stack, &lake_location, Some("3s"));
-    let status = tokio::time::timeout(Duration::from_secs(120), child.wait()).await.expect("exporter finishes").expect("wait");
+    let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
+        .await
+        .expect("exporter finishes")
+        .expect("wait");
     assert!(status.success(), "final export run: {status}");
 
     eprintln!("events in the lake at each kill: {counts_at_kill:?} (of {expected})");
-    assert!(counts_at_kill.iter().any(|&c| c > 0 && c < expected), "at least one kill landed mid-stream: {counts_at_kill:?}");
+    assert!(
+        counts_at_kill.iter().any(|&c| c > 0 && c < expected),
+        "at least one kill landed mid-stream: {counts_at_kill:?}"
+    );
     assert_eq!(lake_event_count(&lake).await, expected);
     common::assert_lake_matches_source(&lake, &stack.replica.client().expect("client")).await;
     stack.cleanup().await;
 }
 
-fn spawn_exporter_process(stack: &Stack, lake: &str, until_idle: Option<&str>) -> tokio::process::Child {
+fn spawn_exporter_process(
+    stack: &Stack,
+    lake: &str,
+    until_idle: Option<&str>,
+) -> tokio::process::Child {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ledgerlake"));
     command
         .args(["export", "--queue", &stack.queue, "--lake", lake])
@@ -252,36 +342,65 @@ async fn malformed_messages_are_quarantined_and_every_real_event_arrives() {
 
     let bad: Vec<(&[u8], FieldTable, &str)> = vec![
         (b"not json at all", FieldTable::default(), "JSON"),
-        (br#"{"timestamp":"1","type":"single_phase","ledger":1}"#, FieldTable::default(), "transfer"),
-        (br#"{"timestamp":"-5","type":"single_phase"}"#, FieldTable::default(), "timestamp"),
+        (
+            br#"{"timestamp":"1","type":"single_phase","ledger":1}"#,
+            FieldTable::default(),
+            "transfer",
+        ),
+        (
+            br#"{"timestamp":"-5","type":"single_phase"}"#,
+            FieldTable::default(),
+            "timestamp",
+        ),
         (&[0xff, 0xfe, 0x00, 0x01], FieldTable::default(), "JSON"),
     ];
     for (body, headers, _) in &bad[..2] {
-        stack.broker.publish_raw(&stack.exchange, body, headers.clone()).await.expect("publish");
+        stack
+            .broker
+            .publish_raw(&stack.exchange, body, headers.clone())
+            .await
+            .expect("publish");
     }
     let summary = stack.run_workload(0x5eed_0004, 2_000).await;
     for (body, headers, _) in &bad[2..] {
-        stack.broker.publish_raw(&stack.exchange, body, headers.clone()).await.expect("publish");
+        stack
+            .broker
+            .publish_raw(&stack.exchange, body, headers.clone())
+            .await
+            .expect("publish");
     }
     // A well-formed body whose headers contradict it.
     let client = stack.replica.client().expect("client");
     let real = common::source_transfers(&client).await;
     let sample = real.first().expect("a transfer");
     let mut lying = FieldTable::default();
-    lying.insert(ShortString::from("event_type"), AMQPValue::LongString(LongString::from("two_phase_voided")));
+    lying.insert(
+        ShortString::from("event_type"),
+        AMQPValue::LongString(LongString::from("two_phase_voided")),
+    );
     let body = format!(
         r#"{{"timestamp":"{ts}","type":"single_phase","ledger":{ledger},"transfer":{{"id":"1","amount":1,"pending_id":0,"user_data_128":0,"user_data_64":0,"user_data_32":0,"timeout":0,"code":1,"flags":0,"timestamp":"{ts}"}},"debit_account":{{"id":1,"debits_pending":0,"debits_posted":0,"credits_pending":0,"credits_posted":0,"user_data_128":0,"user_data_64":0,"user_data_32":0,"code":1,"flags":0,"timestamp":1}},"credit_account":{{"id":2,"debits_pending":0,"debits_posted":0,"credits_pending":0,"credits_posted":0,"user_data_128":0,"user_data_64":0,"user_data_32":0,"code":1,"flags":0,"timestamp":1}}}}"#,
         ts = sample.as_raw().timestamp + 1,
         ledger = sample.as_raw().ledger
     );
-    stack.broker.publish_raw(&stack.exchange, body.as_bytes(), lying).await.expect("publish");
+    stack
+        .broker
+        .publish_raw(&stack.exchange, body.as_bytes(), lying)
+        .await
+        .expect("publish");
 
     let lake = Lake::open(&lake_location).await.expect("lake");
     let expected = summary.events.total() as u64;
     wait_for_event_count(&lake, expected, Duration::from_secs(60)).await;
-    testbed::wait_until("every bad message to be quarantined", Duration::from_secs(30), || async {
-        Ok(lake.list_quarantine().await.map(|q| q.len()).unwrap_or(0) >= bad.len() + 1)
-    })
+    testbed::wait_until(
+        "every bad message to be quarantined",
+        Duration::from_secs(30),
+        || async {
+            lake.list_quarantine()
+                .await
+                .is_ok_and(|q| q.len() > bad.len())
+        },
+    )
     .await
     .expect("quarantined");
     let report = exporter.stop().await;
@@ -289,13 +408,27 @@ async fn malformed_messages_are_quarantined_and_every_real_event_arrives() {
     let quarantined = lake.list_quarantine().await.expect("quarantine listing");
     assert_eq!(quarantined.len(), bad.len() + 1, "{quarantined:?}");
     assert_eq!(report.quarantined, bad.len() as u64 + 1);
-    assert!(quarantined.iter().any(|q| q.reason.contains("event_type")), "the header mismatch names the header: {quarantined:?}");
+    assert!(
+        quarantined.iter().any(|q| q.reason.contains("event_type")),
+        "the header mismatch names the header: {quarantined:?}"
+    );
     for (body, _, _) in &bad {
-        let found = futures::future::join_all(quarantined.iter().map(|q| lake.read_quarantined(&q.path))).await;
-        assert!(found.iter().any(|r| r.as_ref().is_ok_and(|q| q.body == *body)), "raw body {:?} kept in quarantine", String::from_utf8_lossy(body));
+        let found =
+            futures::future::join_all(quarantined.iter().map(|q| lake.read_quarantined(&q.path)))
+                .await;
+        assert!(
+            found
+                .iter()
+                .any(|r| r.as_ref().is_ok_and(|q| q.body == *body)),
+            "raw body {:?} kept in quarantine",
+            String::from_utf8_lossy(body)
+        );
     }
     for q in &quarantined {
-        assert!(!q.reason.is_empty(), "every quarantined message has a reason");
+        assert!(
+            !q.reason.is_empty(),
+            "every quarantined message has a reason"
+        );
     }
     assert_eq!(report.events_committed, expected);
     common::assert_lake_matches_source(&lake, &client).await;
