@@ -33,6 +33,13 @@ pub enum Command {
     Export(ExportArgs),
     /// List the lake's segments, time range, event counts, sizes and quarantined messages.
     Ls(LsArgs),
+    /// Every account's balances as of any moment, from the lake alone.
+    Balances(crate::audit::balances::BalancesArgs),
+    /// Prove the lake whole: structure, every account's balance chain, double entry per ledger.
+    /// Exits non-zero with a report naming each problem.
+    Verify(crate::audit::verify::VerifyArgs),
+    /// Compare the lake with the live cluster as of the lake's last event; list every difference.
+    Reconcile(crate::audit::reconcile::ReconcileArgs),
     /// Drive a TigerBeetle cluster with a generated ledger that has every kind of transfer
     /// event (for trying ledgerlake out, demos and benchmarks; never point it at a real ledger).
     Generate(GenerateArgs),
