@@ -11,7 +11,12 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
 
 pub async fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let client = tigerbeetle_unofficial::Client::new(args.cluster_id, args.addresses.as_str())
-        .map_err(|e| anyhow::anyhow!("cannot create a TigerBeetle client for {}: {e}", args.addresses))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create a TigerBeetle client for {}: {e}",
+                args.addresses
+            )
+        })?;
     let config = WorkloadConfig::new(args.seed, args.transfers);
     let mut last_print = Instant::now();
     let summary = workload::run(&client, &config, |progress| {
