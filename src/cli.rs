@@ -36,6 +36,32 @@ pub enum Command {
     /// Replay the lake into a fresh TigerBeetle cluster up to a commit timestamp (or resume a
     /// rebuild left part-way); --dry-run prints the plan only.
     Rebuild(crate::rebuild::RebuildArgs),
+    /// Every account's balances as of any moment, from the lake alone.
+    Balances(crate::audit::balances::BalancesArgs),
+    /// Prove the lake whole: structure, every account's balance chain, double entry per ledger.
+    /// Exits non-zero with a report naming each problem.
+    Verify(crate::audit::verify::VerifyArgs),
+    /// Compare the lake with the live cluster as of the lake's last event; list every difference.
+    Reconcile(crate::audit::reconcile::ReconcileArgs),
+    /// Drive a TigerBeetle cluster with a generated ledger that has every kind of transfer
+    /// event (for trying ledgerlake out, demos and benchmarks; never point it at a real ledger).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Replica addresses of the cluster to write to, e.g. 127.0.0.1:3000.
+    #[arg(long)]
+    pub addresses: String,
+    /// The cluster's id (decimal).
+    #[arg(long, value_parser = parse_u128)]
+    pub cluster_id: u128,
+    /// How many transfers to attempt (each successful one is one CDC event; expiries add more).
+    #[arg(long, default_value_t = 20_000)]
+    pub transfers: usize,
+    /// Seed of the generator: the same seed gives the same ledger.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

@@ -4,9 +4,11 @@
 //! the other modules read, rebuild from and audit that lake. `testbed` and `workload` run the
 //! real stack and drive a ledger, for the tests, the demo and the benchmarks.
 
+pub mod audit;
 pub mod cdc;
 pub mod cli;
 pub mod export;
+pub mod generate;
 pub mod lake;
 pub mod ls;
 pub mod rebuild;

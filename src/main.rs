@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ledgerlake::cli::{Cli, Command};
-use ledgerlake::{export, ls, rebuild};
+use ledgerlake::{audit, export, generate, ls, rebuild};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,6 +41,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Ls(args) => ls::run(&args).await,
         Command::Rebuild(args) => rebuild::run(args).await,
+        Command::Generate(args) => generate::run(&args).await,
+        Command::Balances(args) => Ok(audit::balances::run(&args).await?),
+        Command::Verify(args) => Ok(audit::verify::run(&args).await?),
+        Command::Reconcile(args) => Ok(audit::reconcile::run(&args).await?),
     }
 }
 

@@ -434,3 +434,181 @@ async fn malformed_messages_are_quarantined_and_every_real_event_arrives() {
     common::assert_lake_matches_source(&lake, &client).await;
     stack.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_commits_the_open_segment_acknowledges_and_exits_zero() {
+    let stack = Stack::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake_location = lake_path(dir.path());
+    let summary = stack.run_workload(0x5eed_0006, 1_500).await;
+    let expected = summary.events.total() as u64;
+
+    // Segments that would only seal after a minute: everything waits in the open segment.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ledgerlake"))
+        .args(["export", "--queue", &stack.queue, "--lake", &lake_location])
+        .args([
+            "--cluster-id",
+            &stack.replica.cluster_id().to_string(),
+            "--segment-age-max",
+            "60s",
+        ])
+        .env("LEDGERLAKE_AMQP_URL", testbed::amqp_url())
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("exporter starts");
+    let broker = &stack.broker;
+    testbed::wait_until(
+        "every event to be delivered to the exporter",
+        Duration::from_secs(60),
+        || async {
+            broker
+                .queue_depth(&stack.queue)
+                .await
+                .is_ok_and(|depth| depth == 0)
+        },
+    )
+    .await
+    .expect("delivered");
+    let lake = Lake::open(&lake_location).await.expect("lake");
+    assert_eq!(
+        lake_event_count(&lake).await,
+        0,
+        "nothing sealed before the signal"
+    );
+
+    let pid = child.id().expect("pid") as i32;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc_kill(pid, 15) }, 0, "SIGTERM sent");
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("exits")
+        .expect("wait");
+    assert!(
+        output.status.success(),
+        "exit 0 on SIGTERM: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The open segment was committed (nothing else could have sealed it) and acknowledged;
+    // what the loop had not yet taken when the signal came went back to the queue, unacknowledged.
+    let committed = lake_event_count(&lake).await;
+    assert!(committed > 0, "the open segment was committed on SIGTERM");
+    let requeued = testbed::wait_until(
+        "the untaken deliveries to return to the queue",
+        Duration::from_secs(15),
+        || async {
+            broker
+                .queue_depth(&stack.queue)
+                .await
+                .is_ok_and(|depth| committed + u64::from(depth) == expected)
+        },
+    )
+    .await;
+    let depth = u64::from(stack.broker.queue_depth(&stack.queue).await.expect("depth"));
+    assert!(
+        requeued.is_ok(),
+        "{committed} committed + {depth} back in the queue = {expected}"
+    );
+
+    // A second run takes the rest; the lake then equals the source.
+    let mut options = stack.export_options(&lake_location);
+    options.until_idle = Some(Duration::from_secs(2));
+    export::run(options, Box::pin(std::future::pending()))
+        .await
+        .expect("second run");
+    assert_eq!(lake_event_count(&lake).await, expected);
+    common::assert_lake_matches_source(&lake, &stack.replica.client().expect("client")).await;
+
+    // The lake belongs to this cluster: another cluster id is refused before any consuming.
+    let other = (stack.replica.cluster_id() + 1).to_string();
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_ledgerlake"))
+        .args([
+            "export",
+            "--queue",
+            &stack.queue,
+            "--lake",
+            &lake_location,
+            "--cluster-id",
+            &other,
+        ])
+        .env("LEDGERLAKE_AMQP_URL", testbed::amqp_url())
+        .output()
+        .await
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success(),
+        "another cluster's lake is refused"
+    );
+    assert!(
+        stderr.contains(&other) && stderr.contains(&stack.replica.cluster_id().to_string()),
+        "the refusal names both clusters: {stderr}"
+    );
+    stack.cleanup().await;
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_broker_connection_is_reestablished_without_loss() {
+    let stack = Stack::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake_location = lake_path(dir.path());
+    let lake = Lake::open(&lake_location).await.expect("lake");
+    // A backlog, drained in small segments, so the connection drops while events flow.
+    let summary = stack.run_workload(0x5eed_0007, 3_000).await;
+    let expected = summary.events.total() as u64;
+    let mut options = stack.export_options(&lake_location);
+    options.broker.prefetch = 50;
+    options.seal.events_max = 50;
+    let exporter = InProcessExporter::start(options);
+    testbed::wait_until("the first segment", Duration::from_secs(60), || async {
+        lake.last_committed_timestamp()
+            .await
+            .is_ok_and(|t| t.is_some())
+    })
+    .await
+    .expect("export started");
+    close_broker_connection(&format!("ledgerlake export {}", stack.queue));
+    eprintln!(
+        "connection closed with {} of {expected} events in the lake",
+        lake_event_count(&lake).await
+    );
+    wait_for_event_count(&lake, expected, Duration::from_secs(120)).await;
+    let report = exporter.stop().await;
+
+    assert!(
+        report.reconnects >= 1,
+        "the exporter reconnected: {report:?}"
+    );
+    common::assert_lake_matches_source(&lake, &stack.replica.client().expect("client")).await;
+    stack.cleanup().await;
+}
+
+/// Closes, from the broker's side, the connection whose client named itself `connection_name`.
+fn close_broker_connection(connection_name: &str) {
+    let listing = std::process::Command::new("rabbitmqctl")
+        .args(["-q", "list_connections", "pid", "client_properties"])
+        .output()
+        .expect("rabbitmqctl runs");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let line = listing
+        .lines()
+        .find(|line| line.contains(connection_name))
+        .unwrap_or_else(|| panic!("no broker connection named {connection_name:?} in:\n{listing}"));
+    let pid = line.split_whitespace().next().expect("pid column");
+    let status = std::process::Command::new("rabbitmqctl")
+        .args([
+            "-q",
+            "close_connection",
+            pid,
+            "closed by the reconnection test",
+        ])
+        .status()
+        .expect("rabbitmqctl runs");
+    assert!(status.success(), "close_connection {pid}");
+}

@@ -20,32 +20,58 @@ const BUCKET: &str = "ledgers";
 /// An `s3s-fs` server over a temp directory; killed on drop.
 struct S3Server {
     root: tempfile::TempDir,
+    port: u16,
     endpoint: String,
     process: tokio::process::Child,
 }
 
 impl S3Server {
     async fn start() -> S3Server {
-        let binary = s3s_binary();
         let root = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(root.path().join(BUCKET)).expect("bucket directory");
-        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let process = Self::spawn(root.path(), port).await;
+        S3Server {
+            root,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            process,
+        }
+    }
+
+    /// Starts the server again over the same directory and port.
+    async fn restart(&mut self) {
+        self.process = Self::spawn(self.root.path(), self.port).await;
+    }
+
+    async fn spawn(root: &std::path::Path, port: u16) -> tokio::process::Child {
+        let binary = s3s_binary();
         let process = tokio::process::Command::new(&binary)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(root.path())
+            .arg(root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e} (run scripts/setup.sh)", binary.display()));
-        let endpoint = format!("http://127.0.0.1:{port}");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e} (run scripts/setup.sh)",
+                    binary.display()
+                )
+            });
         testbed::wait_until("s3s-fs to listen", Duration::from_secs(20), || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
         })
         .await
         .expect("s3s-fs listens");
-        S3Server { root, endpoint, process }
+        process
     }
 
     fn env(&self) -> [(&'static str, String); 5] {
@@ -68,51 +94,96 @@ fn s3s_binary() -> PathBuf {
     if let Ok(path) = std::env::var("LEDGERLAKE_S3S_FS") {
         return PathBuf::from(path);
     }
-    let home = std::env::var("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cargo")
-    });
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cargo"));
     home.join("bin").join("s3s-fs")
 }
 
 fn ledgerlake(server: &S3Server) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ledgerlake"));
-    command.envs(server.env()).env("LEDGERLAKE_LOG", "warn").stdin(Stdio::null()).kill_on_drop(true);
+    command
+        .envs(server.env())
+        .env("LEDGERLAKE_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
     command
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_to_an_s3_lake_equals_the_source() {
     let server = S3Server::start().await;
-    let replica = Replica::start(testbed::random_cluster_id()).await.expect("replica");
+    let replica = Replica::start(testbed::random_cluster_id())
+        .await
+        .expect("replica");
     let broker = Broker::connect().await.expect("broker");
     let exchange = testbed::unique_name("ledgerlake-s3");
     let queue = testbed::unique_name("ledgerlake-s3-lake");
     broker.declare_exchange(&exchange).await.expect("exchange");
-    broker.declare_queue_bound(&queue, &exchange).await.expect("queue");
+    broker
+        .declare_queue_bound(&queue, &exchange)
+        .await
+        .expect("queue");
     let cdc = CdcJob::start(&replica, &exchange, None).await.expect("cdc");
     let client = replica.client().expect("client");
-    let summary = workload::run(&client, &WorkloadConfig::new(0x5eed_0005, 3_000), |_| {}).await.expect("workload");
+    let summary = workload::run(&client, &WorkloadConfig::new(0x5eed_0005, 3_000), |_| {})
+        .await
+        .expect("workload");
 
     let lake_url = format!("s3://{BUCKET}/finance/ledger");
     let output = ledgerlake(&server)
-        .args(["export", "--queue", &queue, "--lake", &lake_url, "--until-idle", "3s"])
-        .args(["--cluster-id", &replica.cluster_id().to_string(), "--segment-events-max", "1000"])
+        .args([
+            "export",
+            "--queue",
+            &queue,
+            "--lake",
+            &lake_url,
+            "--until-idle",
+            "3s",
+        ])
+        .args([
+            "--cluster-id",
+            &replica.cluster_id().to_string(),
+            "--segment-events-max",
+            "1000",
+        ])
         .env("LEDGERLAKE_AMQP_URL", testbed::amqp_url())
         .output()
         .await
         .expect("export runs");
-    assert!(output.status.success(), "export to S3 failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "export to S3 failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     // Read back over S3 with `ls --format json`.
-    let output = ledgerlake(&server).args(["ls", "--lake", &lake_url, "--format", "json"]).output().await.expect("ls runs");
-    assert!(output.status.success(), "ls over S3 failed: {}", String::from_utf8_lossy(&output.stderr));
-    let listing: serde_json::Value = serde_json::from_slice(&output.stdout).expect("ls prints JSON");
-    assert_eq!(listing["totals"]["events"], serde_json::json!(summary.events.total()));
-    assert!(listing["totals"]["segments"].as_u64().expect("segments") >= 3, "{listing}");
+    let output = ledgerlake(&server)
+        .args(["ls", "--lake", &lake_url, "--format", "json"])
+        .output()
+        .await
+        .expect("ls runs");
+    assert!(
+        output.status.success(),
+        "ls over S3 failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listing: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("ls prints JSON");
+    assert_eq!(
+        listing["totals"]["events"],
+        serde_json::json!(summary.events.total())
+    );
+    assert!(
+        listing["totals"]["segments"].as_u64().expect("segments") >= 3,
+        "{listing}"
+    );
     assert!(!String::from_utf8_lossy(&output.stdout).contains(SECRET_KEY));
 
     // What s3s-fs stored is the same lake: compare it with the source field by field.
-    let stored = Lake::open(&server.local_path("finance/ledger").to_string_lossy()).await.expect("stored lake");
+    let stored = Lake::open(&server.local_path("finance/ledger").to_string_lossy())
+        .await
+        .expect("stored lake");
     common::assert_lake_matches_source(&stored, &client).await;
 
     cdc.stop().await;
@@ -140,12 +211,159 @@ async fn s3_writes_are_create_only() {
     }
     let store = builder.build().expect("s3 store");
     let path = object_store::path::Path::from("probe/segment.parquet");
-    let create = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-    store.put_opts(&path, b"first".to_vec().into(), create.clone()).await.expect("first create succeeds");
-    let second = store.put_opts(&path, b"second".to_vec().into(), create).await;
+    let create = PutOptions {
+        mode: PutMode::Create,
+        ..PutOptions::default()
+    };
+    store
+        .put_opts(&path, b"first".to_vec().into(), create.clone())
+        .await
+        .expect("first create succeeds");
+    let second = store
+        .put_opts(&path, b"second".to_vec().into(), create)
+        .await;
     assert!(
         matches!(second, Err(object_store::Error::AlreadyExists { .. })),
         "a second create-only put must be refused, got {second:?}"
     );
-    assert_eq!(std::fs::read(server.local_path("probe/segment.parquet")).expect("stored"), b"first");
+    assert_eq!(
+        std::fs::read(server.local_path("probe/segment.parquet")).expect("stored"),
+        b"first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_outage_stops_the_exporter_without_acknowledging_then_nothing_is_lost() {
+    let mut server = S3Server::start().await;
+    let replica = Replica::start(testbed::random_cluster_id())
+        .await
+        .expect("replica");
+    let broker = Broker::connect().await.expect("broker");
+    let exchange = testbed::unique_name("ledgerlake-s3-outage");
+    let queue = testbed::unique_name("ledgerlake-s3-outage-lake");
+    broker.declare_exchange(&exchange).await.expect("exchange");
+    broker
+        .declare_queue_bound(&queue, &exchange)
+        .await
+        .expect("queue");
+    let cdc = CdcJob::start(&replica, &exchange, None).await.expect("cdc");
+    let client = replica.client().expect("client");
+    let lake_url = format!("s3://{BUCKET}/outage");
+    let cluster = replica.cluster_id().to_string();
+
+    let exporter = ledgerlake(&server)
+        .args([
+            "export",
+            "--queue",
+            &queue,
+            "--lake",
+            &lake_url,
+            "--cluster-id",
+            &cluster,
+        ])
+        .args(["--segment-age-max", "200ms", "--lake-retry-max", "3s"])
+        .env("LEDGERLAKE_AMQP_URL", testbed::amqp_url())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("exporter starts");
+    let stored = Lake::open(&server.local_path("outage").to_string_lossy())
+        .await
+        .expect("stored lake");
+    let queue_name = queue.clone();
+    testbed::wait_until("the exporter to consume", Duration::from_secs(60), || {
+        let queue = queue_name.clone();
+        async move { queue_consumers(&queue) == 1 }
+    })
+    .await
+    .expect("exporter consuming");
+
+    // The object store goes away; then events arrive.
+    server.process.start_kill().expect("stop s3s-fs");
+    server.process.wait().await.expect("s3s-fs stopped");
+    let summary = workload::run(&client, &WorkloadConfig::new(0x5eed_0009, 1_000), |_| {})
+        .await
+        .expect("workload");
+    let output = tokio::time::timeout(Duration::from_secs(60), exporter.wait_with_output())
+        .await
+        .expect("exporter gives up")
+        .expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "the exporter exits non-zero when the lake stays down"
+    );
+    assert!(
+        stderr.contains("the lake rejected writes"),
+        "a clear message: {stderr}"
+    );
+    assert!(
+        !stderr.contains(SECRET_KEY) && !stderr.contains("guest:guest"),
+        "no secret in the output: {stderr}"
+    );
+    let expected = summary.events.total() as u64;
+    let requeued = testbed::wait_until(
+        "the unacknowledged events to return to the queue",
+        Duration::from_secs(15),
+        || async {
+            broker
+                .queue_depth(&queue)
+                .await
+                .is_ok_and(|depth| u64::from(depth) >= expected)
+        },
+    )
+    .await;
+    let waiting = u64::from(broker.queue_depth(&queue).await.expect("depth"));
+    assert!(
+        requeued.is_ok(),
+        "{waiting} of {expected} events back in the queue"
+    );
+    assert_eq!(waiting, expected, "nothing unwritten was acknowledged");
+    assert!(
+        stored.list_segments().await.expect("listing").is_empty(),
+        "nothing was written while the store was down"
+    );
+
+    // The store comes back (same data); a new run picks up exactly where the lake stands.
+    server.restart().await;
+    let output = ledgerlake(&server)
+        .args([
+            "export",
+            "--queue",
+            &queue,
+            "--lake",
+            &lake_url,
+            "--cluster-id",
+            &cluster,
+            "--until-idle",
+            "3s",
+        ])
+        .env("LEDGERLAKE_AMQP_URL", testbed::amqp_url())
+        .output()
+        .await
+        .expect("export runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    common::assert_lake_matches_source(&stored, &client).await;
+
+    cdc.stop().await;
+    let _ = broker.delete_queue(&queue).await;
+    let _ = broker.delete_exchange(&exchange).await;
+    let _ = broker.delete_cdc_queues(replica.cluster_id()).await;
+}
+
+/// How many consumers the broker counts on `queue`.
+fn queue_consumers(queue: &str) -> u32 {
+    let output = std::process::Command::new("rabbitmqctl")
+        .args(["-q", "list_queues", "name", "consumers"])
+        .output()
+        .expect("rabbitmqctl runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(char::is_whitespace))
+        .find(|(name, _)| *name == queue)
+        .and_then(|(_, consumers)| consumers.trim().parse().ok())
+        .unwrap_or(0)
 }

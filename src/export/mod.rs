@@ -44,7 +44,7 @@ pub struct ExportOptions {
 pub enum ExportError {
     #[error(transparent)]
     Lake(#[from] LakeError),
-    #[error("the lake rejected writes for {elapsed_s} s (limit {limit_s} s); nothing after timestamp {committed_last:?} was acknowledged: {source}")]
+    #[error("the lake rejected writes for {elapsed_s} s (limit {limit_s} s); nothing after {} was acknowledged: {source}", describe_position(*.committed_last))]
     LakeWriteFailed {
         elapsed_s: u64,
         limit_s: u64,
@@ -496,6 +496,14 @@ impl Exporter<'_> {
             }
         }
         SessionEnd::Broker(error)
+    }
+}
+
+/// The last committed timestamp, for messages.
+fn describe_position(committed_last: Option<u64>) -> String {
+    match committed_last {
+        Some(timestamp) => format!("timestamp {timestamp} ({})", timefmt::rfc3339(timestamp)),
+        None => "the start of the stream".to_string(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! never alter a committed segment, and an accounts file without its transfers twin (a crash
 //! between the two writes) is not part of the lake until `remove_orphan_accounts` deletes it.
 
+mod audit_scan;
 mod columns;
 mod error;
 mod layout;
@@ -32,6 +33,7 @@ use crate::cdc::Event;
 use columns::{ACCOUNT_COLUMNS, TRANSFER_COLUMNS};
 use layout::{SegmentName, Table};
 
+pub use audit_scan::{AuditedFileMeta, AuditedSegment};
 pub use error::LakeError;
 pub use meta::LakeMeta;
 pub use parquet::{encode_accounts, encode_transfers, estimated_row_bytes};

@@ -1,0 +1,359 @@
+//! `ledgerlake verify`: proves a lake whole, or names where it is not. Three checks, in one
+//! pass over the segments in time order:
+//! - structure: every segment readable and agreeing with its name and metadata, no overlaps,
+//!   no timestamp twice, every file of the lake's cluster and a known format version;
+//! - completeness: every account's balances move, event after event, by exactly the event's
+//!   effect (see `effect`), starting from zero — a missing, duplicated or altered event breaks
+//!   the chain where it happened;
+//! - double entry: on every ledger, Σ debits = Σ credits (posted and pending) after every
+//!   event (hence at every segment boundary), in exact 192-bit sums.
+
+use std::fmt::Write;
+
+use clap::Args;
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::problem::Problem;
+use super::progress::Progress;
+use super::replay::{Findings, Replay};
+use super::segments::read_in_order;
+use crate::cli::OutputFormat;
+use crate::lake::{AuditedFileMeta, Lake, LakeError, SegmentInfo, FORMAT_VERSION};
+use crate::timefmt::rfc3339;
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The lake (see `export --lake`).
+    #[arg(long, env = "LEDGERLAKE_LAKE")]
+    pub lake: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("the lake failed verification: {problems} problem(s), listed above")]
+    Failed { problems: u64 },
+    #[error("cannot write the report: {0}")]
+    Output(#[from] serde_json::Error),
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    pub lake: String,
+    pub ok: bool,
+    pub cluster_id: Option<String>,
+    pub format_version: Option<u32>,
+    pub segments: usize,
+    pub events: u64,
+    pub accounts: usize,
+    pub ledgers: usize,
+    /// Pending transfers neither posted, voided nor expired by the lake's last event.
+    pub open_pending_transfers: usize,
+    #[serde(with = "super::json::opt_dec")]
+    pub first_timestamp: Option<u64>,
+    #[serde(with = "super::json::opt_dec")]
+    pub last_timestamp: Option<u64>,
+    /// False if an unreadable segment made the sums unknowable after it.
+    pub double_entry_checked: bool,
+    pub problems_total: u64,
+    /// The first problems found (see `replay::PROBLEMS_REPORTED_MAX`).
+    pub problems: Vec<Problem>,
+    pub elapsed_ms: u64,
+    pub events_per_second: f64,
+}
+
+pub async fn run(args: &VerifyArgs) -> Result<(), VerifyError> {
+    let lake = Lake::open(&args.lake).await?;
+    let report = verify(&lake, true).await;
+    match args.format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Table => print!("{}", render_table(&report)),
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        Err(VerifyError::Failed {
+            problems: report.problems_total,
+        })
+    }
+}
+
+/// Verifies the whole lake. Never fails: whatever is wrong is a problem in the report.
+pub async fn verify(lake: &Lake, progress: bool) -> VerifyReport {
+    let mut findings = Findings::default();
+    let mut report = VerifyReport {
+        lake: lake.location().to_string(),
+        ok: false,
+        cluster_id: None,
+        format_version: None,
+        segments: 0,
+        events: 0,
+        accounts: 0,
+        ledgers: 0,
+        open_pending_transfers: 0,
+        first_timestamp: None,
+        last_timestamp: None,
+        double_entry_checked: true,
+        problems_total: 0,
+        problems: Vec::new(),
+        elapsed_ms: 0,
+        events_per_second: 0.0,
+    };
+    let lake_cluster = match lake.read_meta().await {
+        Ok(Some(meta)) => {
+            report.cluster_id = Some(meta.cluster_id.to_string());
+            report.format_version = Some(meta.format_version);
+            Some(meta.cluster_id)
+        }
+        Ok(None) => {
+            findings.push(Problem::LakeMeta {
+                reason: "_ledgerlake.json is missing: the lake was never bound to a cluster"
+                    .to_string(),
+            });
+            None
+        }
+        Err(e @ LakeError::UnsupportedFormat { .. }) => {
+            findings.push(Problem::LakeMeta {
+                reason: e.to_string(),
+            });
+            return finish(report, findings, None, 0.0);
+        }
+        Err(e) => {
+            findings.push(Problem::LakeMeta {
+                reason: e.to_string(),
+            });
+            None
+        }
+    };
+    let segments = match lake.list_segments().await {
+        Ok(segments) => segments,
+        Err(e) => {
+            findings.push(Problem::Listing {
+                reason: e.to_string(),
+            });
+            return finish(report, findings, None, 0.0);
+        }
+    };
+    report.segments = segments.len();
+    report.first_timestamp = segments.first().map(|s| s.first_timestamp);
+    report.last_timestamp = segments.iter().map(|s| s.last_timestamp).max();
+    check_overlaps(&segments, &mut findings);
+
+    let mut replay = Replay::default();
+    let mut progress = Progress::new("verify", segments.len(), progress);
+    let mut last_event: Option<u64> = None;
+    let mut reads = read_in_order(lake, &segments);
+    let mut done = 0;
+    while let Some((seg, read)) = reads.next().await {
+        done += 1;
+        let name = seg.transfers_path.to_string();
+        let read = match read {
+            Ok(read) => read,
+            Err(e) => {
+                findings.push(Problem::SegmentUnreadable {
+                    segment: name,
+                    error: e.to_string(),
+                });
+                replay.mark_gap();
+                continue;
+            }
+        };
+        replay.begin_segment(&name);
+        check_file_meta(&name, &read.transfers_meta, lake_cluster, &mut findings);
+        if let (Some(meta), Some(path)) = (&read.accounts_meta, &seg.accounts_path) {
+            check_file_meta(path.as_ref(), meta, lake_cluster, &mut findings);
+        }
+        for record in &read.accounts {
+            replay.record_account(record.id, &name, &mut findings);
+        }
+        let mut late: Option<(u64, u64, u64)> = None; // rows, first such timestamp, previous
+        for row in &read.events {
+            match last_event {
+                Some(previous) if row.timestamp <= previous => {
+                    let l = late.get_or_insert((0, row.timestamp, previous));
+                    l.0 += 1;
+                }
+                _ => {
+                    last_event = Some(row.timestamp);
+                    replay.apply(row, &mut findings);
+                }
+            }
+        }
+        if let Some((rows, timestamp, previous)) = late {
+            findings.push(Problem::TimestampNotIncreasing {
+                segment: name.clone(),
+                rows,
+                timestamp,
+                previous,
+            });
+        }
+        replay.check_double_entry(&mut findings);
+        progress.tick(done, replay.events);
+    }
+    progress.finish(done, replay.events);
+    report.events = replay.events;
+    report.accounts = replay.accounts();
+    report.ledgers = replay.ledgers();
+    report.open_pending_transfers = replay.open_pending();
+    report.double_entry_checked = !replay.double_entry_suspended();
+    let rate = progress.rate(replay.events);
+    finish(
+        report,
+        findings,
+        Some(progress.elapsed().as_millis() as u64),
+        rate,
+    )
+}
+
+fn finish(
+    mut report: VerifyReport,
+    findings: Findings,
+    elapsed_ms: Option<u64>,
+    rate: f64,
+) -> VerifyReport {
+    report.ok = findings.total == 0;
+    report.problems_total = findings.total;
+    report.problems = findings.problems;
+    report.elapsed_ms = elapsed_ms.unwrap_or(0);
+    report.events_per_second = rate;
+    report
+}
+
+/// Segment names are sorted by first timestamp; each must start after every earlier one ends.
+fn check_overlaps(segments: &[SegmentInfo], findings: &mut Findings) {
+    let mut furthest: Option<&SegmentInfo> = None;
+    for seg in segments {
+        if let Some(prev) = furthest.filter(|p| p.last_timestamp >= seg.first_timestamp) {
+            findings.push(Problem::SegmentsOverlap {
+                segment: seg.transfers_path.to_string(),
+                previous: prev.transfers_path.to_string(),
+            });
+        }
+        if furthest.is_none_or(|p| seg.last_timestamp > p.last_timestamp) {
+            furthest = Some(seg);
+        }
+    }
+}
+
+fn check_file_meta(
+    name: &str,
+    meta: &AuditedFileMeta,
+    lake_cluster: Option<u128>,
+    findings: &mut Findings,
+) {
+    if !(1..=FORMAT_VERSION).contains(&meta.format_version) {
+        findings.push(Problem::WrongFileMeta {
+            segment: name.to_string(),
+            reason: format!("unknown format version {}", meta.format_version),
+        });
+    }
+    if let Some(cluster) = lake_cluster.filter(|&c| c != meta.cluster_id) {
+        findings.push(Problem::WrongFileMeta {
+            segment: name.to_string(),
+            reason: format!(
+                "written for cluster {}, the lake is cluster {cluster}",
+                meta.cluster_id
+            ),
+        });
+    }
+}
+
+pub fn render_table(report: &VerifyReport) -> String {
+    let mut out = String::new();
+    let range = match (report.first_timestamp, report.last_timestamp) {
+        (Some(f), Some(l)) => format!("{} .. {}", rfc3339(f), rfc3339(l)),
+        _ => "empty".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "lake {}  cluster {}  format {}",
+        report.lake,
+        report.cluster_id.as_deref().unwrap_or("-"),
+        report
+            .format_version
+            .map_or("-".to_string(), |v| v.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "{} segments, {} events, {} accounts, {} ledgers, {} open pending transfers; {range}",
+        report.segments,
+        report.events,
+        report.accounts,
+        report.ledgers,
+        report.open_pending_transfers
+    );
+    let _ = writeln!(
+        out,
+        "read in {:.1} s ({:.0} events/s)",
+        report.elapsed_ms as f64 / 1000.0,
+        report.events_per_second
+    );
+    if !report.double_entry_checked {
+        let _ = writeln!(
+            out,
+            "double entry: not checked after the first unreadable segment"
+        );
+    }
+    if report.ok {
+        let _ = writeln!(
+            out,
+            "OK: structure, completeness (every account's balance chain) and double entry verified"
+        );
+    } else {
+        let _ = writeln!(out, "FAILED: {} problem(s)", report.problems_total);
+        for p in &report.problems {
+            let _ = writeln!(out, "  {p}");
+        }
+        if report.problems_total > report.problems.len() as u64 {
+            let _ = writeln!(
+                out,
+                "  ... and {} more",
+                report.problems_total - report.problems.len() as u64
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::path::Path;
+
+    fn seg(first: u64, last: u64) -> SegmentInfo {
+        SegmentInfo {
+            date: "1970-01-01".into(),
+            first_timestamp: first,
+            last_timestamp: last,
+            transfers_path: Path::from(format!("t/{first}-{last}")),
+            accounts_path: None,
+            transfers_bytes: 0,
+            accounts_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn overlaps_are_found_even_behind_a_long_segment() {
+        let mut f = Findings::default();
+        check_overlaps(
+            &[seg(1, 100), seg(10, 20), seg(30, 40), seg(101, 102)],
+            &mut f,
+        );
+        let names: Vec<String> = f
+            .problems
+            .iter()
+            .map(|p| match p {
+                Problem::SegmentsOverlap { segment, previous } => format!("{segment}<{previous}"),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names, vec!["t/10-20<t/1-100", "t/30-40<t/1-100"]);
+        let mut f = Findings::default();
+        check_overlaps(&[seg(1, 5), seg(6, 6), seg(7, 9)], &mut f);
+        assert_eq!(f.total, 0);
+    }
+}
