@@ -40,6 +40,10 @@ step "starting a TigerBeetle 0.16.78 replica (cluster $CLUSTER) on 127.0.0.1:$PO
 "$TB" start --addresses="127.0.0.1:$PORT" --development --experimental --limit-request=1MiB \
   --cache-grid=256MiB "$WORK/0_0.tigerbeetle" >"$WORK/replica.log" 2>&1 &
 pids+=($!)
+for _ in $(seq 1 300); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+  sleep 0.1
+done
 
 step "generating a ledger of $TRANSFERS transfers"
 "$LL" generate --addresses "127.0.0.1:$PORT" --cluster-id "$CLUSTER" --transfers "$TRANSFERS"

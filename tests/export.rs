@@ -444,7 +444,7 @@ async fn sigterm_commits_the_open_segment_acknowledges_and_exits_zero() {
     let expected = summary.events.total() as u64;
 
     // Segments that would only seal after a minute: everything waits in the open segment.
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ledgerlake"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ledgerlake"))
         .args(["export", "--queue", &stack.queue, "--lake", &lake_location])
         .args([
             "--cluster-id",

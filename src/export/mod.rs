@@ -130,7 +130,7 @@ pub async fn run(
         tracing::info!(
             queue = %options.broker.queue,
             lake = %lake.location(),
-            resume_after = ?committed_last.map(timefmt::rfc3339),
+            resume_after = %committed_last.map_or_else(|| "the start".to_string(), timefmt::rfc3339),
             accounts_known = seen_accounts.len(),
             "consuming"
         );
@@ -252,7 +252,7 @@ impl Exporter<'_> {
                 tracing::info!(
                     committed = self.report.events_committed,
                     events_per_s = rate.round() as u64,
-                    last = ?self.report.last_committed_timestamp.map(timefmt::rfc3339),
+                    last = %self.report.last_committed_timestamp.map_or_else(|| "-".to_string(), timefmt::rfc3339),
                     duplicates = self.report.duplicates_dropped,
                     quarantined = self.report.quarantined,
                     "progress"
