@@ -2,7 +2,9 @@
 # The main job end to end on the local-directory default: installs what is missing (scripts/setup.sh),
 # starts a local TigerBeetle replica, generates a ledger with every kind of transfer event, runs
 # the real CDC job (`tigerbeetle amqp`) into RabbitMQ, exports the stream into ./demo-lake with
-# `ledgerlake export`, and shows the lake with `ledgerlake ls`. Each run starts from scratch.
+# `ledgerlake export`, shows the lake with `ledgerlake ls`, proves it whole with `ledgerlake verify`,
+# and rebuilds a second, fresh cluster as the ledger stood at a moment in the middle of the stream.
+# Each run starts from scratch.
 #
 # Environment: LEDGERLAKE_DEMO_TRANSFERS (default 20000), LEDGERLAKE_DEMO_LAKE (default ./demo-lake).
 set -euo pipefail
@@ -67,3 +69,19 @@ wait "$exporter"
 
 step "ledgerlake ls --lake $LAKE"
 "$LL" ls --lake "$LAKE"
+
+step "ledgerlake verify --lake $LAKE"
+"$LL" verify --lake "$LAKE"
+
+# A moment in the middle of the stream, as RFC 3339.
+UNTIL="$("$LL" ls --lake "$LAKE" --format json | python3 -c '
+import json, sys
+segments = json.load(sys.stdin)["segments"]
+print(segments[len(segments) // 2]["first_time"])')"
+PORT2="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+step "rebuilding a fresh cluster on 127.0.0.1:$PORT2 as the ledger stood at $UNTIL"
+"$TB" format --cluster="$CLUSTER" --replica=0 --replica-count=1 --development "$WORK/rebuilt.tigerbeetle" 2>"$WORK/format2.log"
+"$TB" start --addresses="127.0.0.1:$PORT2" --development --experimental --limit-request=1MiB \
+  --cache-grid=256MiB "$WORK/rebuilt.tigerbeetle" >"$WORK/replica2.log" 2>&1 &
+pids+=($!)
+"$LL" rebuild --lake "$LAKE" --addresses "127.0.0.1:$PORT2" --cluster-id "$CLUSTER" --until "$UNTIL"

@@ -141,8 +141,6 @@ pub enum OptionsError {
     PrefetchBelowSegment { prefetch: u32, events_max: usize },
     #[error("--{name} must be greater than zero")]
     Zero { name: &'static str },
-    #[error("--cluster-id must not be 0")]
-    ClusterIdZero,
 }
 
 impl TryFrom<ExportArgs> for ExportOptions {
@@ -170,9 +168,6 @@ impl TryFrom<ExportArgs> for ExportOptions {
             if zero {
                 return Err(OptionsError::Zero { name });
             }
-        }
-        if args.cluster_id == 0 {
-            return Err(OptionsError::ClusterIdZero);
         }
         Ok(ExportOptions {
             broker: BrokerOptions {
