@@ -512,6 +512,9 @@ def expected(L, files):
     cases.append({"name": "posted volume per ledger", "query": "posted_volume_per_ledger", "params": {},
                   "ordered": True, "rows": rows})
 
+    # 10. Every account's balance chain adds up (no event missing).
+    cases.append({"name": "balance chains", "query": "balance_chain_breaks", "params": {}, "rows": []})
+
     # Partition pruning: a one-day query reads only that day's transfers files.
     day = days[1]
     pruning = {"day": day, "files": sum(1 for d, _, _ in files if d == day),
