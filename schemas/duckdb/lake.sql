@@ -12,7 +12,7 @@
 -- exact UHUGEINT and keep the halves of ids (for lookups that Parquet statistics can prune).
 -- Timestamps are TigerBeetle nanoseconds (UBIGINT); `time` columns are TIMESTAMP_NS in UTC.
 -- Sums of money are BIGNUM (arbitrary precision, exact): DuckDB's sum(UHUGEINT) returns a DOUBLE
--- and sum(HUGEINT) wraps around silently on overflow, so neither is used. No result that carries
+-- and sum(HUGEINT) can wrap around silently on overflow (seen with 1.5.6), so neither is used. No result that carries
 -- money is DOUBLE.
 
 SET VARIABLE lake = rtrim(getvariable('lake'), '/');
@@ -33,7 +33,7 @@ CREATE OR REPLACE MACRO u128_hi(x) AS
     CAST(CAST(x AS UHUGEINT) >> 64 AS UBIGINT);
 CREATE OR REPLACE MACRO u128_lo(x) AS
     CAST(CAST(x AS UHUGEINT) & CAST(18446744073709551615 AS UHUGEINT) AS UBIGINT);
--- An exact sum of u128 (or any integer) values, as BIGNUM: never DOUBLE, never wraps.
+-- An exact sum of u128 (or any integer) values, as BIGNUM: never DOUBLE, never wraps, never overflows.
 CREATE OR REPLACE MACRO exact_sum(x) AS
     sum(CAST(x AS BIGNUM));
 -- u128::MAX, to test whether a BIGNUM total still fits a u128.

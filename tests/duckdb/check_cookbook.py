@@ -154,6 +154,42 @@ def check_types(cli, lake, cookbook, params_for):
     return problems
 
 
+MACRO_CHECKS = [
+    ("u128(hi, lo) at the limits",
+     "u128(18446744073709551615, 18446744073709551615) = CAST('340282366920938463463374607431768211455' AS UHUGEINT)"
+     " AND u128(1, 0) = CAST('18446744073709551616' AS UHUGEINT) AND u128(0, 0) = 0"),
+    ("u128_hi/u128_lo invert u128",
+     "u128_hi('340282366920938463463374607431768211454') = 18446744073709551615"
+     " AND u128_lo('340282366920938463463374607431768211454') = 18446744073709551614"
+     " AND u128_hi('18446744073709551616') = 1 AND u128_lo('18446744073709551616') = 0"),
+    ("tb_time keeps nanoseconds",
+     "tb_time(1709251200000000001) = CAST('2024-03-01 00:00:00.000000001' AS TIMESTAMP_NS)"
+     " AND tb_date(1709251199999999999) = DATE '2024-02-29'"),
+    ("tb_time_text has 9 fraction digits",
+     "tb_time_text(1709251200000000001) = '2024-03-01T00:00:00.000000001Z'"
+     " AND tb_time_text(1709251200120000000) = '2024-03-01T00:00:00.120000000Z'"),
+    ("tb_ns inverts tb_time, offsets applied",
+     "tb_ns('2024-03-01T01:00:00.000000001+01:00') = 1709251200000000001"
+     " AND tb_ns(tb_time(1709251200123456789)) = 1709251200123456789"),
+    ("exact_sum beyond u128",
+     "(SELECT CAST(exact_sum(x) AS VARCHAR) FROM (VALUES (u128(18446744073709551615, 18446744073709551615)),"
+     " (u128(18446744073709551615, 18446744073709551615))) t(x)) = '680564733841876926926749214863536422910'"),
+    ("flag names",
+     "transfer_flags(2 | 16 | 256) = ['pending', 'balancing_debit', 'imported']"
+     " AND account_flags(8 | 32) = ['history', 'closed'] AND transfer_flags(0) = []"
+     " AND transfer_flags(1024) = ['bit10'] AND event_type_name(4) = 'two_phase_expired'"),
+]
+
+
+def check_macros(cli, lake):
+    script = "SELECT " + ", ".join(f"({expr}) AS c{i}" for i, (_, expr) in enumerate(MACRO_CHECKS)) + ";\n"
+    out, err, rc = duckdb(cli, lake, script)
+    if rc != 0 or err.strip():
+        return [f"macro checks failed to run: {err.strip()[:500]}"]
+    row = json.loads(out)[0]
+    return [name for i, (name, _) in enumerate(MACRO_CHECKS) if row[f"c{i}"] is not True]
+
+
 def check_pruning(cli, lake, pruning):
     day = pruning["day"]
     q = f"EXPLAIN ANALYZE SELECT * FROM daily_volume WHERE date = DATE '{day}';\n"
@@ -216,6 +252,7 @@ def main():
             passed += 1
     untested = sorted(set(cookbook) - {c["query"] for c in spec["cases"]})
 
+    failures += [f"[macros] {p}" for p in check_macros(args.duckdb, args.lake)]
     failures += [f"[types] {p}" for p in check_types(args.duckdb, args.lake, cookbook, params_for)]
     if "pruning" in spec:
         p = check_pruning(args.duckdb, args.lake, spec["pruning"])

@@ -439,7 +439,11 @@ def expected(L, files):
                       "params": {"day_from": lo, "day_to": hi}, "ordered": True, "rows": rows})
 
     # 5. Pending transfers open (holding a pending balance) at a time.
-    for ts in [ev[i]["timestamp"] for i in range(0, len(ev), max(1, len(ev) // 12))] + [tn]:
+    # Also at the expiry time of transfers that the cluster expired later: open, but past expiry.
+    late = [e["transfer_timestamp"] + e["timeout"] * NS for e in ev
+            if e["event_type"] == EV_EXPIRED and e["timestamp"] > e["transfer_timestamp"] + e["timeout"] * NS]
+    assert late, "the simulation should expire some transfers after their expiry time"
+    for ts in [ev[i]["timestamp"] for i in range(0, len(ev), max(1, len(ev) // 12))] + [tn] + late[:3]:
         open_ = {}
         for e in ev:
             if e["timestamp"] > ts:
