@@ -173,7 +173,9 @@ FROM lake_accounts;
 --   pending_decrease  taken from <side>s_pending (posted, voided, expired: the pending amount)
 -- A signed delta would not be exact: ±(2^128-1) fits neither HUGEINT nor DECIMAL(38).
 -- For a post, the pending amount is the amount of the pending transfer's own event (NULL if that
--- event is not in the lake); a void or an expiry carries it as its own amount.
+-- event is not in the lake); a void or an expiry carries it as its own amount. The join is on
+-- equality only, so that DuckDB hashes it (with `event_type = 2` in it, it became a nested loop:
+-- minutes for a million events); pending_id is 0 except on posts and voids, and no id is 0.
 
 CREATE OR REPLACE VIEW lake_pending_amounts AS
 SELECT transfer_id_hi AS p_hi, transfer_id_lo AS p_lo, amount_hi AS p_amount_hi, amount_lo AS p_amount_lo
@@ -199,7 +201,7 @@ SELECT
     t.debit_account_id_hi AS account_id_hi, t.debit_account_id_lo AS account_id_lo
 FROM lake_transfers t
 LEFT JOIN lake_pending_amounts p
-       ON t.event_type = 2 AND p.p_hi = t.pending_id_hi AND p.p_lo = t.pending_id_lo
+       ON p.p_hi = t.pending_id_hi AND p.p_lo = t.pending_id_lo
 UNION ALL
 SELECT
     t.timestamp, tb_time(t.timestamp) AS time, t.date, t.event_type, event_type_name(t.event_type) AS event,
@@ -220,7 +222,7 @@ SELECT
     t.credit_account_id_hi AS account_id_hi, t.credit_account_id_lo AS account_id_lo
 FROM lake_transfers t
 LEFT JOIN lake_pending_amounts p
-       ON t.event_type = 2 AND p.p_hi = t.pending_id_hi AND p.p_lo = t.pending_id_lo;
+       ON p.p_hi = t.pending_id_hi AND p.p_lo = t.pending_id_lo;
 
 ---------------------------------------------------------------------------------------------------
 -- Balances at a point in time. All times are TigerBeetle ns (use tb_ns('2024-03-01T12:00:00Z')).
