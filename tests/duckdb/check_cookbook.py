@@ -54,7 +54,9 @@ import sys
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCHEMA = os.path.join(ROOT, "schemas", "duckdb", "lake.sql")
 COOKBOOK = os.path.join(ROOT, "schemas", "duckdb", "cookbook")
-VIEWS = ["events", "accounts", "movements", "expired_pending", "daily_volume", "lake_info"]
+VIEWS = ["events", "accounts", "movements", "expired_pending", "daily_volume", "lake_info",
+         "balances_as_of(0)", "balance_of('1', 0)", "statement('1', 0, 0)", "trial_balance(0)",
+         "pending_open_at(0)", "top_counterparties('1', 1)", "transfers_by_user_data(ud128 := '1')"]
 INEXACT = re.compile(r"\b(DOUBLE|FLOAT|REAL|DECIMAL)\b", re.I)
 
 
@@ -144,7 +146,7 @@ def check_types(cli, lake, cookbook, params_for):
             if INEXACT.search(col["column_type"]):
                 problems.append(f"{stem}.{col['column_name']} is {col['column_type']}")
     for v in VIEWS:
-        out, err, rc = duckdb(cli, lake, f"DESCRIBE {v};\n")
+        out, err, rc = duckdb(cli, lake, f"DESCRIBE SELECT * FROM {v};\n")
         if rc != 0 or err.strip():
             problems.append(f"DESCRIBE {v}: {err.strip()[:500]}")
             continue
