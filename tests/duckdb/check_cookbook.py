@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Run the auditors' cookbook against a lake with the real DuckDB CLI and compare with expected answers.
+
+    python3 tests/duckdb/check_cookbook.py LAKE EXPECTED_JSON [--duckdb duckdb] [--doc docs/AUDIT.md]
+
+LAKE is a directory (or an s3:// prefix, if the CLI has httpfs and credentials). The checker loads
+schemas/duckdb/lake.sql exactly as an auditor does:
+
+    duckdb -cmd "SET VARIABLE lake = 'LAKE'" -cmd ".read schemas/duckdb/lake.sql"
+
+then, for each case, sets the case's parameters as DuckDB variables and runs the text of
+schemas/duckdb/cookbook/<query>.sql unchanged (the same text docs/AUDIT.md shows: that is checked
+too). It exits 0 if every case matches, 1 naming every failing case otherwise, 2 on bad usage.
+
+Expected answers (JSON)
+-----------------------
+{
+  "format": 1,
+  "cases": [
+    {
+      "name":    "free text, printed on failure",
+      "query":   "trial_balance",            # stem of a file in schemas/duckdb/cookbook/
+      "params":  {"as_of": 1709251200000000000, "account": "340282366920938463463374607431768211454"},
+                                             # each becomes `SET VARIABLE <key> = <value>`: a JSON
+                                             # number as an integer literal, a string as a VARCHAR
+                                             # (ids and user_data_128 are decimal strings; times are
+                                             # TigerBeetle ns; days are 'YYYY-MM-DD')
+      "ordered": true,                       # optional, default false: compare rows in order
+                                             # (otherwise as a multiset)
+      "rows":    [ {"ledger": "1", "debits_posted": "340282366920938463463374607431768211455",
+                    "balanced": true}, ... ]
+    }, ...
+  ],
+  "pruning": {"day": "2024-02-29", "files": 17}  # optional: a query bounded to that UTC day must
+                                                  # read exactly that many transfers files
+}
+
+Each expected row names the columns to compare, any subset of the query's columns; the actual rows
+must be exactly as many. Values compare after normalising: integers (any width, UHUGEINT and BIGNUM
+included) as decimal strings, so "42" and 42 are equal; true/false/null as themselves; anything
+else (dates, text) as the text DuckDB prints in its JSON output mode.
+
+Independently of the cases, every column of every cookbook query and of every view is checked not
+to be DOUBLE, FLOAT or DECIMAL: money is UHUGEINT or BIGNUM, exact.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCHEMA = os.path.join(ROOT, "schemas", "duckdb", "lake.sql")
+COOKBOOK = os.path.join(ROOT, "schemas", "duckdb", "cookbook")
+VIEWS = ["events", "accounts", "movements", "expired_pending", "daily_volume", "lake_info",
+         "balances_as_of(0)", "balance_of('1', 0)", "statement('1', 0, 0)", "trial_balance(0)",
+         "pending_open_at(0)", "top_counterparties('1', 1)", "transfers_by_user_data(ud128 := '1')"]
+INEXACT = re.compile(r"\b(DOUBLE|FLOAT|REAL|DECIMAL)\b", re.I)
+
+
+def sql_literal(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return "'" + v.replace("'", "''") + "'"
+    if v is None:
+        return "NULL"
+    raise ValueError(f"unsupported parameter value {v!r}")
+
+
+def duckdb(cli, lake, script, mode="-json"):
+    """Run `script` (SQL text) in a session that loaded lake.sql; return (stdout, stderr, rc)."""
+    cmd = [cli, mode, "-cmd", f"SET VARIABLE lake = {sql_literal(lake)}", "-cmd", f".read {SCHEMA}"]
+    p = subprocess.run(cmd, input=script, capture_output=True, text=True, timeout=600)
+    return p.stdout, p.stderr, p.returncode
+
+
+def norm(v):
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str) and re.fullmatch(r"-?[0-9]+", v):
+        return str(int(v))
+    if isinstance(v, list):
+        return [norm(x) for x in v]
+    if isinstance(v, float):
+        return f"FLOAT:{v!r}"  # never equal to an exact expected value
+    return v
+
+
+def project(row, keys):
+    return {k: norm(row.get(k, "<missing column>")) for k in keys}
+
+
+def canon(row):
+    return json.dumps(row, sort_keys=True)
+
+
+def set_vars(params):
+    return "".join(f"SET VARIABLE {k} = {sql_literal(v)};\n" for k, v in params.items())
+
+
+def run_case(cli, lake, case, query_text):
+    out, err, rc = duckdb(cli, lake, set_vars(case.get("params", {})) + query_text)
+    if rc != 0 or err.strip():
+        return f"duckdb failed (exit {rc}): {err.strip()[:2000]}"
+    out = out.strip()
+    rows = json.loads(out) if out else []  # the JSON mode prints nothing for an empty result
+    expected = case["rows"]
+    if len(rows) != len(expected):
+        return f"{len(rows)} rows, expected {len(expected)}\n  got:      {rows[:5]}\n  expected: {expected[:5]}"
+    keys = [list(e.keys()) for e in expected]
+    exp_n = [project({k: v for k, v in e.items()}, ks) for e, ks in zip(expected, keys)]
+    if case.get("ordered"):
+        for i, (e, ks) in enumerate(zip(exp_n, keys)):
+            got = project(rows[i], ks)
+            if got != e:
+                diff = {k: (got[k], e[k]) for k in ks if got[k] != e[k]}
+                return f"row {i}: (got, expected) = {diff}"
+    else:
+        allkeys = keys[0] if keys else []
+        got = sorted(canon(project(r, allkeys)) for r in rows)
+        want = sorted(canon(e) for e in exp_n)
+        if got != want:
+            missing = sorted(set(want) - set(got))[:3]
+            extra = sorted(set(got) - set(want))[:3]
+            return f"rows differ\n  missing: {missing}\n  unexpected: {extra}"
+    return None
+
+
+def check_types(cli, lake, cookbook, params_for):
+    """DESCRIBE every cookbook query and every view: no inexact numeric column anywhere."""
+    problems = []
+    for stem, text in sorted(cookbook.items()):
+        body = text.strip().rstrip(";")
+        out, err, rc = duckdb(cli, lake, set_vars(params_for.get(stem, {})) + f"DESCRIBE {body};\n")
+        if rc != 0 or err.strip():
+            problems.append(f"DESCRIBE {stem}: {err.strip()[:500]}")
+            continue
+        for col in json.loads(out or "[]"):
+            if INEXACT.search(col["column_type"]):
+                problems.append(f"{stem}.{col['column_name']} is {col['column_type']}")
+    for v in VIEWS:
+        out, err, rc = duckdb(cli, lake, f"DESCRIBE SELECT * FROM {v};\n")
+        if rc != 0 or err.strip():
+            problems.append(f"DESCRIBE {v}: {err.strip()[:500]}")
+            continue
+        for col in json.loads(out or "[]"):
+            if INEXACT.search(col["column_type"]):
+                problems.append(f"view {v}.{col['column_name']} is {col['column_type']}")
+    return problems
+
+
+MACRO_CHECKS = [
+    ("u128(hi, lo) at the limits",
+     "u128(18446744073709551615, 18446744073709551615) = CAST('340282366920938463463374607431768211455' AS UHUGEINT)"
+     " AND u128(1, 0) = CAST('18446744073709551616' AS UHUGEINT) AND u128(0, 0) = 0"),
+    ("u128_hi/u128_lo invert u128",
+     "u128_hi('340282366920938463463374607431768211454') = 18446744073709551615"
+     " AND u128_lo('340282366920938463463374607431768211454') = 18446744073709551614"
+     " AND u128_hi('18446744073709551616') = 1 AND u128_lo('18446744073709551616') = 0"),
+    ("tb_time keeps nanoseconds",
+     "tb_time(1709251200000000001) = CAST('2024-03-01 00:00:00.000000001' AS TIMESTAMP_NS)"
+     " AND tb_date(1709251199999999999) = DATE '2024-02-29'"),
+    ("tb_time_text has 9 fraction digits",
+     "tb_time_text(1709251200000000001) = '2024-03-01T00:00:00.000000001Z'"
+     " AND tb_time_text(1709251200120000000) = '2024-03-01T00:00:00.120000000Z'"),
+    ("tb_ns inverts tb_time, offsets applied",
+     "tb_ns('2024-03-01T01:00:00.000000001+01:00') = 1709251200000000001"
+     " AND tb_ns(tb_time(1709251200123456789)) = 1709251200123456789"),
+    ("exact_sum beyond u128",
+     "(SELECT CAST(exact_sum(x) AS VARCHAR) FROM (VALUES (u128(18446744073709551615, 18446744073709551615)),"
+     " (u128(18446744073709551615, 18446744073709551615))) t(x)) = '680564733841876926926749214863536422910'"),
+    ("flag names",
+     "transfer_flags(2 | 16 | 256) = ['pending', 'balancing_debit', 'imported']"
+     " AND account_flags(8 | 32) = ['history', 'closed'] AND transfer_flags(0) = []"
+     " AND transfer_flags(1024) = ['bit10'] AND event_type_name(4) = 'two_phase_expired'"),
+]
+
+
+def check_macros(cli, lake):
+    script = "SELECT " + ", ".join(f"({expr}) AS c{i}" for i, (_, expr) in enumerate(MACRO_CHECKS)) + ";\n"
+    out, err, rc = duckdb(cli, lake, script)
+    if rc != 0 or err.strip():
+        return [f"macro checks failed to run: {err.strip()[:500]}"]
+    row = json.loads(out)[0]
+    return [name for i, (name, _) in enumerate(MACRO_CHECKS) if row[f"c{i}"] is not True]
+
+
+def check_pruning(cli, lake, pruning):
+    day = pruning["day"]
+    q = f"EXPLAIN ANALYZE SELECT * FROM daily_volume WHERE date = DATE '{day}';\n"
+    out, err, rc = duckdb(cli, lake, q, mode="-line")
+    if rc != 0:
+        return f"EXPLAIN ANALYZE failed: {err.strip()[:500]}"
+    m = re.findall(r"Scanning Files: (\d+)/(\d+)", out)
+    if not m:
+        return "no 'Scanning Files: N/M' in EXPLAIN ANALYZE output"
+    read = int(m[0][0])
+    if read != pruning["files"]:
+        return f"a query bounded to {day} read {read} transfers files, expected {pruning['files']}"
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Check the DuckDB cookbook against expected answers.")
+    ap.add_argument("lake")
+    ap.add_argument("expected")
+    ap.add_argument("--duckdb", default="duckdb", help="the DuckDB CLI (default: duckdb on PATH)")
+    ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "AUDIT.md"),
+                    help="the auditor's guide whose queries must be the cookbook's text ('' to skip)")
+    args = ap.parse_args()
+    try:
+        with open(args.expected) as f:
+            spec = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"cannot read {args.expected}: {e}", file=sys.stderr)
+        return 2
+    if spec.get("format") != 1:
+        print("expected-answers format must be 1", file=sys.stderr)
+        return 2
+
+    cookbook = {}
+    for name in sorted(os.listdir(COOKBOOK)):
+        if name.endswith(".sql"):
+            with open(os.path.join(COOKBOOK, name)) as f:
+                cookbook[name[:-4]] = f.read()
+
+    failures = []
+    if args.doc:
+        with open(args.doc) as f:
+            doc = f.read()
+        for stem, text in cookbook.items():
+            if text.strip() not in doc:
+                failures.append(f"[doc] {stem}.sql is not quoted verbatim in {args.doc}")
+
+    params_for = {}
+    passed = 0
+    for case in spec["cases"]:
+        q = case["query"]
+        if q not in cookbook:
+            failures.append(f"[{case['name']}] no cookbook query {q}.sql")
+            continue
+        params_for.setdefault(q, case.get("params", {}))
+        problem = run_case(args.duckdb, args.lake, case, cookbook[q])
+        if problem:
+            failures.append(f"[{q}] {case['name']}: {problem}")
+        else:
+            passed += 1
+    untested = sorted(set(cookbook) - {c["query"] for c in spec["cases"]})
+
+    failures += [f"[macros] {p}" for p in check_macros(args.duckdb, args.lake)]
+    failures += [f"[types] {p}" for p in check_types(args.duckdb, args.lake, cookbook, params_for)]
+    if "pruning" in spec:
+        p = check_pruning(args.duckdb, args.lake, spec["pruning"])
+        if p:
+            failures.append(f"[pruning] {p}")
+
+    for f in failures:
+        print("FAIL " + f)
+    if untested:
+        print("cookbook queries without an expected answer: " + ", ".join(untested))
+    print(f"{passed} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
