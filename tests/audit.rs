@@ -125,6 +125,7 @@ impl ExportedLake {
             lake_retry_max: Duration::from_secs(30),
             broker_retry_max: Duration::from_secs(30),
             progress_interval: Duration::from_secs(60),
+            sweep: None,
         }
     }
 

@@ -74,6 +74,7 @@ impl Stack {
             lake_retry_max: Duration::from_secs(30),
             broker_retry_max: Duration::from_secs(30),
             progress_interval: Duration::from_secs(5),
+            sweep: None,
         }
     }
 

@@ -86,6 +86,7 @@ async fn build_source(replica: Replica, seed: u64, transfer_count: usize) -> Sou
             lake_retry_max: Duration::from_secs(30),
             broker_retry_max: Duration::from_secs(30),
             progress_interval: Duration::from_secs(5),
+            sweep: None,
         },
         Box::pin(async move {
             let _ = stopped.await;
