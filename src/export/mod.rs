@@ -272,7 +272,7 @@ impl Exporter<'_> {
                     }
                 }
                 message = recv_sweep(&mut self.sweeper), if self.swept_pending.is_none() => {
-                    self.on_sweep(message)?;
+                    self.on_sweep(message.ok_or(ExportError::SweepStopped)?);
                 }
                 _ = ticker.tick() => {}
             }
@@ -451,8 +451,8 @@ impl Exporter<'_> {
 
     /// A sweep page: its accounts that no file or open segment records become the pending swept
     /// commit (and are seen from now on, so no segment records them again).
-    fn on_sweep(&mut self, message: Option<SweepMessage>) -> Result<(), ExportError> {
-        match message.ok_or(ExportError::SweepStopped)? {
+    fn on_sweep(&mut self, message: SweepMessage) {
+        match message {
             SweepMessage::Page(page) => {
                 let new = sweep::take_new(page, &mut self.seen_accounts);
                 if !new.is_empty() {
@@ -461,7 +461,6 @@ impl Exporter<'_> {
             }
             SweepMessage::PassDone { started } => self.sweep_pass_started = Some(started),
         }
-        Ok(())
     }
 
     /// Commits the pending swept accounts in the background. Only called with nothing in flight.
