@@ -17,76 +17,32 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use common::stack::{self, InProcessExporter};
 use ledgerlake::audit::verify;
-use ledgerlake::export::broker::BrokerOptions;
-use ledgerlake::export::segment::SealPolicy;
 use ledgerlake::export::sweep::SweepOptions;
-use ledgerlake::export::{self, ExportError, ExportOptions, ExportReport};
+use ledgerlake::export::{self, ExportOptions};
 use ledgerlake::lake::{AccountRecord, Lake};
 use ledgerlake::rebuild::plan::Until;
 use ledgerlake::rebuild::{self, RebuildOptions};
 use ledgerlake::testbed::{self, Broker, CdcJob, Replica};
 use ledgerlake::workload::{self, WorkloadConfig};
 use tigerbeetle_unofficial::{account, Account};
-use tokio::sync::oneshot;
 
 const A_LINKED: u16 = 1;
 const A_IMPORTED: u16 = 1 << 4;
 const A_CLOSED: u16 = 1 << 5;
 
+/// The shared test options, with 300 ms segments and, if `sweep` is given, a sweep that often.
 fn options(replica: &Replica, queue: &str, lake: &str, sweep: Option<Duration>) -> ExportOptions {
-    ExportOptions {
-        broker: BrokerOptions {
-            url: testbed::amqp_url(),
-            queue: queue.to_string(),
-            exchange: None,
-            declare: false,
-            prefetch: 65_535,
-            consumer_tag: testbed::unique_name("ledgerlake-sweep-consumer"),
-        },
-        lake: lake.to_string(),
-        cluster_id: replica.cluster_id(),
-        seal: SealPolicy {
-            events_max: 4096,
-            bytes_max: 64 << 20,
-            age_max: Duration::from_millis(300),
-        },
-        until_idle: None,
-        lake_retry_max: Duration::from_secs(30),
-        broker_retry_max: Duration::from_secs(30),
-        progress_interval: Duration::from_secs(10),
-        sweep: sweep.map(|interval| SweepOptions {
-            addresses: replica.address().to_string(),
-            interval,
-            request_timeout: Duration::from_secs(30),
-        }),
-    }
-}
-
-struct Running {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<ExportReport, ExportError>>,
-}
-
-fn start(options: ExportOptions) -> Running {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(export::run(
-        options,
-        Box::pin(async move {
-            let _ = stopped.await;
-        }),
-    ));
-    Running { stop, task }
-}
-
-impl Running {
-    async fn stop(self) -> ExportReport {
-        let _ = self.stop.send(());
-        self.task
-            .await
-            .expect("exporter task")
-            .expect("exporter ends cleanly")
-    }
+    let mut options = stack::export_options(queue, replica.cluster_id(), lake);
+    options.seal.events_max = 4096;
+    options.seal.age_max = Duration::from_millis(300);
+    options.sweep = sweep.map(|interval| SweepOptions {
+        addresses: replica.address().to_string(),
+        interval,
+        request_timeout: Duration::from_secs(30),
+    });
+    options
 }
 
 /// Polls until `done` holds for the lake, or fails after `timeout` with `what`.
@@ -204,13 +160,13 @@ async fn the_sweep_records_every_account_once_and_a_rebuild_recreates_them_all()
     let race_lake = dir.path().join("race").to_string_lossy().into_owned();
     let late_lake = dir.path().join("late").to_string_lossy().into_owned();
 
-    let race = start(options(
+    let race = InProcessExporter::start(options(
         &replica,
         &race_queue,
         &race_lake,
         Some(Duration::from_millis(50)),
     ));
-    let late = start(options(&replica, &late_queue, &late_lake, None));
+    let late = InProcessExporter::start(options(&replica, &late_queue, &late_lake, None));
     let client = replica.client().expect("client");
     let summary = workload::run(&client, &WorkloadConfig::new(0x5eed_0005, 20_000), |_| {})
         .await
