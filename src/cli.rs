@@ -7,10 +7,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::export::broker::BrokerOptions;
 use crate::export::segment::SealPolicy;
+use crate::export::sweep::SweepOptions;
 use crate::export::ExportOptions;
 
 /// AMQP caps the prefetch count at 65,535 (a 16-bit field).
 const AMQP_PREFETCH_MAX: u32 = 65_535;
+/// How long one sweep request may go unanswered: the TigerBeetle client retries forever, and a
+/// wrong cluster id is never answered. A pass that times out is retried at the next interval.
+const SWEEP_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -115,6 +119,16 @@ pub struct ExportArgs {
     /// How often to log progress.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub progress_interval: Duration,
+    /// Replica addresses of the source cluster (e.g. 127.0.0.1:3000): enables the account sweep,
+    /// which records in the lake every account of the cluster, including those no transfer event
+    /// shows (never used, or only in rejected transfers). Without it, such accounts are absent
+    /// from the lake and from a rebuild.
+    #[arg(long)]
+    pub addresses: Option<String>,
+    /// Time between the starts of two sweep passes (with --addresses). Each pass reads the
+    /// accounts created since the previous one, 8,189 per request.
+    #[arg(long, default_value = "1m", value_parser = parse_duration, requires = "addresses")]
+    pub sweep_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -164,6 +178,7 @@ impl TryFrom<ExportArgs> for ExportOptions {
             ("segment-age-max", args.segment_age_max.is_zero()),
             ("prefetch", args.prefetch == 0),
             ("progress-interval", args.progress_interval.is_zero()),
+            ("sweep-interval", args.sweep_interval.is_zero()),
         ] {
             if zero {
                 return Err(OptionsError::Zero { name });
@@ -189,6 +204,11 @@ impl TryFrom<ExportArgs> for ExportOptions {
             lake_retry_max: args.lake_retry_max,
             broker_retry_max: args.broker_retry_max,
             progress_interval: args.progress_interval,
+            sweep: args.addresses.map(|addresses| SweepOptions {
+                addresses,
+                interval: args.sweep_interval,
+                request_timeout: SWEEP_REQUEST_TIMEOUT,
+            }),
         })
     }
 }
@@ -280,6 +300,38 @@ mod tests {
             Err(OptionsError::PrefetchTooLarge { .. })
         ));
         assert!(ExportOptions::try_from(export_args(&["--segment-age-max", "0s"])).is_err());
+    }
+
+    #[test]
+    fn the_sweep_is_on_only_with_addresses() {
+        let options = ExportOptions::try_from(export_args(&[])).expect("valid");
+        assert!(options.sweep.is_none());
+        let options = ExportOptions::try_from(export_args(&["--addresses", "127.0.0.1:3000"]))
+            .expect("valid");
+        let sweep = options.sweep.expect("sweep on");
+        assert_eq!(sweep.addresses, "127.0.0.1:3000");
+        assert_eq!(sweep.interval, Duration::from_secs(60));
+        let options = ExportOptions::try_from(export_args(&[
+            "--addresses",
+            "127.0.0.1:3000",
+            "--sweep-interval",
+            "5s",
+        ]))
+        .expect("valid");
+        assert_eq!(options.sweep.unwrap().interval, Duration::from_secs(5));
+        assert!(Cli::try_parse_from([
+            "ledgerlake",
+            "export",
+            "--queue",
+            "q",
+            "--lake",
+            "/tmp/l",
+            "--cluster-id",
+            "7",
+            "--sweep-interval",
+            "5s"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! `ledgerlake ls`: what the lake holds — segments with their time ranges, event counts and sizes,
-//! totals, and quarantined messages — as a table for people or JSON for scripts.
+//! the account sweep's files, totals, and quarantined messages — as a table for people or JSON for
+//! scripts.
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::cli::{LsArgs, OutputFormat};
-use crate::lake::{Lake, SegmentInfo};
+use crate::lake::{Lake, SegmentInfo, SweptInfo};
 use crate::timefmt::rfc3339;
 
 /// Footers read at once: enough to hide object-store latency, few enough to stay polite.
@@ -17,6 +18,8 @@ pub struct Listing {
     pub cluster_id: Option<String>,
     pub format_version: Option<u32>,
     pub segments: Vec<SegmentLine>,
+    /// The account sweep's files (`swept_accounts/`).
+    pub swept: Vec<SweptLine>,
     pub totals: Totals,
     pub quarantine: Vec<QuarantineLine>,
 }
@@ -34,11 +37,25 @@ pub struct SegmentLine {
     pub object: String,
 }
 
+/// One swept accounts file: its accounts' creation range.
+#[derive(Debug, Serialize)]
+pub struct SweptLine {
+    pub first_timestamp: u64,
+    pub last_timestamp: u64,
+    pub first_time: String,
+    pub last_time: String,
+    pub accounts: u64,
+    pub bytes: u64,
+    pub object: String,
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct Totals {
     pub segments: u64,
     pub events: u64,
+    /// Accounts recorded in both tables: first seen in an event, or swept.
     pub accounts: u64,
+    pub swept_accounts: u64,
     pub bytes: u64,
     pub first_timestamp: Option<u64>,
     pub last_timestamp: Option<u64>,
@@ -86,6 +103,23 @@ pub async fn list(lake: &Lake) -> anyhow::Result<Listing> {
         .buffered(FOOTER_READS_IN_FLIGHT)
         .try_collect()
         .await?;
+    let swept_files: Vec<SweptInfo> = lake.list_swept().await?;
+    let swept: Vec<SweptLine> = futures::stream::iter(swept_files.iter())
+        .map(|file| async move {
+            let accounts = lake.footer_rows(&file.path, file.bytes).await?;
+            Ok::<_, anyhow::Error>(SweptLine {
+                first_timestamp: file.first_timestamp,
+                last_timestamp: file.last_timestamp,
+                first_time: rfc3339(file.first_timestamp),
+                last_time: rfc3339(file.last_timestamp),
+                accounts,
+                bytes: file.bytes,
+                object: file.path.to_string(),
+            })
+        })
+        .buffered(FOOTER_READS_IN_FLIGHT)
+        .try_collect()
+        .await?;
     let mut totals = Totals {
         segments: lines.len() as u64,
         first_timestamp: lines.first().map(|l| l.first_timestamp),
@@ -97,6 +131,11 @@ pub async fn list(lake: &Lake) -> anyhow::Result<Listing> {
     for line in &lines {
         totals.events += line.events;
         totals.accounts += line.accounts;
+        totals.bytes += line.bytes;
+    }
+    for line in &swept {
+        totals.accounts += line.accounts;
+        totals.swept_accounts += line.accounts;
         totals.bytes += line.bytes;
     }
     let quarantine = lake
@@ -115,6 +154,7 @@ pub async fn list(lake: &Lake) -> anyhow::Result<Listing> {
         cluster_id: meta.as_ref().map(|m| m.cluster_id.to_string()),
         format_version: meta.as_ref().map(|m| m.format_version),
         segments: lines,
+        swept,
         totals,
         quarantine,
     })
@@ -150,6 +190,13 @@ fn render_table(listing: &Listing) -> String {
             line.object
         );
     }
+    for line in &listing.swept {
+        let _ = writeln!(
+            out,
+            "{:<10}  {:<30}  {:<30}  {:>8}  {:>8}  {:>10}  {}",
+            "swept", line.first_time, line.last_time, "-", line.accounts, line.bytes, line.object
+        );
+    }
     let totals = &listing.totals;
     let per_event = if totals.events > 0 {
         totals.bytes as f64 / totals.events as f64
@@ -158,8 +205,8 @@ fn render_table(listing: &Listing) -> String {
     };
     let _ = writeln!(
         out,
-        "total: {} segments, {} events, {} accounts, {} bytes ({per_event:.1} bytes/event)",
-        totals.segments, totals.events, totals.accounts, totals.bytes
+        "total: {} segments, {} events, {} accounts ({} swept), {} bytes ({per_event:.1} bytes/event)",
+        totals.segments, totals.events, totals.accounts, totals.swept_accounts, totals.bytes
     );
     if let (Some(first), Some(last)) = (totals.first_timestamp, totals.last_timestamp) {
         let _ = writeln!(out, "first: {first} ({})", rfc3339(first));

@@ -114,23 +114,30 @@ impl Cluster {
         let mut out: Vec<ClusterAccount> = Vec::new();
         let mut after: u64 = 0;
         loop {
-            let mut filter = tb::QueryFilter::new(ACCOUNTS_PER_REQUEST as u32);
-            filter.as_raw_mut().timestamp_min = after + 1;
-            let page = self
-                .bounded(
-                    || format!("query_accounts after timestamp {after}"),
-                    self.client.query_accounts(Box::new(filter)),
-                )
-                .await?;
-            out.extend(page.iter().map(ClusterAccount::from));
+            let page = self.accounts_after(after).await?;
+            out.extend(page.iter().copied());
             match page.last() {
-                Some(last) if page.len() == ACCOUNTS_PER_REQUEST => after = last.as_raw().timestamp,
+                Some(last) if page.len() == ACCOUNTS_PER_REQUEST => after = last.timestamp,
                 _ => return Ok(out),
             }
             if out.len() > CLUSTER_ACCOUNTS_MAX {
                 return Err(ClusterError::TooManyAccounts);
             }
         }
+    }
+
+    /// One page: up to [`ACCOUNTS_PER_REQUEST`] accounts created after timestamp `after`, in
+    /// creation order (the filter's other fields are zero, which matches every account).
+    pub async fn accounts_after(&self, after: u64) -> Result<Vec<ClusterAccount>, ClusterError> {
+        let mut filter = tb::QueryFilter::new(ACCOUNTS_PER_REQUEST as u32);
+        filter.as_raw_mut().timestamp_min = after + 1;
+        let page = self
+            .bounded(
+                || format!("query_accounts after timestamp {after}"),
+                self.client.query_accounts(Box::new(filter)),
+            )
+            .await?;
+        Ok(page.iter().map(ClusterAccount::from).collect())
     }
 
     /// The accounts among `ids` that exist.

@@ -19,7 +19,7 @@ use super::progress::Progress;
 use super::replay::{Findings, Replay};
 use super::segments::read_in_order;
 use crate::cli::OutputFormat;
-use crate::lake::{AuditedFileMeta, Lake, LakeError, SegmentInfo, FORMAT_VERSION};
+use crate::lake::{AuditedFileMeta, Lake, LakeError, SegmentInfo, SweptInfo, FORMAT_VERSION};
 use crate::timefmt::rfc3339;
 
 #[derive(Debug, Args)]
@@ -50,6 +50,8 @@ pub struct VerifyReport {
     pub segments: usize,
     pub events: u64,
     pub accounts: usize,
+    /// Accounts recorded by the exporter's account sweep (`swept_accounts/`).
+    pub swept_accounts: usize,
     pub ledgers: usize,
     /// Pending transfers neither posted, voided nor expired by the lake's last event.
     pub open_pending_transfers: usize,
@@ -93,6 +95,7 @@ pub async fn verify(lake: &Lake, progress: bool) -> VerifyReport {
         segments: 0,
         events: 0,
         accounts: 0,
+        swept_accounts: 0,
         ledgers: 0,
         open_pending_transfers: 0,
         first_timestamp: None,
@@ -144,6 +147,7 @@ pub async fn verify(lake: &Lake, progress: bool) -> VerifyReport {
     check_overlaps(&segments, &mut findings);
 
     let mut replay = Replay::default();
+    report.swept_accounts = record_swept(lake, lake_cluster, &mut replay, &mut findings).await;
     let mut progress = Progress::new("verify", segments.len(), progress);
     let mut last_event: Option<u64> = None;
     let mut reads = read_in_order(lake, &segments);
@@ -223,6 +227,52 @@ fn finish(
     report
 }
 
+/// Records every swept account before the segments (a swept account is recorded as of its
+/// creation, before any event can use it), checking each file like a segment's; returns how
+/// many were read.
+async fn record_swept(
+    lake: &Lake,
+    lake_cluster: Option<u128>,
+    replay: &mut Replay,
+    findings: &mut Findings,
+) -> usize {
+    let files: Vec<SweptInfo> = match lake.list_swept().await {
+        Ok(files) => files,
+        Err(e) => {
+            findings.push(Problem::Listing {
+                reason: e.to_string(),
+            });
+            return 0;
+        }
+    };
+    for w in files.windows(2) {
+        if w[0].last_timestamp >= w[1].first_timestamp {
+            findings.push(Problem::SegmentsOverlap {
+                segment: w[1].path.to_string(),
+                previous: w[0].path.to_string(),
+            });
+        }
+    }
+    let mut count = 0;
+    for file in &files {
+        let name = file.path.to_string();
+        match lake.read_swept_audited(file).await {
+            Ok((meta, accounts)) => {
+                check_file_meta(&name, &meta, lake_cluster, findings);
+                for a in &accounts {
+                    replay.record_account(a.id, &name, findings);
+                }
+                count += accounts.len();
+            }
+            Err(e) => findings.push(Problem::SegmentUnreadable {
+                segment: name,
+                error: e.to_string(),
+            }),
+        }
+    }
+    count
+}
+
 /// Segment names are sorted by first timestamp; each must start after every earlier one ends.
 fn check_overlaps(segments: &[SegmentInfo], findings: &mut Findings) {
     let mut furthest: Option<&SegmentInfo> = None;
@@ -279,10 +329,11 @@ pub fn render_table(report: &VerifyReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{} segments, {} events, {} accounts, {} ledgers, {} open pending transfers; {range}",
+        "{} segments, {} events, {} accounts with events, {} swept accounts, {} ledgers, {} open pending transfers; {range}",
         report.segments,
         report.events,
         report.accounts,
+        report.swept_accounts,
         report.ledgers,
         report.open_pending_transfers
     );

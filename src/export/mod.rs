@@ -2,11 +2,13 @@
 //! exactly once, acknowledging a message only after the segment that holds it is committed.
 //!
 //! The loop (one task) owns all state and decides; `segment` computes where an event goes, `broker`
-//! talks AMQP, the lake writes. See docs/DESIGN.md for the argument that nothing is lost or
-//! written twice.
+//! talks AMQP, the lake writes; with `--addresses`, `sweep` reads the source cluster's accounts
+//! in the background and the loop records those no event has shown. See docs/DESIGN.md for the
+//! argument that nothing is lost or written twice.
 
 pub mod broker;
 pub mod segment;
+pub mod sweep;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -18,11 +20,13 @@ use futures::StreamExt;
 use lapin::message::Delivery;
 use tokio::task::JoinHandle;
 
+use crate::audit::cluster::{Cluster, ClusterError};
 use crate::cdc;
-use crate::lake::{CommitOutcome, Lake, LakeError, Quarantined, Segment};
+use crate::lake::{AccountRecord, CommitOutcome, Lake, LakeError, Quarantined, Segment};
 use crate::timefmt;
 use broker::{BrokerError, BrokerOptions, Session};
 use segment::{Append, OpenSegment, SealPolicy};
+use sweep::{SweepMessage, SweepOptions, Sweeper};
 
 /// Everything `export` needs, validated. Every default lives in the CLI, where it is documented.
 #[derive(Debug, Clone)]
@@ -38,6 +42,9 @@ pub struct ExportOptions {
     /// How long the broker may stay unreachable before the exporter gives up.
     pub broker_retry_max: Duration,
     pub progress_interval: Duration,
+    /// Sweep the source cluster's accounts into the lake; `None`: accounts that no transfer
+    /// event shows are not recorded.
+    pub sweep: Option<SweepOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +66,10 @@ pub enum ExportError {
     },
     #[error("the commit task failed: {0}")]
     CommitTask(String),
+    #[error("account sweep: {0}")]
+    SweepClient(#[from] ClusterError),
+    #[error("the account sweep task stopped")]
+    SweepStopped,
 }
 
 /// What one run did; printed at the end and returned to tests.
@@ -72,6 +83,9 @@ pub struct ExportReport {
     pub reconnects: u64,
     pub orphans_removed: u64,
     pub last_committed_timestamp: Option<u64>,
+    /// Accounts recorded by the sweep (in `swept_accounts/`).
+    pub accounts_swept: u64,
+    pub swept_files_committed: u64,
 }
 
 /// Why a consuming session ended.
@@ -97,6 +111,15 @@ pub async fn run(
     for orphan in &orphans {
         tracing::warn!(object = %orphan, "removed an accounts file left by an interrupted commit");
     }
+
+    let cluster = match &options.sweep {
+        Some(sweep) => Some(Arc::new(Cluster::connect(
+            options.cluster_id,
+            &sweep.addresses,
+            sweep.request_timeout,
+        )?)),
+        None => None,
+    };
 
     let mut unreachable_since: Option<Instant> = None;
     let mut backoff = Duration::from_millis(250);
@@ -134,6 +157,13 @@ pub async fn run(
             accounts_known = seen_accounts.len(),
             "consuming"
         );
+        let sweeper = match (&cluster, &options.sweep) {
+            (Some(cluster), Some(sweep)) => {
+                let after = lake.swept_through().await?;
+                Some(Sweeper::start(cluster.clone(), after, sweep.interval))
+            }
+            _ => None,
+        };
         let mut exporter = Exporter {
             lake: lake.clone(),
             options: &options,
@@ -144,6 +174,9 @@ pub async fn run(
             seen_accounts,
             sealed_last: committed_last,
             inflight: None,
+            sweeper,
+            swept_pending: None,
+            sweep_pass_started: None,
             report: &mut report,
         };
         let end = exporter.consume(&mut shutdown).await?;
@@ -162,12 +195,22 @@ pub async fn run(
     }
 }
 
-/// A segment being committed in the background while the next one fills.
+/// A commit running in the background while the next segment fills: one at a time.
 struct Inflight {
     task: JoinHandle<Result<CommitOutcome, ExportError>>,
-    ack_tag: u64,
-    event_count: u64,
-    last_timestamp: u64,
+    work: Work,
+}
+
+/// What the commit in flight writes.
+enum Work {
+    Segment {
+        ack_tag: u64,
+        event_count: u64,
+        last_timestamp: u64,
+    },
+    Swept {
+        account_count: u64,
+    },
 }
 
 /// One consuming session's state. Dropped (and rebuilt from the lake) when the session is lost.
@@ -184,6 +227,12 @@ struct Exporter<'a> {
     /// Last timestamp committed or being committed: anything at or before it is a duplicate.
     sealed_last: Option<u64>,
     inflight: Option<Inflight>,
+    sweeper: Option<Sweeper>,
+    /// New accounts of a sweep page, already in `seen_accounts`: committed in the next free
+    /// commit slot, before any segment sealed after they were taken.
+    swept_pending: Option<Vec<AccountRecord>>,
+    /// Start of the last sweep pass that reached the newest account.
+    sweep_pass_started: Option<Instant>,
     report: &'a mut ExportReport,
 }
 
@@ -193,6 +242,7 @@ impl Exporter<'_> {
         let mut ticker = tokio::time::interval(Duration::from_millis(50));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_delivery_at = Instant::now();
+        let mut last_received_at: Option<Instant> = None;
         let mut last_progress_at = Instant::now();
         let mut progress_events = self.report.events_committed;
         loop {
@@ -207,6 +257,7 @@ impl Exporter<'_> {
                 }
                 delivery = self.session.consumer.next(), if can_take => {
                     last_delivery_at = Instant::now();
+                    last_received_at = Some(last_delivery_at);
                     match delivery {
                         Some(Ok(delivery)) => {
                             if let Err(error) = self.on_delivery(delivery).await? {
@@ -220,20 +271,28 @@ impl Exporter<'_> {
                         None => return Ok(self.abandon(BrokerError::ConsumerCancelled).await),
                     }
                 }
+                message = recv_sweep(&mut self.sweeper), if self.swept_pending.is_none() => {
+                    self.on_sweep(message.ok_or(ExportError::SweepStopped)?);
+                }
                 _ = ticker.tick() => {}
             }
             let now = Instant::now();
             if self.inflight.is_none() {
-                if self.held.is_some() || self.open.should_seal(&policy, now) {
-                    self.start_commit();
-                } else if self.open.is_empty() {
-                    if let Err(error) = self.ack_pending_drops().await {
-                        return Ok(self.abandon(error).await);
+                if self.swept_pending.is_some() {
+                    // First: segments sealed from now on may use these accounts.
+                    self.start_swept_commit();
+                } else {
+                    if self.held.is_some() || self.open.should_seal(&policy, now) {
+                        self.start_commit();
+                    } else if self.open.is_empty() {
+                        if let Err(error) = self.ack_pending_drops().await {
+                            return Ok(self.abandon(error).await);
+                        }
                     }
-                }
-                if let Some((tag, event)) = self.held.take() {
-                    if let Err(error) = self.place(tag, event).await? {
-                        return Ok(self.abandon(error).await);
+                    if let Some((tag, event)) = self.held.take() {
+                        if let Err(error) = self.place(tag, event).await? {
+                            return Ok(self.abandon(error).await);
+                        }
                     }
                 }
             }
@@ -241,8 +300,14 @@ impl Exporter<'_> {
                 let drained = self.open.is_empty()
                     && self.inflight.is_none()
                     && self.held.is_none()
-                    && self.open_ack_tag.is_none();
-                if drained && now.duration_since(last_delivery_at) >= idle {
+                    && self.open_ack_tag.is_none()
+                    && self.swept_pending.is_none();
+                // With a sweep, also wait for a pass that started after the last delivery.
+                let swept = self.sweeper.is_none()
+                    || self
+                        .sweep_pass_started
+                        .is_some_and(|s| last_received_at.is_none_or(|r| s >= r));
+                if drained && swept && now.duration_since(last_delivery_at) >= idle {
                     return self.finish(SessionEnd::Idle).await;
                 }
             }
@@ -384,6 +449,43 @@ impl Exporter<'_> {
         Ok(self.session.ack_one(tag).await)
     }
 
+    /// A sweep page: its accounts that no file or open segment records become the pending swept
+    /// commit (and are seen from now on, so no segment records them again).
+    fn on_sweep(&mut self, message: SweepMessage) {
+        match message {
+            SweepMessage::Page(page) => {
+                let new = sweep::take_new(page, &mut self.seen_accounts);
+                if !new.is_empty() {
+                    self.swept_pending = Some(new);
+                }
+            }
+            SweepMessage::PassDone { started } => self.sweep_pass_started = Some(started),
+        }
+    }
+
+    /// Commits the pending swept accounts in the background. Only called with nothing in flight.
+    fn start_swept_commit(&mut self) {
+        assert!(self.inflight.is_none());
+        let Some(accounts) = self.swept_pending.take() else {
+            return;
+        };
+        let account_count = accounts.len() as u64;
+        let lake = self.lake.clone();
+        let cluster_id = self.options.cluster_id;
+        let retry_max = self.options.lake_retry_max;
+        let committed_before = self.report.last_committed_timestamp;
+        let task = tokio::spawn(async move {
+            retry_lake_write(retry_max, committed_before, || {
+                lake.commit_swept(&accounts, cluster_id)
+            })
+            .await
+        });
+        self.inflight = Some(Inflight {
+            task,
+            work: Work::Swept { account_count },
+        });
+    }
+
     /// Seals the open segment and commits it in the background. Only called with nothing in flight,
     /// so acknowledgements stay in delivery order.
     fn start_commit(&mut self) {
@@ -415,9 +517,11 @@ impl Exporter<'_> {
         });
         self.inflight = Some(Inflight {
             task,
-            ack_tag,
-            event_count,
-            last_timestamp,
+            work: Work::Segment {
+                ack_tag,
+                event_count,
+                last_timestamp,
+            },
         });
     }
 
@@ -431,21 +535,42 @@ impl Exporter<'_> {
             .take()
             .expect("on_committed without a commit in flight");
         let outcome = joined.map_err(|e| ExportError::CommitTask(e.to_string()))??;
+        let (ack_tag, event_count, last_timestamp) = match inflight.work {
+            Work::Segment {
+                ack_tag,
+                event_count,
+                last_timestamp,
+            } => (ack_tag, event_count, last_timestamp),
+            Work::Swept { account_count } => {
+                self.count_swept(outcome, account_count);
+                return Ok(Ok(()));
+            }
+        };
         match outcome {
             CommitOutcome::Committed { bytes } => {
                 self.report.bytes_committed += bytes;
                 self.report.segments_committed += 1;
-                self.report.events_committed += inflight.event_count;
+                self.report.events_committed += event_count;
             }
             CommitOutcome::AlreadyCommitted => {
                 tracing::warn!(
-                    last = inflight.last_timestamp,
+                    last = last_timestamp,
                     "segment was already committed by an earlier attempt"
                 );
             }
         }
-        self.report.last_committed_timestamp = Some(inflight.last_timestamp);
-        Ok(self.session.ack_through(inflight.ack_tag).await)
+        self.report.last_committed_timestamp = Some(last_timestamp);
+        Ok(self.session.ack_through(ack_tag).await)
+    }
+
+    fn count_swept(&mut self, outcome: CommitOutcome, account_count: u64) {
+        if let CommitOutcome::Committed { bytes } = outcome {
+            self.report.bytes_committed += bytes;
+        }
+        // AlreadyCommitted: a retried write whose first attempt succeeded; the file holds them.
+        self.report.accounts_swept += account_count;
+        self.report.swept_files_committed += 1;
+        tracing::info!(accounts = account_count, "recorded swept accounts");
     }
 
     /// Acknowledges deliveries that were all dropped (duplicates): nothing to write, nothing in flight.
@@ -461,6 +586,14 @@ impl Exporter<'_> {
     async fn finish(&mut self, end: SessionEnd) -> Result<SessionEnd, ExportError> {
         if let Some(inflight) = self.inflight.as_mut() {
             let joined = (&mut inflight.task).await;
+            if let Err(error) = self.on_committed(joined).await? {
+                return Ok(self.abandon(error).await);
+            }
+        }
+        // Before the open segment, whose events may use these accounts.
+        if self.swept_pending.is_some() {
+            self.start_swept_commit();
+            let joined = (&mut self.inflight.as_mut().expect("just started").task).await;
             if let Err(error) = self.on_committed(joined).await? {
                 return Ok(self.abandon(error).await);
             }
@@ -489,12 +622,23 @@ impl Exporter<'_> {
     /// the session. Unacknowledged deliveries are redelivered to the next session and deduplicated.
     async fn abandon(&mut self, error: BrokerError) -> SessionEnd {
         if let Some(inflight) = self.inflight.take() {
-            if let Ok(Ok(_)) = inflight.task.await {
-                self.report.last_committed_timestamp = Some(inflight.last_timestamp);
-                self.report.events_committed += inflight.event_count;
-                self.report.segments_committed += 1;
+            if let Ok(Ok(outcome)) = inflight.task.await {
+                match inflight.work {
+                    Work::Segment {
+                        event_count,
+                        last_timestamp,
+                        ..
+                    } => {
+                        self.report.last_committed_timestamp = Some(last_timestamp);
+                        self.report.events_committed += event_count;
+                        self.report.segments_committed += 1;
+                    }
+                    Work::Swept { account_count } => self.count_swept(outcome, account_count),
+                }
             }
         }
+        // A pending swept page is dropped with the session: its accounts are not in the lake,
+        // so the next session's sweep (or their events) records them.
         SessionEnd::Broker(error)
     }
 }
@@ -504,6 +648,14 @@ fn describe_position(committed_last: Option<u64>) -> String {
     match committed_last {
         Some(timestamp) => format!("timestamp {timestamp} ({})", timefmt::rfc3339(timestamp)),
         None => "the start of the stream".to_string(),
+    }
+}
+
+/// The sweep's next message; never, without a sweep.
+async fn recv_sweep(sweeper: &mut Option<Sweeper>) -> Option<SweepMessage> {
+    match sweeper {
+        Some(sweeper) => sweeper.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -3,7 +3,7 @@
 //! trusting the first check that passes.
 
 use super::parquet::FileMeta;
-use super::{AccountRecord, EventRow, Lake, LakeError, SegmentInfo};
+use super::{AccountRecord, EventRow, Lake, LakeError, SegmentInfo, SweptInfo};
 
 /// The `ledgerlake.*` metadata an auditor checks, from one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,5 +51,15 @@ impl Lake {
             accounts_meta,
             accounts,
         })
+    }
+
+    /// Reads a swept accounts file, checked like `Lake::read_swept` but without the cluster
+    /// check, which the auditor reports itself.
+    pub async fn read_swept_audited(
+        &self,
+        file: &SweptInfo,
+    ) -> Result<(AuditedFileMeta, Vec<AccountRecord>), LakeError> {
+        let (meta, accounts) = self.read_swept_checked(file).await?;
+        Ok((AuditedFileMeta::from(&meta), accounts))
     }
 }

@@ -12,17 +12,20 @@ pub const META_FILE: &str = "_ledgerlake.json";
 pub const TRANSFERS_DIR: &str = "transfers";
 pub const ACCOUNTS_DIR: &str = "accounts";
 pub const QUARANTINE_DIR: &str = "quarantine";
+pub const SWEPT_ACCOUNTS_DIR: &str = "swept_accounts";
 
 const PARQUET_SUFFIX: &str = ".parquet";
 const JSON_SUFFIX: &str = ".json";
 /// Quarantine names carry a 6-digit sequence number after the receive time.
 pub const QUARANTINE_SEQ_LIMIT: u32 = 1_000_000;
 
-/// The two tables, which share one naming scheme.
+/// The tables. Transfers and accounts share the segment naming scheme; swept accounts are named
+/// by the creation timestamps of the accounts they hold (see `swept_path`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
     Transfers,
     Accounts,
+    SweptAccounts,
 }
 
 impl Table {
@@ -30,6 +33,7 @@ impl Table {
         match self {
             Table::Transfers => TRANSFERS_DIR,
             Table::Accounts => ACCOUNTS_DIR,
+            Table::SweptAccounts => SWEPT_ACCOUNTS_DIR,
         }
     }
 }
@@ -56,6 +60,10 @@ pub fn quarantine_dir() -> Path {
 
 /// `<table>/date=YYYY-MM-DD/<first>-<last>.parquet`. The caller guarantees one UTC date.
 pub fn segment_path(table: Table, first_ts: u64, last_ts: u64) -> Path {
+    assert!(
+        table != Table::SweptAccounts,
+        "swept files are named by swept_path"
+    );
     assert!(first_ts <= last_ts, "segment range {first_ts}..{last_ts}");
     let date = date_partition(first_ts);
     assert_eq!(
@@ -68,6 +76,36 @@ pub fn segment_path(table: Table, first_ts: u64, last_ts: u64) -> Path {
         format!("date={date}"),
         format!("{first_ts:020}-{last_ts:020}{PARQUET_SUFFIX}"),
     ])
+}
+
+pub fn swept_dir() -> Path {
+    Path::from(SWEPT_ACCOUNTS_DIR)
+}
+
+/// `swept_accounts/<first>-<last>.parquet`: the creation timestamps of the first and last
+/// account of one sweep page. Not partitioned by date: a page spans whatever time its accounts
+/// were created in.
+pub fn swept_path(first_ts: u64, last_ts: u64) -> Path {
+    assert!(first_ts <= last_ts, "swept range {first_ts}..{last_ts}");
+    Path::from_iter([
+        SWEPT_ACCOUNTS_DIR.to_string(),
+        format!("{first_ts:020}-{last_ts:020}{PARQUET_SUFFIX}"),
+    ])
+}
+
+/// Parses a swept accounts path into (first, last); `None` if it is not what `swept_path` writes.
+pub fn parse_swept_path(path: &Path) -> Option<(u64, u64)> {
+    let parts: Vec<_> = path.parts().collect();
+    let [dir, file] = parts.as_slice() else {
+        return None;
+    };
+    if dir.as_ref() != SWEPT_ACCOUNTS_DIR {
+        return None;
+    }
+    let stem = file.as_ref().strip_suffix(PARQUET_SUFFIX)?;
+    let (first, last) = stem.split_once('-')?;
+    let (first, last) = (fixed_digits(first, 20)?, fixed_digits(last, 20)?);
+    (first <= last).then_some((first, last))
 }
 
 pub fn quarantine_path(received_ns: u64, seq: u32) -> Path {
@@ -242,6 +280,30 @@ mod tests {
                 None,
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn swept_names() {
+        let p = swept_path(1_795_294_950_000_000_001, 1_795_294_960_000_000_000);
+        assert_eq!(
+            p.as_ref(),
+            "swept_accounts/01795294950000000001-01795294960000000000.parquet"
+        );
+        assert_eq!(
+            parse_swept_path(&p),
+            Some((1_795_294_950_000_000_001, 1_795_294_960_000_000_000))
+        );
+        // Unlike segments, a swept file may span UTC midnight: it is not date-partitioned.
+        assert!(parse_swept_path(&swept_path(NS_PER_DAY - 1, NS_PER_DAY)).is_some());
+        for bad in [
+            "swept_accounts/00000000000000000002-00000000000000000001.parquet",
+            "swept_accounts/1-2.parquet",
+            "swept_accounts/date=1970-01-01/00000000000000000001-00000000000000000002.parquet",
+            "swept_accounts/00000000000000000001-00000000000000000002.parquet.tmp",
+            "accounts/00000000000000000001-00000000000000000002.parquet",
+        ] {
+            assert_eq!(parse_swept_path(&Path::from(bad)), None, "{bad}");
         }
     }
 

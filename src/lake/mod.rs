@@ -5,6 +5,7 @@
 //! transfers file is the commit point. Both writes are create-only, so a retried commit can
 //! never alter a committed segment, and an accounts file without its transfers twin (a crash
 //! between the two writes) is not part of the lake until `remove_orphan_accounts` deletes it.
+//! Accounts recorded by the exporter's account sweep are in their own table (`swept`).
 
 mod audit_scan;
 mod columns;
@@ -17,6 +18,7 @@ mod reader;
 mod rows;
 mod scan;
 mod store;
+mod swept;
 #[cfg(test)]
 mod tests;
 
@@ -36,9 +38,10 @@ use layout::{SegmentName, Table};
 pub use audit_scan::{AuditedFileMeta, AuditedSegment};
 pub use error::LakeError;
 pub use meta::LakeMeta;
-pub use parquet::{encode_accounts, encode_transfers, estimated_row_bytes};
+pub use parquet::{encode_accounts, encode_swept_accounts, encode_transfers, estimated_row_bytes};
 pub use quarantine::{QuarantineInfo, Quarantined};
 pub use rows::{AccountRecord, AccountState, EventRow};
+pub use swept::SweptInfo;
 
 /// The lake format this code writes, and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -280,6 +283,11 @@ impl Lake {
         Ok(SegmentCounts { events, accounts })
     }
 
+    /// Rows in any lake file, from its Parquet footer alone.
+    pub async fn footer_rows(&self, path: &Path, size: u64) -> Result<u64, LakeError> {
+        self.footer_row_count(path, size).await
+    }
+
     async fn footer_row_count(&self, path: &Path, size: u64) -> Result<u64, LakeError> {
         use ::parquet::arrow::async_reader::AsyncFileReader;
         let mut reader = reader::StoreReader::new(self.store.clone(), path.clone(), size);
@@ -291,45 +299,56 @@ impl Lake {
             .map_err(|_| LakeError::corrupt(path, "negative row count in the footer".to_string()))
     }
 
-    /// The ids of every account recorded in a committed accounts file, reading only the two
-    /// id columns of each file.
+    /// The ids of every account recorded in a committed accounts file or a swept file, reading
+    /// only the two id columns of each file. An id recorded twice is an error.
     pub async fn load_account_ids(&self) -> Result<HashSet<u128>, LakeError> {
-        let mut ids = HashSet::new();
+        let mut files: Vec<(Path, u64)> = self
+            .list_swept()
+            .await?
+            .into_iter()
+            .map(|f| (f.path, f.bytes))
+            .collect();
         for seg in self.list_segments().await? {
-            let Some(path) = &seg.accounts_path else {
-                continue;
-            };
-            let reader =
-                reader::StoreReader::new(self.store.clone(), path.clone(), seg.accounts_bytes);
-            let builder = ParquetRecordBatchStreamBuilder::new(reader)
-                .await
-                .map_err(|e| LakeError::parquet(path, e))?;
-            parquet::check_schema(&ACCOUNT_COLUMNS, builder.schema(), path)?;
-            let mask = ProjectionMask::columns(builder.parquet_schema(), ["id_hi", "id_lo"]);
-            let mut stream = builder
-                .with_projection(mask)
-                .build()
-                .map_err(|e| LakeError::parquet(path, e))?;
-            while let Some(batch) = stream
-                .try_next()
-                .await
-                .map_err(|e| LakeError::parquet(path, e))?
-            {
-                let mut records: Vec<AccountRecord> = Vec::new();
-                columns::from_batch(&ACCOUNT_COLUMNS[..1], &batch, &mut records)
-                    .map_err(|r| LakeError::corrupt(path, r))?;
-                for r in records {
-                    if !ids.insert(r.id) {
-                        return Err(LakeError::corrupt(
-                            path,
-                            format!(
-                                "account {} was already recorded by an earlier segment",
-                                r.id
-                            ),
-                        ));
-                    }
+            if let Some(path) = seg.accounts_path {
+                files.push((path, seg.accounts_bytes));
+            }
+        }
+        let mut ids = HashSet::new();
+        for (path, bytes) in &files {
+            for id in self.read_account_ids(path, *bytes).await? {
+                if !ids.insert(id) {
+                    return Err(LakeError::corrupt(
+                        path,
+                        format!("account {id} was already recorded by another file"),
+                    ));
                 }
             }
+        }
+        Ok(ids)
+    }
+
+    /// The ids of one accounts or swept file (both have the accounts columns).
+    async fn read_account_ids(&self, path: &Path, size: u64) -> Result<Vec<u128>, LakeError> {
+        let reader = reader::StoreReader::new(self.store.clone(), path.clone(), size);
+        let builder = ParquetRecordBatchStreamBuilder::new(reader)
+            .await
+            .map_err(|e| LakeError::parquet(path, e))?;
+        parquet::check_schema(&ACCOUNT_COLUMNS, builder.schema(), path)?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), ["id_hi", "id_lo"]);
+        let mut stream = builder
+            .with_projection(mask)
+            .build()
+            .map_err(|e| LakeError::parquet(path, e))?;
+        let mut ids = Vec::new();
+        while let Some(batch) = stream
+            .try_next()
+            .await
+            .map_err(|e| LakeError::parquet(path, e))?
+        {
+            let mut records: Vec<AccountRecord> = Vec::new();
+            columns::from_batch(&ACCOUNT_COLUMNS[..1], &batch, &mut records)
+                .map_err(|r| LakeError::corrupt(path, r))?;
+            ids.extend(records.iter().map(|r| r.id));
         }
         Ok(ids)
     }
@@ -498,16 +517,25 @@ impl Lake {
             .unwrap_or_default())
     }
 
-    /// Rebuilds every event of the lake exactly, in timestamp order, with every account record
-    /// in order of first appearance. Checks that segments do not overlap, that every file
-    /// belongs to the lake's cluster, that no account is recorded twice, and that every event's
-    /// accounts were recorded no later than the event.
+    /// Rebuilds every event of the lake exactly, in timestamp order, with every account record:
+    /// the swept ones first (in creation order), then the others in order of first appearance.
+    /// Checks that segments do not overlap, that every file belongs to the lake's cluster, that
+    /// no account is recorded twice (in either table), and that every event's accounts were
+    /// recorded no later than the event.
     pub async fn read_all(&self) -> Result<(Vec<Event>, Vec<AccountRecord>), LakeError> {
         let lake_cluster = self.read_meta().await?.map(|m| m.cluster_id);
         let segments = self.list_segments().await?;
         let mut events = Vec::new();
-        let mut records: Vec<AccountRecord> = Vec::new();
+        let mut records: Vec<AccountRecord> = self.read_all_swept(lake_cluster).await?;
         let mut by_id: HashMap<u128, usize> = HashMap::new();
+        for (i, a) in records.iter().enumerate() {
+            if by_id.insert(a.id, i).is_some() {
+                return Err(LakeError::corrupt(
+                    &layout::swept_dir(),
+                    format!("account {} is swept twice", a.id),
+                ));
+            }
+        }
         let mut previous: Option<&SegmentInfo> = None;
         for seg in &segments {
             if let Some(p) = previous.filter(|p| p.last_timestamp >= seg.first_timestamp) {
@@ -528,7 +556,7 @@ impl Lake {
                         return Err(LakeError::corrupt(
                             path,
                             format!(
-                                "account {} was already recorded by an earlier segment",
+                                "account {} was already recorded by an earlier segment or a sweep",
                                 a.id
                             ),
                         ));

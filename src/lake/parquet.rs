@@ -92,6 +92,7 @@ impl FileMeta {
         let table = match map.get(KEY_TABLE).copied() {
             Some("transfers") => Table::Transfers,
             Some("accounts") => Table::Accounts,
+            Some("swept_accounts") => Table::SweptAccounts,
             other => {
                 return Err(format!(
                     "metadata {KEY_TABLE}={other:?} is not a lake table"
@@ -201,6 +202,27 @@ pub fn encode_accounts(
         table: Table::Accounts,
         first_timestamp: first_ts,
         last_timestamp: last_ts,
+        row_count: accounts.len() as u64,
+    };
+    encode(&ACCOUNT_COLUMNS, accounts, &meta)
+}
+
+/// A swept accounts file: `accounts` in creation-timestamp order, `first_ts..=last_ts` their
+/// first and last creation timestamps.
+pub fn encode_swept_accounts(
+    accounts: &[AccountRecord],
+    cluster_id: u128,
+) -> Result<Vec<u8>, LakeError> {
+    assert!(
+        !accounts.is_empty(),
+        "a swept file holds at least one account"
+    );
+    let meta = FileMeta {
+        format_version: FORMAT_VERSION,
+        cluster_id,
+        table: Table::SweptAccounts,
+        first_timestamp: accounts[0].timestamp,
+        last_timestamp: accounts[accounts.len() - 1].timestamp,
         row_count: accounts.len() as u64,
     };
     encode(&ACCOUNT_COLUMNS, accounts, &meta)

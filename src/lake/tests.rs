@@ -677,3 +677,162 @@ async fn duckdb_reads_the_lake_exactly() {
         "2,2026-11-21\n"
     );
 }
+
+/// A swept record: the account's fields as created, recorded as of its creation.
+fn swept(id: u128, timestamp: u64) -> AccountRecord {
+    AccountRecord {
+        timestamp,
+        first_seen_timestamp: timestamp,
+        ledger: 1,
+        ..AccountRecord::from_event_account(&immutable_account(id), 1, 0)
+    }
+}
+
+fn simple_event(timestamp: u64, debit: u128, credit: u128, debit_ts: u64, credit_ts: u64) -> Event {
+    Event {
+        timestamp,
+        event_type: EventType::SinglePhase,
+        ledger: 1,
+        transfer: TransferFields {
+            id: u128::from(timestamp),
+            amount: 5,
+            timestamp,
+            ..TransferFields::default()
+        },
+        debit_account: AccountFields {
+            timestamp: debit_ts,
+            ..account(debit, [0, 5, 0, 0], 0)
+        },
+        credit_account: AccountFields {
+            timestamp: credit_ts,
+            ..account(credit, [0, 0, 0, 5], 0)
+        },
+    }
+}
+
+#[tokio::test]
+async fn swept_accounts_are_part_of_the_lake_and_segments_ignore_them() {
+    let lake = Lake::open("memory://").await.unwrap();
+    lake.bind_cluster(CLUSTER).await.unwrap();
+    let base = 20_000 * NS_PER_DAY;
+    // Accounts 1..=4 created at base+1..=4; 1 and 2 transfer at base+10; 3 is swept and later
+    // used at base+11 (the sweep saw it before its event); 4 never transfers.
+    let mut known = HashSet::new();
+    let swept_page = vec![swept(3, base + 3), swept(4, base + 4)];
+    known.extend([3u128, 4]);
+    assert!(matches!(
+        lake.commit_swept(&swept_page, CLUSTER).await.unwrap(),
+        CommitOutcome::Committed { .. }
+    ));
+    // A retried write finds the file.
+    assert_eq!(
+        lake.commit_swept(&swept_page, CLUSTER).await.unwrap(),
+        CommitOutcome::AlreadyCommitted
+    );
+    let events = vec![
+        simple_event(base + 10, 1, 2, base + 1, base + 2),
+        simple_event(base + 11, 3, 1, base + 3, base + 1),
+    ];
+    let seg = segment(events.clone(), &mut known);
+    assert_eq!(
+        seg.new_accounts.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    lake.commit(&seg, CLUSTER).await.unwrap();
+
+    // Segment listing is unchanged by the new directory (what a reader without the sweep sees).
+    let segments = lake.list_segments().await.unwrap();
+    assert_eq!(segments.len(), 1);
+    assert_eq!(
+        lake.last_committed_timestamp().await.unwrap(),
+        Some(base + 11)
+    );
+
+    let swept_files = lake.list_swept().await.unwrap();
+    assert_eq!(swept_files.len(), 1);
+    assert_eq!(
+        swept_files[0].path.as_ref(),
+        format!("swept_accounts/{:020}-{:020}.parquet", base + 3, base + 4)
+    );
+    assert_eq!(lake.swept_through().await.unwrap(), Some(base + 4));
+    assert_eq!(
+        lake.load_account_ids().await.unwrap(),
+        HashSet::from([1, 2, 3, 4])
+    );
+    let (got, records) = lake.read_all().await.unwrap();
+    assert_events_equal(&got, &events);
+    let ids: Vec<u128> = records.iter().map(|a| a.id).collect();
+    assert_eq!(
+        ids,
+        vec![3, 4, 1, 2],
+        "swept first, then by first appearance"
+    );
+    assert_eq!(records[..2], swept_page[..]);
+    assert_eq!(
+        lake.read_all_swept(Some(CLUSTER)).await.unwrap(),
+        swept_page
+    );
+    assert!(lake.read_all_swept(Some(CLUSTER + 1)).await.is_err());
+}
+
+#[tokio::test]
+async fn an_account_in_both_tables_is_refused() {
+    let lake = Lake::open("memory://").await.unwrap();
+    lake.bind_cluster(CLUSTER).await.unwrap();
+    let base = 20_000 * NS_PER_DAY;
+    let mut known = HashSet::new();
+    lake.commit(
+        &segment(
+            vec![simple_event(base + 10, 1, 2, base + 1, base + 2)],
+            &mut known,
+        ),
+        CLUSTER,
+    )
+    .await
+    .unwrap();
+    // What an exporter that did not check the ids would write: account 2 again.
+    lake.commit_swept(&[swept(2, base + 2)], CLUSTER)
+        .await
+        .unwrap();
+    let err = lake.load_account_ids().await.unwrap_err().to_string();
+    assert!(err.contains("account 2 was already recorded"), "{err}");
+    let err = lake.read_all().await.unwrap_err().to_string();
+    assert!(err.contains("account 2 was already recorded"), "{err}");
+}
+
+#[tokio::test]
+async fn swept_files_are_checked_against_their_names() {
+    let lake = Lake::open("memory://").await.unwrap();
+    lake.bind_cluster(CLUSTER).await.unwrap();
+    // A stray object under swept_accounts/ is named, not skipped.
+    lake.put_create(&Path::from("swept_accounts/notes.txt"), b"x".to_vec())
+        .await
+        .unwrap();
+    assert!(matches!(
+        lake.list_swept().await,
+        Err(LakeError::BadObjectName { .. })
+    ));
+    let lake = Lake::open("memory://").await.unwrap();
+    lake.bind_cluster(CLUSTER).await.unwrap();
+    // A file whose name promises other accounts than it holds.
+    let bytes = encode_swept_accounts(&[swept(1, 10), swept(2, 20)], CLUSTER).unwrap();
+    lake.put_create(&layout::swept_path(10, 30), bytes)
+        .await
+        .unwrap();
+    let err = lake.read_all_swept(None).await.unwrap_err().to_string();
+    assert!(err.contains("metadata says 10..=20"), "{err}");
+}
+
+#[test]
+#[should_panic(expected = "creation order")]
+fn an_unordered_sweep_page_is_a_programmer_error() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let lake = Lake::open("memory://").await.unwrap();
+        let _ = lake
+            .commit_swept(&[swept(2, 20), swept(1, 10)], CLUSTER)
+            .await;
+    });
+}

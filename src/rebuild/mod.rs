@@ -195,8 +195,9 @@ async fn lake_cluster(lake: &Lake, options: &RebuildOptions) -> Result<u128, Reb
     }
 }
 
-/// Reads the lake and computes the plan. `extra_accounts` are account records from another
-/// source than the lake's accounts files (an account sweep of the source cluster), merged in.
+/// Reads the lake and computes the plan: the accounts of both account tables (`accounts` and
+/// the sweep's `swept_accounts`), and the events. `extra_accounts` are records from outside the
+/// lake (flags as of an event, like the `accounts` table's), merged in.
 pub async fn plan(
     lake: &Lake,
     options: &RebuildOptions,
@@ -223,13 +224,16 @@ pub async fn plan(
         .flatten()
         .collect();
     records.extend(extra_accounts);
+    let swept = lake.read_all_swept(Some(cluster)).await?;
     let events = segments
         .first()
         .zip(segments.last())
         .map(|(f, l)| (f.first_timestamp, l.last_timestamp));
-    let range = LakeRange::new(events, &records).ok_or(PlanError::EmptyLake)?;
+    let all_records: Vec<AccountRecord> = records.iter().chain(&swept).copied().collect();
+    let range = LakeRange::new(events, &all_records).ok_or(PlanError::EmptyLake)?;
     let until = LakeRange::resolve(Some(range), options.until)?;
-    let (accounts, deviations) = plan::plan_accounts(records, until, options.ledgers.as_ref())?;
+    let (accounts, deviations) =
+        plan::plan_accounts_with_swept(records, swept, until, options.ledgers.as_ref())?;
     let to_read: Vec<SegmentInfo> = segments
         .iter()
         .filter(|s| s.first_timestamp <= until)

@@ -205,13 +205,24 @@ pub struct PlannedAccount {
 }
 
 impl PlannedAccount {
+    /// From a record of the `accounts` table (its flags as of its first event): created open,
+    /// since the replayed closing transfer closes it again.
     pub fn from_record(r: &AccountRecord) -> PlannedAccount {
+        PlannedAccount {
+            flags: (r.flags & !(account_flags::CLOSED | account_flags::LINKED))
+                | account_flags::IMPORTED,
+            ..PlannedAccount::from_swept(r)
+        }
+    }
+
+    /// From a record of the `swept_accounts` table (its flags as created): `closed` is kept, as
+    /// the sweep records it only for an account created closed, which no transfer can reopen.
+    pub fn from_swept(r: &AccountRecord) -> PlannedAccount {
         PlannedAccount {
             id: r.id,
             ledger: r.ledger,
             code: r.code,
-            flags: (r.flags & !(account_flags::CLOSED | account_flags::LINKED))
-                | account_flags::IMPORTED,
+            flags: (r.flags & !account_flags::LINKED) | account_flags::IMPORTED,
             user_data_128: r.user_data_128,
             user_data_64: r.user_data_64,
             user_data_32: r.user_data_32,
@@ -654,21 +665,36 @@ impl Batcher {
 }
 
 /// The accounts to create up to `until` (by creation timestamp) in the chosen ledgers, sorted,
-/// from every source of records (the lake's accounts files, later an account sweep). The same
-/// account recorded twice must agree on its immutable fields.
+/// from records of the `accounts` table or any other source whose flags are as of an event.
 pub fn plan_accounts(
     records: impl IntoIterator<Item = AccountRecord>,
     until: u64,
     ledgers: Option<&BTreeSet<u32>>,
 ) -> Result<(Vec<PlannedAccount>, AccountDeviations), PlanError> {
-    let mut by_id: HashMap<u128, AccountRecord> = HashMap::new();
-    for r in records {
+    plan_accounts_with_swept(records, [], until, ledgers)
+}
+
+/// [`plan_accounts`] with the lake's swept accounts too (flags as created, see
+/// [`PlannedAccount::from_swept`]). The same account recorded twice, in any source, must agree
+/// on its immutable fields; the first record wins (`records` before `swept`).
+pub fn plan_accounts_with_swept(
+    records: impl IntoIterator<Item = AccountRecord>,
+    swept: impl IntoIterator<Item = AccountRecord>,
+    until: u64,
+    ledgers: Option<&BTreeSet<u32>>,
+) -> Result<(Vec<PlannedAccount>, AccountDeviations), PlanError> {
+    let mut by_id: HashMap<u128, (AccountRecord, bool)> = HashMap::new();
+    let tagged = records
+        .into_iter()
+        .map(|r| (r, false))
+        .chain(swept.into_iter().map(|r| (r, true)));
+    for (r, is_swept) in tagged {
         if r.timestamp > until || ledgers.is_some_and(|l| !l.contains(&r.ledger)) {
             continue;
         }
-        match by_id.get(&r.id) {
+        match by_id.get(&r.id).map(|(seen, _)| seen) {
             None => {
-                by_id.insert(r.id, r);
+                by_id.insert(r.id, (r, is_swept));
             }
             Some(seen) => {
                 let immutable = |a: &AccountRecord| {
@@ -694,9 +720,12 @@ pub fn plan_accounts(
     let mut deviations = AccountDeviations::default();
     let mut accounts: Vec<PlannedAccount> = by_id
         .values()
-        .map(|r| {
-            deviations.closed_dropped += u64::from(r.flags & account_flags::CLOSED != 0);
+        .map(|(r, is_swept)| {
             deviations.linked_dropped += u64::from(r.flags & account_flags::LINKED != 0);
+            if *is_swept {
+                return PlannedAccount::from_swept(r);
+            }
+            deviations.closed_dropped += u64::from(r.flags & account_flags::CLOSED != 0);
             PlannedAccount::from_record(r)
         })
         .collect();

@@ -151,5 +151,6 @@ pub fn export_options(queue: &str, cluster_id: u128, lake: &str) -> ExportOption
         lake_retry_max: Duration::from_secs(30),
         broker_retry_max: Duration::from_secs(30),
         progress_interval: Duration::from_secs(5),
+        sweep: None,
     }
 }

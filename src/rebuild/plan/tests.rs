@@ -200,6 +200,50 @@ fn accounts_lose_closed_and_linked_and_gain_imported() {
 }
 
 #[test]
+fn swept_accounts_keep_closed_from_creation_and_lose_linked() {
+    let created_closed = AccountRecord {
+        first_seen_timestamp: T + 5,
+        ..record(5, 1, T + 5, account_flags::CLOSED | account_flags::LINKED)
+    };
+    let (accounts, dev) = plan_accounts_with_swept(
+        [record(1, 1, T, account_flags::CLOSED)],
+        [created_closed, record(6, 1, T + 6, 0)],
+        u64::MAX,
+        None,
+    )
+    .unwrap();
+    assert_eq!(accounts.iter().map(|a| a.id).collect::<Vec<_>>(), [1, 5, 6]);
+    // Closed by a transfer (an `accounts` record): created open, the replay closes it.
+    assert_eq!(accounts[0].flags, account_flags::IMPORTED);
+    // Created closed (a swept record): created closed, as no transfer can ever reopen it.
+    assert_eq!(
+        accounts[1].flags,
+        account_flags::CLOSED | account_flags::IMPORTED
+    );
+    assert_eq!(accounts[2].flags, account_flags::IMPORTED);
+    assert_eq!(
+        dev,
+        AccountDeviations {
+            closed_dropped: 1,
+            linked_dropped: 1
+        }
+    );
+    // The same account in both: the `accounts` record wins, and they must agree.
+    let (accounts, _) = plan_accounts_with_swept(
+        [record(1, 1, T, account_flags::CLOSED)],
+        [record(1, 1, T, account_flags::CLOSED)],
+        u64::MAX,
+        None,
+    )
+    .unwrap();
+    assert_eq!(accounts[0].flags, account_flags::IMPORTED);
+    assert!(matches!(
+        plan_accounts_with_swept([record(1, 1, T, 0)], [record(1, 2, T, 0)], u64::MAX, None),
+        Err(PlanError::AccountConflict { id: 1, .. })
+    ));
+}
+
+#[test]
 fn an_extra_account_source_merges_and_must_agree() {
     let lake = record(1, 1, T, 0);
     let sweep_same = AccountRecord {

@@ -1,0 +1,199 @@
+//! The `swept_accounts` table: accounts recorded by the exporter's account sweep of the source
+//! cluster rather than from a CDC event — above all those the CDC stream never shows (no
+//! transfer, or only rejected ones).
+//!
+//! One file per sweep page that found accounts the lake did not hold, named by the creation
+//! timestamps of its first and last account, written create-only in one put: a swept file is
+//! committed or absent, never partial, so it needs no twin and leaves no orphan. An account is in
+//! exactly one of `accounts/` and `swept_accounts/` (the exporter checks every id against both
+//! before writing either); see docs/DESIGN.md.
+
+use object_store::path::Path;
+
+use super::columns::ACCOUNT_COLUMNS;
+use super::layout::{self, Table};
+use super::parquet::{self, FileMeta};
+use super::{check_cluster, AccountRecord, CommitOutcome, Lake, LakeError};
+
+/// A committed swept file. The path is relative to the lake root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweptInfo {
+    /// Creation timestamp of its first account.
+    pub first_timestamp: u64,
+    /// Creation timestamp of its last account.
+    pub last_timestamp: u64,
+    pub path: Path,
+    pub bytes: u64,
+}
+
+/// Asserts what a swept page must satisfy; these are exporter bugs, not data errors.
+fn assert_swept(accounts: &[AccountRecord]) {
+    assert!(
+        !accounts.is_empty(),
+        "a swept file holds at least one account"
+    );
+    for w in accounts.windows(2) {
+        assert!(
+            w[0].timestamp < w[1].timestamp,
+            "swept accounts must be in creation order: {} then {}",
+            w[0].timestamp,
+            w[1].timestamp
+        );
+    }
+    for a in accounts {
+        assert_eq!(
+            a.first_seen_timestamp, a.timestamp,
+            "a swept account is recorded as of its creation"
+        );
+    }
+}
+
+impl Lake {
+    /// Every swept file, sorted by first timestamp; a name outside the layout is an error.
+    pub async fn list_swept(&self) -> Result<Vec<SweptInfo>, LakeError> {
+        let mut files = self
+            .list(&layout::swept_dir())
+            .await?
+            .into_iter()
+            .map(|o| match layout::parse_swept_path(&o.location) {
+                Some((first_timestamp, last_timestamp)) => Ok(SweptInfo {
+                    first_timestamp,
+                    last_timestamp,
+                    path: o.location,
+                    bytes: o.size,
+                }),
+                None => Err(LakeError::BadObjectName {
+                    path: o.location.to_string(),
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        files.sort_by_key(|f| (f.first_timestamp, f.last_timestamp));
+        Ok(files)
+    }
+
+    /// Where the next sweep starts: after the newest swept account (`None`: from the start).
+    pub async fn swept_through(&self) -> Result<Option<u64>, LakeError> {
+        Ok(self
+            .list_swept()
+            .await?
+            .iter()
+            .map(|f| f.last_timestamp)
+            .max())
+    }
+
+    /// Writes one sweep page's new accounts (creation order, `first_seen_timestamp` = creation
+    /// timestamp). Create-only: a retry of a write that succeeded finds the file and reports
+    /// `AlreadyCommitted`. Panics (exporter bug) on an empty or unordered page.
+    pub async fn commit_swept(
+        &self,
+        accounts: &[AccountRecord],
+        cluster_id: u128,
+    ) -> Result<CommitOutcome, LakeError> {
+        assert_swept(accounts);
+        let path = layout::swept_path(
+            accounts[0].timestamp,
+            accounts[accounts.len() - 1].timestamp,
+        );
+        let bytes = parquet::encode_swept_accounts(accounts, cluster_id)?;
+        let size = bytes.len() as u64;
+        if self.put_create(&path, bytes).await? {
+            Ok(CommitOutcome::Committed { bytes: size })
+        } else {
+            Ok(CommitOutcome::AlreadyCommitted)
+        }
+    }
+
+    /// A swept file's rows, checked against its name: schema, metadata, creation order within
+    /// the named range, `first_seen_timestamp` equal to the creation timestamp.
+    pub(crate) async fn read_swept_checked(
+        &self,
+        file: &SweptInfo,
+    ) -> Result<(FileMeta, Vec<AccountRecord>), LakeError> {
+        let path = &file.path;
+        let bytes = self.get(path).await?;
+        let (meta, rows) = parquet::decode(&ACCOUNT_COLUMNS, Table::SweptAccounts, bytes, path)?;
+        if (meta.first_timestamp, meta.last_timestamp)
+            != (file.first_timestamp, file.last_timestamp)
+        {
+            return Err(LakeError::corrupt(
+                path,
+                format!(
+                    "its metadata says {}..={}, its name {}..={}",
+                    meta.first_timestamp,
+                    meta.last_timestamp,
+                    file.first_timestamp,
+                    file.last_timestamp
+                ),
+            ));
+        }
+        let first_last = rows
+            .first()
+            .zip(rows.last())
+            .map(|(f, l)| (f.timestamp, l.timestamp));
+        if first_last != Some((file.first_timestamp, file.last_timestamp)) {
+            return Err(LakeError::corrupt(
+                path,
+                format!("its accounts span {first_last:?}, not what its name says"),
+            ));
+        }
+        if let Some(w) = rows.windows(2).find(|w| w[0].timestamp >= w[1].timestamp) {
+            return Err(LakeError::corrupt(
+                path,
+                format!(
+                    "account timestamp {} follows {}",
+                    w[1].timestamp, w[0].timestamp
+                ),
+            ));
+        }
+        if let Some(a) = rows.iter().find(|a| a.first_seen_timestamp != a.timestamp) {
+            return Err(LakeError::corrupt(
+                path,
+                format!(
+                    "account {} has first_seen_timestamp {}, not its creation timestamp {}",
+                    a.id, a.first_seen_timestamp, a.timestamp
+                ),
+            ));
+        }
+        Ok((meta, rows))
+    }
+
+    /// The accounts of one swept file; the file must belong to `cluster_id` if one is given.
+    pub async fn read_swept(
+        &self,
+        file: &SweptInfo,
+        cluster_id: Option<u128>,
+    ) -> Result<Vec<AccountRecord>, LakeError> {
+        let (meta, rows) = self.read_swept_checked(file).await?;
+        check_cluster(&meta, cluster_id, &file.path)?;
+        Ok(rows)
+    }
+
+    /// Every swept account, in creation order. Swept files never overlap: each sweep resumes
+    /// after the newest swept account.
+    pub async fn read_all_swept(
+        &self,
+        cluster_id: Option<u128>,
+    ) -> Result<Vec<AccountRecord>, LakeError> {
+        let files = self.list_swept().await?;
+        check_swept_overlaps(&files)?;
+        let mut all = Vec::new();
+        for file in &files {
+            all.extend(self.read_swept(file, cluster_id).await?);
+        }
+        Ok(all)
+    }
+}
+
+/// Sorted swept files must each start after the previous one ends.
+pub(crate) fn check_swept_overlaps(files: &[SweptInfo]) -> Result<(), LakeError> {
+    match files
+        .windows(2)
+        .find(|w| w[0].last_timestamp >= w[1].first_timestamp)
+    {
+        Some(w) => Err(LakeError::corrupt(
+            &w[1].path,
+            format!("overlaps {}", w[0].path),
+        )),
+        None => Ok(()),
+    }
+}
