@@ -372,7 +372,8 @@ async fn account_transfers(client: &Client, account: u128, from: u64, to: u64) -
     loop {
         let mut filter = AccountFilter::new(account, common::PAGE);
         filter.as_raw_mut().timestamp_min = timestamp_min;
-        filter.as_raw_mut().timestamp_max = to;
+        // TigerBeetle reads 0 as "no upper bound" (u64::MAX is out of its range).
+        filter.as_raw_mut().timestamp_max = if to == u64::MAX { 0 } else { to };
         filter.as_raw_mut().flags = 0b11; // debits and credits
         let page = client
             .get_account_transfers(Box::new(filter))
@@ -624,20 +625,28 @@ async fn balance_cases(cases: &mut Cases, client: &Client, source: &Source) {
         .flat_map(|t| [t.debit_account_id, t.credit_account_id])
         .collect();
     let extreme = u32::MAX;
-    let non_history = |a: &&tigerbeetle_unofficial::account::Raw| a.flags & ACCOUNT_HISTORY == 0;
+    let non_history = |a: &tigerbeetle_unofficial::account::Raw| a.flags & ACCOUNT_HISTORY == 0;
     let busiest = |pred: &dyn Fn(&tigerbeetle_unofficial::account::Raw) -> bool| {
         source
             .accounts
             .values()
-            .filter(non_history)
             .filter(|a| touches.contains_key(&a.id) && pred(a))
             .max_by_key(|a| (touches[&a.id].0, a.id))
             .map(|a| a.id)
     };
     let picks = [
-        ("busiest account without expiries", busiest(&|a| !expired_touch.contains(&a.id) && a.ledger != extreme)),
-        ("busiest account touched by an expiry", busiest(&|a| expired_touch.contains(&a.id))),
-        ("busiest account of the extreme ledger", busiest(&|a| a.ledger == extreme)),
+        (
+            "busiest non-history account without expiries",
+            busiest(&|a| non_history(a) && !expired_touch.contains(&a.id) && a.ledger != extreme),
+        ),
+        (
+            "busiest non-history account touched by an expiry",
+            busiest(&|a| non_history(a) && expired_touch.contains(&a.id)),
+        ),
+        (
+            "busiest account of the extreme ledger",
+            busiest(&|a| a.ledger == extreme),
+        ),
     ];
     for (what, id) in picks {
         let id = id.unwrap_or_else(|| panic!("the workload has a {what}"));
@@ -794,22 +803,13 @@ fn trial_balance_cases(cases: &mut Cases, source: &Source, mid: u64) {
     );
     let rows = trial_balance_rows(&sums);
     cases.push(
-        "trial balance per ledger at the latest state (query_accounts, exact sums)".into(),
+        "trial balance per ledger at the latest state (query_accounts, exact sums; the extreme \
+         ledger's beyond u128::MAX)"
+            .into(),
         "trial_balance",
         json!({"as_of": LATEST}),
         true,
-        rows.clone(),
-    );
-    let extreme_row = rows
-        .into_iter()
-        .find(|r| r["ledger"] == s(u32::MAX))
-        .unwrap();
-    cases.push(
-        "sums near the u128 limits: the extreme ledger's trial balance (beyond u128::MAX)".into(),
-        "trial_balance",
-        json!({"as_of": LATEST}),
-        false,
-        vec![extreme_row],
+        rows,
     );
 
     // At `mid` (before any expiry can have happened): replay the source's transfers.
@@ -1274,6 +1274,7 @@ async fn cookbook_on_an_exported_lake_agrees_with_the_source() {
         checked.elapsed(),
         started.elapsed()
     );
+    drop(client);
     stack.cleanup().await;
     assert!(ok, "the cookbook disagrees with the source:\n{output}");
     assert!(
