@@ -315,6 +315,25 @@ fn signed_difference(a: &Wide, b: &Wide) -> String {
     }
 }
 
+/// A TigerBeetle timestamp as DuckDB's JSON output prints a TIMESTAMP_NS: UTC,
+/// `YYYY-MM-DD HH:MM:SS[.fraction]`, the fraction's trailing zeros dropped, all 9 digits kept.
+fn utc_time_text(ns: u64) -> String {
+    let secs = ns / NS_PER_S;
+    let frac = ns % NS_PER_S;
+    let tod = secs % 86_400;
+    let mut text = format!(
+        "{} {:02}:{:02}:{:02}",
+        utc_date(ns),
+        tod / 3600,
+        tod / 60 % 60,
+        tod % 60
+    );
+    if frac != 0 {
+        text.push_str(format!(".{frac:09}").trim_end_matches('0'));
+    }
+    text
+}
+
 /// The UTC date (YYYY-MM-DD) of a TigerBeetle timestamp (civil-from-days, H. Hinnant).
 fn utc_date(ns: u64) -> String {
     let days = (ns / NS_PER_S / 86_400) as i64;
@@ -549,6 +568,7 @@ fn statement_row(
     };
     let mut row = serde_json::Map::new();
     row.insert("timestamp".into(), s(t.timestamp));
+    row.insert("time".into(), s(utc_time_text(t.timestamp)));
     row.insert("event".into(), s(event_name(kind)));
     row.insert("event_type".into(), s(kind));
     row.insert("transfer_id".into(), s(t.id));
@@ -611,6 +631,7 @@ async fn balance_cases(cases: &mut Cases, client: &Client, source: &Source) {
             let (t, b) = history[i];
             let mut row = balance_row(*id, ledger, b);
             row.insert("last_event_timestamp".into(), s(t));
+            row.insert("last_event_time".into(), s(utc_time_text(t)));
             cases.push(
                 format!("history account {id} as of its balance point {i} of {n} (get_account_balances)"),
                 "account_balance_as_of",
@@ -690,6 +711,7 @@ async fn balance_cases(cases: &mut Cases, client: &Client, source: &Source) {
         );
         if !expired_touch.contains(&id) {
             row.insert("last_event_timestamp".into(), s(touches[&id].1));
+            row.insert("last_event_time".into(), s(utc_time_text(touches[&id].1)));
         }
         cases.push(
             format!("{what} {id} at the latest state (lookup_accounts)"),
@@ -1024,6 +1046,7 @@ fn pending_open_cases(cases: &mut Cases, source: &Source, mid: u64) {
                     "credit_account_id": t.credit_account_id.to_string(),
                     "amount": t.amount.to_string(),
                     "created": t.timestamp.to_string(),
+                    "created_time": utc_time_text(t.timestamp),
                     "timeout": t.timeout.to_string(),
                     "expires_at": exp.map(|e| s(e)).unwrap_or(Value::Null),
                     "past_expiry": exp.map(|e| Value::Bool(e <= as_of)).unwrap_or(Value::Null),
@@ -1163,6 +1186,7 @@ async fn user_data_cases(cases: &mut Cases, client: &Client, source: &Source) {
         });
         if with_timestamp {
             row["timestamp"] = s(t.timestamp);
+            row["time"] = s(utc_time_text(t.timestamp));
         }
         row
     };
@@ -1413,4 +1437,16 @@ fn wide_arithmetic_is_exact() {
     assert_eq!(utc_date(1_709_251_199_999_999_999), "2024-02-29");
     assert_eq!(utc_date(1_709_251_200_000_000_000), "2024-03-01");
     assert_eq!(utc_date(0), "1970-01-01");
+    assert_eq!(
+        utc_time_text(1_709_251_200_000_000_000),
+        "2024-03-01 00:00:00"
+    );
+    assert_eq!(
+        utc_time_text(1_709_251_199_100_000_000),
+        "2024-02-29 23:59:59.1"
+    );
+    assert_eq!(
+        utc_time_text(1_795_298_506_766_243_993),
+        "2026-11-21 22:01:46.766243993"
+    );
 }
