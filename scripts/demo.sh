@@ -84,4 +84,8 @@ step "rebuilding a fresh cluster on 127.0.0.1:$PORT2 as the ledger stood at $UNT
 "$TB" start --addresses="127.0.0.1:$PORT2" --development --experimental --limit-request=1MiB \
   --cache-grid=256MiB "$WORK/rebuilt.tigerbeetle" >"$WORK/replica2.log" 2>&1 &
 pids+=($!)
+for _ in $(seq 1 300); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT2") 2>/dev/null && break
+  sleep 0.1
+done
 "$LL" rebuild --lake "$LAKE" --addresses "127.0.0.1:$PORT2" --cluster-id "$CLUSTER" --until "$UNTIL"

@@ -16,8 +16,6 @@ use ledgerlake::audit::reconcile::{reconcile, DifferenceKind};
 use ledgerlake::audit::state::Selection;
 use ledgerlake::audit::verify::{verify, VerifyReport};
 use ledgerlake::cdc::{Event, EventType};
-use ledgerlake::export::broker::BrokerOptions;
-use ledgerlake::export::segment::SealPolicy;
 use ledgerlake::export::{self, ExportOptions};
 use ledgerlake::lake::{AccountRecord, Lake, Segment};
 use ledgerlake::testbed::{self, Broker, CdcJob, Replica};
@@ -105,27 +103,12 @@ impl ExportedLake {
     }
 
     fn export_options(&self, segment_events_max: usize) -> ExportOptions {
-        ExportOptions {
-            broker: BrokerOptions {
-                url: testbed::amqp_url(),
-                queue: self.queue.clone(),
-                exchange: None,
-                declare: false,
-                prefetch: 65_535,
-                consumer_tag: testbed::unique_name("ledgerlake-audit-consumer"),
-            },
-            lake: self.location.clone(),
-            cluster_id: self.replica.cluster_id(),
-            seal: SealPolicy {
-                events_max: segment_events_max,
-                bytes_max: 64 << 20,
-                age_max: Duration::from_millis(300),
-            },
-            until_idle: Some(Duration::from_secs(2)),
-            lake_retry_max: Duration::from_secs(30),
-            broker_retry_max: Duration::from_secs(30),
-            progress_interval: Duration::from_secs(60),
-        }
+        let mut options =
+            common::stack::export_options(&self.queue, self.replica.cluster_id(), &self.location);
+        options.seal.events_max = segment_events_max;
+        options.seal.age_max = Duration::from_millis(300);
+        options.until_idle = Some(Duration::from_secs(2));
+        options
     }
 
     /// Drains the queue into the lake: the CDC job has published everything once the workload

@@ -11,9 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
-use ledgerlake::export::broker::BrokerOptions;
-use ledgerlake::export::segment::SealPolicy;
-use ledgerlake::export::{self, ExportOptions};
+use ledgerlake::export::{self};
 use ledgerlake::lake::{AccountRecord, Lake, Segment};
 use ledgerlake::rebuild::plan::{expiry_void_id, PlanError, Until};
 use ledgerlake::rebuild::report::Report;
@@ -65,28 +63,10 @@ async fn build_source(replica: Replica, seed: u64, transfer_count: usize) -> Sou
     let dir = tempfile::tempdir().expect("tempdir");
     let lake_location = dir.path().join("lake").to_string_lossy().into_owned();
     let (stop, stopped) = oneshot::channel::<()>();
+    let mut options = common::stack::export_options(&queue, replica.cluster_id(), &lake_location);
+    options.seal.events_max = 4096;
     let exporter = tokio::spawn(export::run(
-        ExportOptions {
-            broker: BrokerOptions {
-                url: testbed::amqp_url(),
-                queue: queue.clone(),
-                exchange: None,
-                declare: false,
-                prefetch: 65_535,
-                consumer_tag: testbed::unique_name("ledgerlake-rebuild-consumer"),
-            },
-            lake: lake_location.clone(),
-            cluster_id: replica.cluster_id(),
-            seal: SealPolicy {
-                events_max: 4096,
-                bytes_max: 64 << 20,
-                age_max: Duration::from_millis(500),
-            },
-            until_idle: None,
-            lake_retry_max: Duration::from_secs(30),
-            broker_retry_max: Duration::from_secs(30),
-            progress_interval: Duration::from_secs(5),
-        },
+        options,
         Box::pin(async move {
             let _ = stopped.await;
         }),

@@ -21,6 +21,9 @@ pub const LIST_MAX: usize = 1000;
 /// The fastest the progress bar redraws.
 const REDRAW_INTERVAL: Duration = Duration::from_millis(200);
 
+/// Open pending transfers the table report lists; JSON lists up to `LIST_MAX`.
+const TABLE_OPEN_PENDING_MAX: usize = 20;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub plan: PlanReport,
@@ -329,7 +332,7 @@ impl Report {
             );
         }
         let _ = writeln!(out, "pending at --until: {}", p.open_pending_total);
-        for o in &p.open_pending {
+        for o in p.open_pending.iter().take(TABLE_OPEN_PENDING_MAX) {
             let expiry = o.expires_time.as_deref().map_or(String::new(), |t| {
                 format!(
                     ", timeout {} s dropped, the source expires it at {t}",
@@ -342,11 +345,12 @@ impl Report {
                 o.transfer_id, o.ledger, o.amount, o.timestamp
             );
         }
-        if p.open_pending_total > p.open_pending.len() {
+        let listed = p.open_pending.len().min(TABLE_OPEN_PENDING_MAX);
+        if p.open_pending_total > listed {
             let _ = writeln!(
                 out,
-                "  ... ({} more)",
-                p.open_pending_total - p.open_pending.len()
+                "  ... ({} more; --format json lists up to {LIST_MAX})",
+                p.open_pending_total - listed
             );
         }
         match &self.run {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod stack;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
