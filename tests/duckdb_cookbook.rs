@@ -19,20 +19,18 @@ mod common;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ledgerlake::export::broker::BrokerOptions;
-use ledgerlake::export::segment::SealPolicy;
-use ledgerlake::export::{self, ExportOptions, ExportReport};
+use common::stack::{wait_for_event_count, InProcessExporter, Stack};
+use futures::FutureExt;
 use ledgerlake::lake::Lake;
-use ledgerlake::testbed::{self, Broker, CdcJob, Replica};
-use ledgerlake::workload::{self, WorkloadConfig, WorkloadSummary};
+use ledgerlake::workload::WorkloadSummary;
 use serde_json::{json, Value};
 use tigerbeetle_unofficial::account::Filter as AccountFilter;
 use tigerbeetle_unofficial::{Account, Client, QueryFilter, Transfer};
-use tokio::sync::oneshot;
 
 const TRANSFER_PENDING: u16 = 1 << 1;
 const TRANSFER_POST: u16 = 1 << 2;
@@ -82,143 +80,6 @@ fn synthetic_lake_cookbook_matches_the_reference_ledger() {
         "unexpected output:\n{stdout}\n{stderr}"
     );
     eprintln!("{stdout}");
-}
-
-// ------------------------------------------------------------------------------------------------
-// The stack (as in tests/export.rs).
-
-/// A replica, an exchange with a bound queue, and a CDC job publishing to it.
-struct Stack {
-    replica: Replica,
-    broker: Broker,
-    exchange: String,
-    queue: String,
-    cdc: Option<CdcJob>,
-}
-
-impl Stack {
-    async fn start() -> Stack {
-        let replica = Replica::start(testbed::random_cluster_id())
-            .await
-            .expect("replica starts");
-        let broker = Broker::connect()
-            .await
-            .expect("broker reachable (run scripts/setup.sh)");
-        let exchange = testbed::unique_name("ledgerlake-cookbook");
-        let queue = testbed::unique_name("ledgerlake-cookbook-lake");
-        broker.declare_exchange(&exchange).await.expect("exchange");
-        broker
-            .declare_queue_bound(&queue, &exchange)
-            .await
-            .expect("queue");
-        let cdc = CdcJob::start(&replica, &exchange, None)
-            .await
-            .expect("CDC job starts");
-        Stack {
-            replica,
-            broker,
-            exchange,
-            queue,
-            cdc: Some(cdc),
-        }
-    }
-
-    fn export_options(&self, lake: &str) -> ExportOptions {
-        ExportOptions {
-            broker: BrokerOptions {
-                url: testbed::amqp_url(),
-                queue: self.queue.clone(),
-                exchange: None,
-                declare: false,
-                prefetch: 65_535,
-                consumer_tag: testbed::unique_name("ledgerlake-cookbook-consumer"),
-            },
-            lake: lake.to_string(),
-            cluster_id: self.replica.cluster_id(),
-            // Small segments: the lake has several files, which the pruning check counts.
-            seal: SealPolicy {
-                events_max: 1_000,
-                bytes_max: 64 << 20,
-                age_max: Duration::from_millis(500),
-            },
-            until_idle: None,
-            lake_retry_max: Duration::from_secs(30),
-            broker_retry_max: Duration::from_secs(30),
-            progress_interval: Duration::from_secs(5),
-        }
-    }
-
-    async fn run_workload(&self, seed: u64, transfer_count: usize) -> WorkloadSummary {
-        let client = self.replica.client().expect("client");
-        let config = WorkloadConfig::new(seed, transfer_count);
-        workload::run(&client, &config, |_| {})
-            .await
-            .expect("workload runs")
-    }
-
-    async fn cleanup(mut self) {
-        if let Some(cdc) = self.cdc.take() {
-            cdc.stop().await;
-        }
-        let _ = self.broker.delete_queue(&self.queue).await;
-        let _ = self.broker.delete_exchange(&self.exchange).await;
-        let _ = self
-            .broker
-            .delete_cdc_queues(self.replica.cluster_id())
-            .await;
-    }
-}
-
-/// The exporter in-process, stopped through a channel (as SIGTERM would).
-struct InProcessExporter {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<ExportReport, export::ExportError>>,
-}
-
-impl InProcessExporter {
-    fn start(options: ExportOptions) -> InProcessExporter {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let shutdown = Box::pin(async move {
-            let _ = stopped.await;
-        });
-        let task = tokio::spawn(export::run(options, shutdown));
-        InProcessExporter { stop, task }
-    }
-
-    async fn stop(self) -> ExportReport {
-        let _ = self.stop.send(());
-        self.task
-            .await
-            .expect("exporter task")
-            .expect("exporter ends cleanly")
-    }
-}
-
-async fn lake_event_count(lake: &Lake) -> u64 {
-    let mut total = 0;
-    for segment in lake.list_segments().await.expect("listing") {
-        total += lake.segment_counts(&segment).await.expect("footer").events;
-    }
-    total
-}
-
-async fn wait_for_event_count(lake: &Lake, expected: u64, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let count = lake_event_count(lake).await;
-        if count >= expected {
-            assert_eq!(
-                count, expected,
-                "the lake holds more events than the source produced"
-            );
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the lake reached {count} of {expected} events within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1311,9 +1172,28 @@ async fn cookbook_on_an_exported_lake_agrees_with_the_source() {
     require_duckdb();
     let started = Instant::now();
     let stack = Stack::start().await;
+    // The queue and exchange are deleted whatever happens.
+    let outcome = AssertUnwindSafe(export_and_check(&stack, started))
+        .catch_unwind()
+        .await;
+    stack.cleanup().await;
+    let (ok, output) = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    assert!(ok, "the cookbook disagrees with the source:\n{output}");
+    assert!(
+        !output.contains("without an expected answer"),
+        "every cookbook query has a case:\n{output}"
+    );
+}
+
+/// Runs a workload, exports it, computes the expected answers from the source and runs the
+/// checker: (whether it passed, its output).
+async fn export_and_check(stack: &Stack, started: Instant) -> (bool, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let location = dir.path().join("lake").to_string_lossy().into_owned();
-    let exporter = InProcessExporter::start(stack.export_options(&location));
+    let mut options = stack.export_options(&location);
+    // Small segments: the lake has several files, which the pruning check counts.
+    options.seal.events_max = 1_000;
+    let exporter = InProcessExporter::start(options);
 
     let summary = stack.run_workload(0x000c_00cb_00c4, 3_000).await;
     let client = stack.replica.client().expect("client");
@@ -1404,13 +1284,7 @@ async fn cookbook_on_an_exported_lake_agrees_with_the_source() {
         checked.elapsed(),
         started.elapsed()
     );
-    drop(client);
-    stack.cleanup().await;
-    assert!(ok, "the cookbook disagrees with the source:\n{output}");
-    assert!(
-        !output.contains("without an expected answer"),
-        "every cookbook query has a case:\n{output}"
-    );
+    (ok, output)
 }
 
 #[test]
