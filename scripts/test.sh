@@ -9,4 +9,4 @@ eval "$(scripts/setup.sh)"
 # Each TigerBeetle replica reserves about 1 GiB; the test bed caps live replicas per test binary,
 # and test binaries run one after another, so memory stays well inside 24 GiB.
 export RUST_BACKTRACE=1
-cargo test --locked "$@"
+cargo test --locked --no-fail-fast "$@"

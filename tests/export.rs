@@ -136,21 +136,35 @@ async fn export_resumes_after_sigkill_without_loss_or_duplicates() {
         .unwrap_or_else(rand::random);
     eprintln!("kill schedule seed: {seed}");
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
-    let mut kills = 0;
+    // Each kill comes a random moment after that process committed something, so kills land
+    // mid-stream however fast or slow the machine is.
     let mut counts_at_kill = Vec::new();
-    while !workload.is_finished() || kills < 3 {
+    for _ in 0..KILLS {
+        let before = lake_event_count(&lake).await;
         let mut child = spawn_exporter_process(&stack, &lake_location, None);
-        let alive_ms = rand::Rng::random_range(&mut rng, 300..1_500);
-        tokio::time::sleep(Duration::from_millis(alive_ms)).await;
+        let progressed = testbed::wait_until(
+            "the exporter to commit a segment",
+            Duration::from_secs(60),
+            || async { lake_event_count(&lake).await > before },
+        )
+        .await;
+        if progressed.is_err() {
+            // Nothing left to commit: the stream is over.
+            assert!(
+                workload.is_finished(),
+                "the exporter made no progress while events flowed"
+            );
+            break;
+        }
+        let delay_ms = rand::Rng::random_range(&mut rng, 0..200);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         child.start_kill().expect("SIGKILL");
         let status = child.wait().await.expect("wait");
         assert!(
             !status.success(),
             "the exporter was killed, not finished: {status}"
         );
-        kills += 1;
         counts_at_kill.push(lake_event_count(&lake).await);
-        assert!(kills < 40, "the workload did not finish");
     }
     let summary = workload.await.expect("workload task");
     let expected = summary.events.total() as u64;
@@ -173,6 +187,9 @@ async fn export_resumes_after_sigkill_without_loss_or_duplicates() {
     stack.cleanup().await;
 }
 
+/// How many times the exporter is killed while the stream flows.
+const KILLS: usize = 4;
+
 fn spawn_exporter_process(
     stack: &Stack,
     lake: &str,
@@ -182,7 +199,15 @@ fn spawn_exporter_process(
     command
         .args(["export", "--queue", &stack.queue, "--lake", lake])
         .args(["--cluster-id", &stack.replica.cluster_id().to_string()])
-        .args(["--segment-events-max", "700", "--segment-age-max", "200ms"])
+        // Small segments (and prefetch) so a drain takes many commits: kills land between them.
+        .args([
+            "--segment-events-max",
+            "100",
+            "--prefetch",
+            "100",
+            "--segment-age-max",
+            "200ms",
+        ])
         .env("LEDGERLAKE_AMQP_URL", testbed::amqp_url())
         .env("LEDGERLAKE_LOG", "warn")
         .stdin(Stdio::null())
