@@ -98,6 +98,19 @@ CREATE OR REPLACE VIEW lake_accounts AS
 SELECT * FROM read_parquet(getvariable('lake') || '/accounts/*/*.parquet',
                            hive_partitioning = true, hive_types = {'date': DATE});
 
+-- Accounts recorded by the exporter's account sweep (`export --addresses`): accounts no CDC event
+-- showed. Same columns, no date partition. A lake exported without the sweep has no such file,
+-- and read_parquet refuses an empty list, so the list is taken when this file is loaded (reload
+-- to see files swept since) and, when empty, an accounts file stands in and `WHERE false` drops it.
+SET VARIABLE ledgerlake_swept_files = (
+    SELECT list(file ORDER BY file) FROM glob(getvariable('lake') || '/swept_accounts/*.parquet'));
+SET VARIABLE ledgerlake_swept_read = coalesce(
+    getvariable('ledgerlake_swept_files'),
+    (SELECT list(file ORDER BY file)[1:1] FROM glob(getvariable('lake') || '/accounts/*/*.parquet')));
+CREATE OR REPLACE VIEW lake_swept_accounts AS
+SELECT * FROM read_parquet(getvariable('ledgerlake_swept_read'), hive_partitioning = false)
+WHERE getvariable('ledgerlake_swept_files') IS NOT NULL;
+
 ---------------------------------------------------------------------------------------------------
 -- events: one row per CDC event.
 
@@ -160,8 +173,18 @@ SELECT
     first_seen_timestamp,
     tb_time(first_seen_timestamp)            AS first_seen_time,
     date                                     AS first_seen_date,
+    false                                    AS swept,
     id_hi, id_lo
-FROM lake_accounts;
+FROM lake_accounts
+UNION ALL
+SELECT
+    u128(id_hi, id_lo), ledger, code, flags, account_flags(flags),
+    u128(user_data_128_hi, user_data_128_lo), user_data_64, user_data_32,
+    timestamp, tb_time(timestamp), first_seen_timestamp, tb_time(first_seen_timestamp),
+    tb_date(first_seen_timestamp),
+    true                                     AS swept,    -- recorded by the account sweep
+    id_hi, id_lo
+FROM lake_swept_accounts;
 
 ---------------------------------------------------------------------------------------------------
 -- movements: one row per account per event (two per event: its debit and its credit account).
