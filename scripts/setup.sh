@@ -27,18 +27,32 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 PY="${PYTHON:-python3}"
-# DuckDB: the CLI an auditor runs, pinned to the release whose httpfs extension (s3:// lakes) PyPI
-# also ships, since extensions cannot be downloaded at run time here.
-DUCKDB_VERSION="1.5.5"
+DUCKDB_VERSION="1.5.6"
 if ! "$PY" -c 'import ziglang, sys; import importlib.metadata as m; sys.exit(0 if m.version("ziglang").startswith("0.14.1") else 1)' 2>/dev/null \
-   || ! "$PY" -c "import sys, importlib.metadata as m; sys.exit(0 if m.version('duckdb-cli') == '$DUCKDB_VERSION' and m.version('duckdb-extension-httpfs') == '$DUCKDB_VERSION' else 1)" 2>/dev/null \
+   || ! "$PY" -c "import sys, importlib.metadata as m; sys.exit(0 if m.version('duckdb-cli') == '$DUCKDB_VERSION' else 1)" 2>/dev/null \
    || ! "$PY" -c 'import duckdb' 2>/dev/null; then
-  log "installing ziglang==0.14.1, duckdb-cli==$DUCKDB_VERSION, duckdb-extension-httpfs==$DUCKDB_VERSION, duckdb from PyPI"
-  "$PY" -m pip install -q --disable-pip-version-check ziglang==0.14.1 "duckdb-cli==$DUCKDB_VERSION" \
-    "duckdb-extension-httpfs==$DUCKDB_VERSION" duckdb 2>&1 | grep -v "WARNING: Running pip as" >&2 || true
+  log "installing ziglang==0.14.1, duckdb-cli==$DUCKDB_VERSION and duckdb from PyPI"
+  "$PY" -m pip install -q --disable-pip-version-check ziglang==0.14.1 "duckdb-cli==$DUCKDB_VERSION" duckdb \
+    2>&1 | grep -v "WARNING: Running pip as" >&2 || true
 fi
-HTTPFS="$("$PY" -c "import duckdb_extension_httpfs, os; print(os.path.join(os.path.dirname(duckdb_extension_httpfs.__file__), 'extensions', 'v$DUCKDB_VERSION', 'httpfs.duckdb_extension'))")"
-[ -f "$HTTPFS" ] || { log "DuckDB httpfs extension not found at $HTTPFS"; exit 1; }
+
+# DuckDB reads s3:// lakes through its httpfs extension, which it downloads at run time; offline,
+# PyPI ships that extension only for DuckDB 1.5.5, so that CLI and extension pair is kept apart
+# (in the cache) for reading s3:// lakes, and the auditor's CLI above stays on the newer release.
+DUCKDB_S3_VERSION="1.5.5"
+DUCKDB_S3_DIR="$CACHE/duckdb-s3-$DUCKDB_S3_VERSION"
+DUCKDB_S3_CLI="$DUCKDB_S3_DIR/duckdb_cli/duckdb"
+HTTPFS="$DUCKDB_S3_DIR/duckdb_extension_httpfs/extensions/v$DUCKDB_S3_VERSION/httpfs.duckdb_extension"
+if [ ! -x "$DUCKDB_S3_CLI" ] || [ ! -f "$HTTPFS" ]; then
+  log "fetching duckdb-cli and duckdb-extension-httpfs $DUCKDB_S3_VERSION from PyPI (for s3:// lakes)"
+  wheels="$(mktemp -d)"
+  "$PY" -m pip download -q --disable-pip-version-check --no-deps -d "$wheels" \
+    "duckdb-cli==$DUCKDB_S3_VERSION" "duckdb-extension-httpfs==$DUCKDB_S3_VERSION" >&2
+  mkdir -p "$DUCKDB_S3_DIR"
+  for wheel in "$wheels"/*.whl; do "$PY" -m zipfile -e "$wheel" "$DUCKDB_S3_DIR"; done
+  chmod +x "$DUCKDB_S3_CLI"
+  rm -rf "$wheels"
+fi
 ZIG="$("$PY" -c 'import ziglang, os; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')"
 [ -x "$ZIG" ] || { log "zig not found at $ZIG"; exit 1; }
 
@@ -82,4 +96,5 @@ echo "export ZIG_PATH=$ZIG"
 echo "export LEDGERLAKE_TIGERBEETLE=$TB_BIN"
 echo "export LEDGERLAKE_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/%2f"
 echo "export LEDGERLAKE_S3S_FS=$S3S_BIN"
+echo "export LEDGERLAKE_DUCKDB_S3_CLI=$DUCKDB_S3_CLI"
 echo "export LEDGERLAKE_DUCKDB_HTTPFS=$HTTPFS"

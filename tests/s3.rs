@@ -202,10 +202,12 @@ async fn export_to_an_s3_lake_equals_the_source() {
     drop(server);
 }
 
-/// Runs `queries` with the DuckDB CLI over the lake's views (schemas/duckdb/lake.sql), through
-/// the httpfs extension and an S3 secret when `server` is given; returns the JSON it printed.
+/// Runs `queries` with the DuckDB CLI that has an httpfs extension at hand (scripts/setup.sh
+/// fetches the pair from PyPI) over the lake's views (schemas/duckdb/lake.sql), through an S3
+/// secret when `server` is given; returns the JSON it printed.
 fn duckdb_over(lake: &str, server: Option<&S3Server>, queries: &str) -> String {
-    let mut command = std::process::Command::new("duckdb");
+    let cli = std::env::var("LEDGERLAKE_DUCKDB_S3_CLI").expect("LEDGERLAKE_DUCKDB_S3_CLI (run scripts/setup.sh)");
+    let mut command = std::process::Command::new(cli);
     command.current_dir(env!("CARGO_MANIFEST_DIR")).arg("-json");
     if let Some(server) = server {
         let httpfs = std::env::var("LEDGERLAKE_DUCKDB_HTTPFS").expect("LEDGERLAKE_DUCKDB_HTTPFS (run scripts/setup.sh)");
