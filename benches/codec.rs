@@ -95,6 +95,7 @@ fn main() {
         sizes.insert(seg.to_string(), json!(bytes as f64 / n as f64));
     }
     report.detail("bytes_per_event_by_segment_events", json!(sizes));
+    report.detail("transfers_bytes_per_event_by_column", column_sizes(&events, cluster));
     report.finish(&args);
 }
 
@@ -145,4 +146,37 @@ fn best(mut f: impl FnMut()) -> Duration {
         })
         .min()
         .expect("at least one round")
+}
+
+/// Compressed bytes per event of each transfers column, for the first full segment: where the
+/// bytes of the lake go.
+fn column_sizes(events: &[Event], cluster: u128) -> serde_json::Value {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut segment: Vec<Event> = Vec::with_capacity(SEGMENT_EVENTS);
+    for e in events.iter().take(SEGMENT_EVENTS) {
+        if segment.first().is_some_and(|f| f.timestamp / NS_PER_DAY != e.timestamp / NS_PER_DAY) {
+            break;
+        }
+        segment.push(*e);
+    }
+    let bytes = encode_transfers(&segment, cluster).expect("encodes");
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).expect("reads back");
+    let meta = reader.metadata();
+    let mut sizes: Vec<(String, i64)> = Vec::new();
+    for rg in meta.row_groups() {
+        for (i, c) in rg.columns().iter().enumerate() {
+            if sizes.len() <= i {
+                sizes.push((c.column_path().string(), 0));
+            }
+            sizes[i].1 += c.compressed_size();
+        }
+    }
+    sizes.sort_by_key(|(_, b)| -b);
+    let n = segment.len() as f64;
+    let mut map = serde_json::Map::new();
+    map.insert("(segment events)".into(), json!(segment.len()));
+    for (name, b) in sizes {
+        map.insert(name, json!((b as f64 / n * 100.0).round() / 100.0));
+    }
+    serde_json::Value::Object(map)
 }

@@ -24,8 +24,13 @@ eval "$(scripts/setup.sh)"
 cargo build --release --locked -q
 cargo bench --locked --no-run -q 2>/dev/null || cargo bench --locked --no-run
 
-WORK="$(mktemp -d /tmp/ledgerlake-bench.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+# LEDGERLAKE_BENCH_WORK keeps the lakes (e.g. to rerun the codec bench on them); else a temp dir.
+if [ -n "${LEDGERLAKE_BENCH_WORK:-}" ]; then
+  WORK="$LEDGERLAKE_BENCH_WORK"; mkdir -p "$WORK"
+else
+  WORK="$(mktemp -d /tmp/ledgerlake-bench.XXXXXX)"
+  trap 'rm -rf "$WORK"' EXIT
+fi
 OUT="$ROOT/bench-results/$SCALE"
 mkdir -p "$OUT"
 started="$(date -u +%FT%TZ)"
