@@ -29,7 +29,7 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use ledgerlake::lake::Lake;
-use ledgerlake::testbed::{self, Broker, CdcJob, Replica};
+use ledgerlake::testbed::{self, Broker, CdcJob, Replica, ReplicaOptions};
 use ledgerlake::workload::{self, WorkloadConfig};
 use serde_json::json;
 use tigerbeetle_unofficial::{Account, Transfer};
@@ -66,19 +66,24 @@ fn sizes(scale: Scale) -> Sizes {
     match scale {
         Scale::Small => Sizes {
             series: vec![10_000, 50_000],
-            lag_rate_per_s: 5_000,
+            lag_rate_per_s: 1_000,
             lag_duration: Duration::from_secs(15),
         },
         Scale::Full => Sizes {
             series: vec![100_000, 1_000_000],
-            lag_rate_per_s: 10_000,
+            lag_rate_per_s: 2_000,
             lag_duration: Duration::from_secs(60),
         },
     }
 }
 
 async fn run(args: Args) {
-    let s = sizes(args.scale);
+    let mut s = sizes(args.scale);
+    // `--series 1000000` reruns one size; `--lag no` skips the lag runs (for before/after checks).
+    if let Some(series) = args.get("series") {
+        s.series = series.split(',').map(|n| n.parse().expect("--series N[,N...]")).collect();
+    }
+    let with_lag = args.get("lag") != Some("no");
     let mut report = Report::new("pipeline", args.scale);
     let mut steps = Vec::new();
     for &n in &s.series {
@@ -86,14 +91,19 @@ async fn run(args: Args) {
         eprintln!("bench pipeline: step {n}: {}", serde_json::to_string(&step.json()).unwrap_or_default());
         steps.push(step);
     }
-    let lag_default = lag(&args.work, s.lag_rate_per_s, s.lag_duration, &[]).await;
-    let lag_short_age = lag(
-        &args.work,
-        s.lag_rate_per_s,
-        s.lag_duration,
-        &["--segment-age-max", "250ms"],
-    )
-    .await;
+    let (lag_default, lag_short_age) = if with_lag {
+        let default = lag(&args.work, s.lag_rate_per_s, s.lag_duration, &[]).await;
+        let short_age = lag(
+            &args.work,
+            s.lag_rate_per_s,
+            s.lag_duration,
+            &["--segment-age-max", "250ms"],
+        )
+        .await;
+        (default, short_age)
+    } else {
+        (Lag::skipped(), Lag::skipped())
+    };
     let lag = &lag_default;
     let last = steps.last().expect("at least one step");
     let first = &steps[0];
@@ -163,8 +173,16 @@ async fn run(args: Args) {
         what: "lake bytes/event vs TigerBeetle data file growth/transfer".into(),
         unit: "B/event".into(),
         ours: last.lake_bytes as f64 / last.events as f64,
-        anchor: Some(TB_TRANSFER_BYTES),
-        anchor_what: "TigerBeetle's fixed 128-byte transfer record (its data file did not grow measurably: see details)".into(),
+        anchor: Some(if last.data_file_growth > 0 {
+            last.data_file_growth as f64 / last.transfers_submitted as f64
+        } else {
+            TB_TRANSFER_BYTES
+        }),
+        anchor_what: if last.data_file_growth > 0 {
+            "source data file growth (st_size) / transfers submitted".into()
+        } else {
+            "TigerBeetle's fixed 128-byte transfer record (the data file did not grow: see details)".into()
+        },
         target: None,
         better: Better::Lower,
     });
@@ -355,7 +373,13 @@ async fn step(work: &Path, transfers: usize) -> Step {
     let _ = broker.close().await;
 
     // Rebuild into a fresh replica, then the anchor with the same transfer count.
-    let target = Replica::start(cluster).await.expect("target replica");
+    // The grid cache `tigerbeetle benchmark` gives its own replica (TigerBeetle's default, 1 GiB),
+    // rather than the test bed's 256 MiB.
+    let options = ReplicaOptions {
+        cache_grid: "1GiB".into(),
+        ..ReplicaOptions::default()
+    };
+    let target = Replica::start_with(cluster, &options).await.expect("target replica");
     let started = Instant::now();
     let rebuilt = run_json(
         Command::new(common::ledgerlake_bin()).args([
@@ -615,6 +639,21 @@ struct Lag {
 }
 
 impl Lag {
+    fn skipped() -> Lag {
+        Lag {
+            rate_per_s: 0,
+            duration_s: 0.0,
+            events: 0,
+            lake_p50: f64::NAN,
+            lake_p99: f64::NAN,
+            lake_max: f64::NAN,
+            plain_p50: f64::NAN,
+            plain_p99: f64::NAN,
+            segments: 0,
+            export_rss: 0,
+        }
+    }
+
     fn json(&self) -> serde_json::Value {
         json!({
             "rate_per_s": self.rate_per_s,
