@@ -26,6 +26,11 @@ use crate::cdc::Event;
 pub const ZSTD_LEVEL: i32 = 3;
 /// Ledger, code, flags, event type and account ids repeat heavily within a segment.
 pub const DICTIONARY_ENABLED: bool = true;
+/// A column's dictionary stops growing (the rest of the column chunk is plain-encoded) past
+/// this size: 8,192 distinct 8-byte values. Repetitive columns (ledger, code, flags, the ids of
+/// busy accounts) stay far below it; near-unique ones (random ids, user data) stop paying for a
+/// dictionary that only adds indices and hashing.
+pub const DICTIONARY_PAGE_BYTES_MAX: usize = 64 * 1024;
 /// Page-level min/max (and the column index) let DuckDB skip files and pages by timestamp or
 /// id range without reading them.
 pub const STATISTICS: EnabledStatistics = EnabledStatistics::Page;
@@ -116,6 +121,7 @@ fn writer_properties(meta: &FileMeta) -> WriterProperties {
         .set_writer_version(WRITER_VERSION)
         .set_compression(Compression::ZSTD(zstd))
         .set_dictionary_enabled(DICTIONARY_ENABLED)
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES_MAX)
         .set_statistics_enabled(STATISTICS)
         .set_max_row_group_row_count(MAX_ROW_GROUP_ROWS)
         .set_max_row_group_bytes(None)
