@@ -56,7 +56,11 @@ fn main() {
         let mut out = Vec::with_capacity(SEGMENT_EVENTS);
         for chunk in bodies.chunks(SEGMENT_EVENTS) {
             out.clear();
-            out.extend(chunk.iter().map(|b| cdc::decode(b.as_bytes()).expect("decodes")));
+            out.extend(
+                chunk
+                    .iter()
+                    .map(|b| cdc::decode(b.as_bytes()).expect("decodes")),
+            );
             std::hint::black_box(&out);
         }
     });
@@ -84,7 +88,10 @@ fn main() {
     report.detail("messages", json!(n));
     report.detail("json_bytes_per_event", json!(json_bytes as f64 / n as f64));
     report.detail("decode_only_events_per_s", json!(rate(decode_only)));
-    report.detail("encode_transfers_only_events_per_s", json!(rate(encode_only)));
+    report.detail(
+        "encode_transfers_only_events_per_s",
+        json!(rate(encode_only)),
+    );
     report.detail("untyped_json_parse_events_per_s", json!(rate(untyped)));
     report.detail("decode_encode_events_per_s", json!(rate(full)));
     report.detail("rounds", json!(ROUNDS));
@@ -95,7 +102,10 @@ fn main() {
         sizes.insert(seg.to_string(), json!(bytes as f64 / n as f64));
     }
     report.detail("bytes_per_event_by_segment_events", json!(sizes));
-    report.detail("transfers_bytes_per_event_by_column", column_sizes(&events, cluster));
+    report.detail(
+        "transfers_bytes_per_event_by_column",
+        column_sizes(&events, cluster),
+    );
     report.finish(&args);
 }
 
@@ -154,7 +164,10 @@ fn column_sizes(events: &[Event], cluster: u128) -> serde_json::Value {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let mut segment: Vec<Event> = Vec::with_capacity(SEGMENT_EVENTS);
     for e in events.iter().take(SEGMENT_EVENTS) {
-        if segment.first().is_some_and(|f| f.timestamp / NS_PER_DAY != e.timestamp / NS_PER_DAY) {
+        if segment
+            .first()
+            .is_some_and(|f| f.timestamp / NS_PER_DAY != e.timestamp / NS_PER_DAY)
+        {
             break;
         }
         segment.push(*e);

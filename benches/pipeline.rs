@@ -81,14 +81,20 @@ async fn run(args: Args) {
     let mut s = sizes(args.scale);
     // `--series 1000000` reruns one size; `--lag no` skips the lag runs (for before/after checks).
     if let Some(series) = args.get("series") {
-        s.series = series.split(',').map(|n| n.parse().expect("--series N[,N...]")).collect();
+        s.series = series
+            .split(',')
+            .map(|n| n.parse().expect("--series N[,N...]"))
+            .collect();
     }
     let with_lag = args.get("lag") != Some("no");
     let mut report = Report::new("pipeline", args.scale);
     let mut steps = Vec::new();
     for &n in &s.series {
         let step = step(&args.work, n).await;
-        eprintln!("bench pipeline: step {n}: {}", serde_json::to_string(&step.json()).unwrap_or_default());
+        eprintln!(
+            "bench pipeline: step {n}: {}",
+            serde_json::to_string(&step.json()).unwrap_or_default()
+        );
         steps.push(step);
     }
     let (lag_default, lag_short_age) = if with_lag {
@@ -181,7 +187,8 @@ async fn run(args: Args) {
         anchor_what: if last.data_file_growth > 0 {
             "source data file growth (st_size) / transfers submitted".into()
         } else {
-            "TigerBeetle's fixed 128-byte transfer record (the data file did not grow: see details)".into()
+            "TigerBeetle's fixed 128-byte transfer record (the data file did not grow: see details)"
+                .into()
         },
         target: None,
         better: Better::Lower,
@@ -189,7 +196,10 @@ async fn run(args: Args) {
     let growth = last.events as f64 / first.events as f64;
     report.row(Row {
         id: "6 export time growth".into(),
-        what: format!("export time at {} / at {} events", last.events, first.events),
+        what: format!(
+            "export time at {} / at {} events",
+            last.events, first.events
+        ),
         unit: "x".into(),
         ours: last.export_s / first.export_s,
         anchor: Some(growth),
@@ -199,7 +209,10 @@ async fn run(args: Args) {
     });
     report.row(Row {
         id: "6 rebuild time growth".into(),
-        what: format!("rebuild replay time at {} / at {} events", last.events, first.events),
+        what: format!(
+            "rebuild replay time at {} / at {} events",
+            last.events, first.events
+        ),
         unit: "x".into(),
         ours: last.rebuild_replay_s / first.rebuild_replay_s,
         anchor: Some(growth),
@@ -217,7 +230,10 @@ async fn run(args: Args) {
         target: Some((1.25, true)),
         better: Better::Lower,
     });
-    report.detail("steps", json!(steps.iter().map(Step::json).collect::<Vec<_>>()));
+    report.detail(
+        "steps",
+        json!(steps.iter().map(Step::json).collect::<Vec<_>>()),
+    );
     report.detail("lag", lag_default.json());
     report.detail("lag_segment_age_max_250ms", lag_short_age.json());
     report.finish(&args);
@@ -304,7 +320,9 @@ async fn step(work: &Path, transfers: usize) -> Step {
         ..Step::default()
     };
     let cluster = testbed::random_cluster_id();
-    let broker = Broker::connect().await.expect("RabbitMQ (run scripts/setup.sh)");
+    let broker = Broker::connect()
+        .await
+        .expect("RabbitMQ (run scripts/setup.sh)");
     let exchange = testbed::unique_name("bench-cdc");
     let queue_drain = testbed::unique_name("bench-drain");
     let queue_export = testbed::unique_name("bench-export");
@@ -320,7 +338,10 @@ async fn step(work: &Path, transfers: usize) -> Step {
     let mut printed = Instant::now();
     let summary = workload::run(&client, &config, |p| {
         if printed.elapsed() >= Duration::from_secs(5) {
-            eprintln!("bench pipeline: workload {:?} {}/{}", p.phase, p.transfers_sent, p.transfers_target);
+            eprintln!(
+                "bench pipeline: workload {:?} {}/{}",
+                p.phase, p.transfers_sent, p.transfers_target
+            );
             printed = Instant::now();
         }
     })
@@ -335,10 +356,18 @@ async fn step(work: &Path, transfers: usize) -> Step {
     out.data_file_allocated_growth = data_after.1.saturating_sub(data_before.1);
 
     broker.declare_exchange(&exchange).await.expect("exchange");
-    broker.declare_queue_bound(&queue_drain, &exchange).await.expect("queue");
-    broker.declare_queue_bound(&queue_export, &exchange).await.expect("queue");
+    broker
+        .declare_queue_bound(&queue_drain, &exchange)
+        .await
+        .expect("queue");
+    broker
+        .declare_queue_bound(&queue_export, &exchange)
+        .await
+        .expect("queue");
     let started = Instant::now();
-    let mut cdc = CdcJob::start(&replica, &exchange, Some(0)).await.expect("CDC job");
+    let mut cdc = CdcJob::start(&replica, &exchange, Some(0))
+        .await
+        .expect("CDC job");
     let fill_limit = Duration::from_secs(120) + Duration::from_millis(out.events / 2);
     loop {
         let a = broker.queue_depth(&queue_drain).await.expect("depth");
@@ -347,13 +376,20 @@ async fn step(work: &Path, transfers: usize) -> Step {
             break;
         }
         cdc.check_alive().expect("CDC job alive");
-        assert!(started.elapsed() < fill_limit, "CDC fill: {a}/{b} of {} after {fill_limit:?}", out.events);
+        assert!(
+            started.elapsed() < fill_limit,
+            "CDC fill: {a}/{b} of {} after {fill_limit:?}",
+            out.events
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     out.cdc_fill_s = started.elapsed().as_secs_f64();
     cdc.stop().await;
     replica.stop().await;
-    broker.delete_cdc_queues(cluster).await.expect("delete CDC progress queue");
+    broker
+        .delete_cdc_queues(cluster)
+        .await
+        .expect("delete CDC progress queue");
 
     // The anchor, then ours, on the same messages.
     let (drain, json_bytes) = plain_drain(&testbed::amqp_url(), &queue_drain, out.events).await;
@@ -367,9 +403,18 @@ async fn step(work: &Path, transfers: usize) -> Step {
     let (ba, na) = common::dir_bytes(&lake_dir, "accounts/");
     out.lake_bytes = b + ba;
     out.lake_files = n + na;
-    broker.delete_queue(&queue_drain).await.expect("delete queue");
-    broker.delete_queue(&queue_export).await.expect("delete queue");
-    broker.delete_exchange(&exchange).await.expect("delete exchange");
+    broker
+        .delete_queue(&queue_drain)
+        .await
+        .expect("delete queue");
+    broker
+        .delete_queue(&queue_export)
+        .await
+        .expect("delete queue");
+    broker
+        .delete_exchange(&exchange)
+        .await
+        .expect("delete exchange");
     let _ = broker.close().await;
 
     // Rebuild into a fresh replica, then the anchor with the same transfer count.
@@ -379,7 +424,9 @@ async fn step(work: &Path, transfers: usize) -> Step {
         cache_grid: "1GiB".into(),
         ..ReplicaOptions::default()
     };
-    let target = Replica::start_with(cluster, &options).await.expect("target replica");
+    let target = Replica::start_with(cluster, &options)
+        .await
+        .expect("target replica");
     let started = Instant::now();
     let rebuilt = run_json(
         Command::new(common::ledgerlake_bin()).args([
@@ -402,11 +449,16 @@ async fn step(work: &Path, transfers: usize) -> Step {
     target.stop().await;
     let run = &rebuilt["run"];
     out.rebuild_accounts = run["accounts_created"].as_u64().expect("accounts_created");
-    out.rebuild_transfers = run["transfers_created"].as_u64().expect("transfers_created");
+    out.rebuild_transfers = run["transfers_created"]
+        .as_u64()
+        .expect("transfers_created");
     out.rebuild_replay_s = run["replay_s"].as_f64().expect("replay_s");
     out.rebuild_plan_s = run["plan_s"].as_f64().expect("plan_s");
-    out.rebuild_events_per_s = run["events_per_second"].as_f64().expect("events_per_second");
-    let (tps, text) = tigerbeetle_benchmark(work, out.rebuild_transfers, out.rebuild_accounts).await;
+    out.rebuild_events_per_s = run["events_per_second"]
+        .as_f64()
+        .expect("events_per_second");
+    let (tps, text) =
+        tigerbeetle_benchmark(work, out.rebuild_transfers, out.rebuild_accounts).await;
     out.tb_benchmark_tps = tps;
     out.tb_benchmark_output = text;
     out
@@ -475,7 +527,12 @@ impl Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(HashMap::new()));
         let rss = Arc::new(Mutex::new(0));
-        let (s, m, r, dir) = (stop.clone(), seen.clone(), rss.clone(), lake.join("transfers"));
+        let (s, m, r, dir) = (
+            stop.clone(),
+            seen.clone(),
+            rss.clone(),
+            lake.join("transfers"),
+        );
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 if let Some(v) = common::peak_rss_bytes(pid) {
@@ -491,7 +548,10 @@ impl Watcher {
                     }
                 }
                 let mut map = m.lock().expect("seen lock");
-                for f in files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "parquet")) {
+                for f in files
+                    .into_iter()
+                    .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+                {
                     map.entry(f).or_insert(now);
                 }
                 drop(map);
@@ -538,7 +598,12 @@ fn export_command(lake: &Path, queue: &str, cluster: u128) -> Command {
 
 /// `ledgerlake export --until-idle` on a pre-filled queue, default settings. Returns the time from
 /// spawning to the last commit (first seen in the lake), the peak RSS and the exporter's report.
-async fn export_drain(lake: &Path, queue: &str, cluster: u128, expected: u64) -> (Duration, u64, serde_json::Value) {
+async fn export_drain(
+    lake: &Path,
+    queue: &str,
+    cluster: u128,
+    expected: u64,
+) -> (Duration, u64, serde_json::Value) {
     let idle = Duration::from_secs(3);
     let started_ns = common::now_ns();
     let mut command = export_command(lake, queue, cluster);
@@ -558,7 +623,11 @@ async fn export_drain(lake: &Path, queue: &str, cluster: u128, expected: u64) ->
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
         .expect("the export report on stderr");
-    assert_eq!(report["events_committed"].as_u64(), Some(expected), "export report {report}");
+    assert_eq!(
+        report["events_committed"].as_u64(),
+        Some(expected),
+        "export report {report}"
+    );
     let last_ns = seen.values().copied().max().expect("files in the lake");
     (Duration::from_nanos(last_ns - started_ns), rss, report)
 }
@@ -606,7 +675,10 @@ async fn tigerbeetle_benchmark(work: &Path, transfers: u64, accounts: u64) -> (f
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "tigerbeetle benchmark failed:\n{text}");
+    assert!(
+        output.status.success(),
+        "tigerbeetle benchmark failed:\n{text}"
+    );
     let tps = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("load accepted = "))
@@ -685,14 +757,22 @@ async fn lag(work: &Path, rate: u64, duration: Duration, export_args: &[&str]) -
     let lake_dir = work.join("lake-lag");
     let _ = std::fs::remove_dir_all(&lake_dir);
     broker.declare_exchange(&exchange).await.expect("exchange");
-    broker.declare_queue_bound(&queue_export, &exchange).await.expect("queue");
-    broker.declare_queue_bound(&queue_plain, &exchange).await.expect("queue");
+    broker
+        .declare_queue_bound(&queue_export, &exchange)
+        .await
+        .expect("queue");
+    broker
+        .declare_queue_bound(&queue_plain, &exchange)
+        .await
+        .expect("queue");
 
     let replica = Replica::start(cluster).await.expect("replica");
     let client = replica.client().expect("client");
     let accounts: Vec<Account> = (1..=ACCOUNTS).map(|id| Account::new(id, 1, 1)).collect();
     client.create_accounts(accounts).await.expect("accounts");
-    let mut cdc = CdcJob::start(&replica, &exchange, Some(0)).await.expect("CDC job");
+    let mut cdc = CdcJob::start(&replica, &exchange, Some(0))
+        .await
+        .expect("CDC job");
 
     let child = export_command(&lake_dir, &queue_export, cluster)
         .args(export_args)
@@ -707,21 +787,35 @@ async fn lag(work: &Path, rate: u64, duration: Duration, export_args: &[&str]) -
         let arrivals = arrivals.clone();
         let queue = queue_plain.clone();
         tokio::spawn(async move {
-            let connection = Connection::connect(&testbed::amqp_url(), ConnectionProperties::default())
-                .await
-                .expect("AMQP connect");
+            let connection =
+                Connection::connect(&testbed::amqp_url(), ConnectionProperties::default())
+                    .await
+                    .expect("AMQP connect");
             let channel = connection.create_channel().await.expect("channel");
-            channel.basic_qos(DRAIN_PREFETCH, BasicQosOptions::default()).await.expect("qos");
+            channel
+                .basic_qos(DRAIN_PREFETCH, BasicQosOptions::default())
+                .await
+                .expect("qos");
             let mut consumer = channel
-                .basic_consume(queue.as_str().into(), "ledgerlake-bench-lag".into(), BasicConsumeOptions::default(), FieldTable::default())
+                .basic_consume(
+                    queue.as_str().into(),
+                    "ledgerlake-bench-lag".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
                 .await
                 .expect("consume");
             while let Some(Ok(delivery)) = consumer.next().await {
                 let at = common::now_ns();
                 if let Ok(event) = ledgerlake::cdc::decode(&delivery.data) {
-                    arrivals.lock().expect("arrivals").push((event.timestamp, at));
+                    arrivals
+                        .lock()
+                        .expect("arrivals")
+                        .push((event.timestamp, at));
                 }
-                let _ = channel.basic_ack(delivery.delivery_tag, BasicAckOptions::default()).await;
+                let _ = channel
+                    .basic_ack(delivery.delivery_tag, BasicAckOptions::default())
+                    .await;
             }
         })
     };
@@ -749,13 +843,18 @@ async fn lag(work: &Path, rate: u64, duration: Duration, export_args: &[&str]) -
             })
             .collect();
         next_id += per_tick as u128;
-        client.create_transfers(batch).await.unwrap_or_else(|e| panic!("tick {tick}: {e}"));
+        client
+            .create_transfers(batch)
+            .await
+            .unwrap_or_else(|e| panic!("tick {tick}: {e}"));
     }
     let duration_s = started.elapsed().as_secs_f64();
     let events = (next_id - 1) as usize;
 
     // Wait until the lake and the plain consumer hold every event (bounded), then stop.
-    let lake = Lake::open(&lake_dir.display().to_string()).await.expect("lake");
+    let lake = Lake::open(&lake_dir.display().to_string())
+        .await
+        .expect("lake");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut committed = BTreeMap::new();
     loop {
@@ -764,7 +863,10 @@ async fn lag(work: &Path, rate: u64, duration: Duration, export_args: &[&str]) -
         for s in &segments {
             if !committed.contains_key(&s.transfers_path) {
                 let rows = lake.read_events(s).await.expect("segment");
-                committed.insert(s.transfers_path.clone(), rows.iter().map(|r| r.timestamp).collect::<Vec<_>>());
+                committed.insert(
+                    s.transfers_path.clone(),
+                    rows.iter().map(|r| r.timestamp).collect::<Vec<_>>(),
+                );
             }
             total += committed[&s.transfers_path].len();
         }
@@ -773,10 +875,15 @@ async fn lag(work: &Path, rate: u64, duration: Duration, export_args: &[&str]) -
             break;
         }
         cdc.check_alive().expect("CDC job alive");
-        assert!(Instant::now() < deadline, "lag run: lake {total}, plain {plain_n} of {events}");
+        assert!(
+            Instant::now() < deadline,
+            "lag run: lake {total}, plain {plain_n} of {events}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await;
     let (seen, rss) = watcher.finish();
     plain.abort();
@@ -785,14 +892,22 @@ async fn lag(work: &Path, rate: u64, duration: Duration, export_args: &[&str]) -
     for q in [&queue_export, &queue_plain] {
         broker.delete_queue(q).await.expect("delete queue");
     }
-    broker.delete_exchange(&exchange).await.expect("delete exchange");
-    broker.delete_cdc_queues(cluster).await.expect("delete CDC queue");
+    broker
+        .delete_exchange(&exchange)
+        .await
+        .expect("delete exchange");
+    broker
+        .delete_cdc_queues(cluster)
+        .await
+        .expect("delete CDC queue");
     let _ = broker.close().await;
 
     let mut lake_lags = Vec::with_capacity(events);
     for (path, timestamps) in &committed {
         let file = lake_dir.join(path.as_ref());
-        let at = *seen.get(&file).unwrap_or_else(|| panic!("{} was never seen", file.display()));
+        let at = *seen
+            .get(&file)
+            .unwrap_or_else(|| panic!("{} was never seen", file.display()));
         lake_lags.extend(timestamps.iter().map(|&t| (at as f64 - t as f64) / 1e9));
     }
     let mut plain_lags: Vec<f64> = arrivals

@@ -53,7 +53,8 @@ fn main() {
     let as_of = START_NS + span / 4 * 3;
     let account = 42u64;
     let day = ledgerlake::timefmt::date_partition(START_NS + span / 2);
-    let is_account = |side: &str| format!("({side}_account_id_hi = 0 AND {side}_account_id_lo = {account})");
+    let is_account =
+        |side: &str| format!("({side}_account_id_hi = 0 AND {side}_account_id_lo = {account})");
     let u128_of = |col: &str| format!("(({col}_hi::UHUGEINT << 64) | {col}_lo::UHUGEINT)");
     let side_balance = |name: &str| {
         format!(
@@ -63,9 +64,14 @@ fn main() {
             cv = u128_of(&format!("credit_account_{name}")),
         )
     };
-    let balances = ["debits_pending", "debits_posted", "credits_pending", "credits_posted"]
-        .map(side_balance)
-        .join(", ");
+    let balances = [
+        "debits_pending",
+        "debits_posted",
+        "credits_pending",
+        "credits_posted",
+    ]
+    .map(side_balance)
+    .join(", ");
     let balance_as_of = format!(
         "SELECT timestamp, {balances} FROM {src} WHERE timestamp <= {as_of} AND ({} OR {}) \
          ORDER BY timestamp DESC LIMIT 1;",
@@ -92,7 +98,9 @@ fn main() {
         )
     };
     let sums = ["dp", "dpo", "cp", "cpo"]
-        .map(|k| format!("sum(b.{k}_hi::HUGEINT) AS {k}_hi_sum, sum(b.{k}_lo::HUGEINT) AS {k}_lo_sum"))
+        .map(|k| {
+            format!("sum(b.{k}_hi::HUGEINT) AS {k}_hi_sum, sum(b.{k}_lo::HUGEINT) AS {k}_lo_sum")
+        })
         .join(", ");
     let trial_balance = format!(
         "WITH t AS (SELECT * FROM {src} WHERE timestamp <= {as_of}), \
@@ -113,7 +121,11 @@ fn main() {
         statement.trim_end_matches(';')
     ), false);
     eprintln!("bench query: answers:\n{}", check.1);
-    assert!(check.1.contains("true"), "the trial balance must balance:\n{}", check.1);
+    assert!(
+        check.1.contains("true"),
+        "the trial balance must balance:\n{}",
+        check.1
+    );
 
     let mut report = Report::new("query", args.scale);
     let reference = time(&full_scan);
@@ -139,20 +151,29 @@ fn main() {
     report.detail("files", json!(files));
     report.detail("lake_bytes", json!(bytes));
     report.detail("generate_s", json!(generate_s));
-    report.detail("duckdb_version", json!(duckdb("SELECT version();", false).1.trim()));
-    report.detail("sql", json!({
-        "balance_as_of": balance_as_of,
-        "statement": statement,
-        "trial_balance": trial_balance,
-        "full_scan": full_scan,
-    }));
+    report.detail(
+        "duckdb_version",
+        json!(duckdb("SELECT version();", false).1.trim()),
+    );
+    report.detail(
+        "sql",
+        json!({
+            "balance_as_of": balance_as_of,
+            "statement": statement,
+            "trial_balance": trial_balance,
+            "full_scan": full_scan,
+        }),
+    );
     report.finish(&args);
     let _ = std::fs::remove_dir_all(&lake_dir);
 }
 
 /// Median wall time DuckDB reports for `sql`, over [`RUNS`] runs in one session.
 fn time(sql: &str) -> f64 {
-    let script = format!(".timer on\n.output /dev/null\n{}", format!("{sql}\n").repeat(RUNS));
+    let script = format!(
+        ".timer on\n.output /dev/null\n{}",
+        format!("{sql}\n").repeat(RUNS)
+    );
     let (timings, _) = duckdb(&script, true);
     let mut t: Vec<f64> = timings;
     assert_eq!(t.len(), RUNS, "one timing per run");
@@ -177,7 +198,10 @@ fn duckdb(script: &str, timed: bool) -> (Vec<f64>, String) {
     let output = child.wait_with_output().expect("duckdb runs");
     let text = String::from_utf8_lossy(&output.stdout).to_string();
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success() && err.trim().is_empty(), "duckdb failed: {err}\n{script}");
+    assert!(
+        output.status.success() && err.trim().is_empty(),
+        "duckdb failed: {err}\n{script}"
+    );
     let timings = if timed {
         text.lines()
             .filter_map(|l| l.strip_prefix("Run Time (s): real "))
@@ -227,7 +251,9 @@ async fn generate(dir: &Path, events: u64, days: u64) {
     for i in 0..events {
         let ts = START_NS + i * step + 1;
         if open.len() == SEGMENT_EVENTS
-            || open.first().is_some_and(|f| f.timestamp / NS_PER_DAY != ts / NS_PER_DAY)
+            || open
+                .first()
+                .is_some_and(|f| f.timestamp / NS_PER_DAY != ts / NS_PER_DAY)
         {
             commit(&lake, &mut open, &mut new_accounts).await;
         }

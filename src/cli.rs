@@ -103,6 +103,10 @@ pub struct ExportArgs {
     /// Seal a segment this long after its first event arrived: the bound on commit-to-lake lag.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub segment_age_max: Duration,
+    /// Seal a segment once no event has arrived for this long (the CDC job publishes in bursts:
+    /// a pause ends one, and waiting longer only adds lag).
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    pub segment_idle_max: Duration,
     /// Unacknowledged messages the broker may send ahead (AMQP maximum 65535). Must be at least
     /// --segment-events-max, and twice that lets the next segment fill while one is committed.
     #[arg(long, default_value_t = 65_535)]
@@ -176,6 +180,7 @@ impl TryFrom<ExportArgs> for ExportOptions {
             ("segment-events-max", args.segment_events_max == 0),
             ("segment-bytes-max", args.segment_bytes_max == 0),
             ("segment-age-max", args.segment_age_max.is_zero()),
+            ("segment-idle-max", args.segment_idle_max.is_zero()),
             ("prefetch", args.prefetch == 0),
             ("progress-interval", args.progress_interval.is_zero()),
             ("sweep-interval", args.sweep_interval.is_zero()),
@@ -199,6 +204,7 @@ impl TryFrom<ExportArgs> for ExportOptions {
                 events_max: args.segment_events_max,
                 bytes_max: args.segment_bytes_max,
                 age_max: args.segment_age_max,
+                idle_max: args.segment_idle_max,
             },
             until_idle: args.until_idle,
             lake_retry_max: args.lake_retry_max,

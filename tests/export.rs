@@ -336,6 +336,8 @@ async fn sigterm_commits_the_open_segment_acknowledges_and_exits_zero() {
             &stack.replica.cluster_id().to_string(),
             "--segment-age-max",
             "60s",
+            "--segment-idle-max",
+            "60s",
         ])
         .env("LEDGERLAKE_AMQP_URL", testbed::amqp_url())
         .stdin(Stdio::null())

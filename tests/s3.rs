@@ -191,9 +191,19 @@ async fn export_to_an_s3_lake_equals_the_source() {
                    SELECT count(*) AS accounts FROM accounts; \
                    SELECT * FROM trial_balance(tb_ns('2100-01-01T00:00:00Z'::TIMESTAMP)) ORDER BY ledger;";
     let over_s3 = duckdb_over(&lake_url, Some(&server), queries);
-    let on_disk = duckdb_over(&server.local_path("finance/ledger").to_string_lossy(), None, queries);
-    assert_eq!(over_s3, on_disk, "DuckDB over s3:// and over the stored files");
-    assert!(over_s3.contains(&summary.events.total().to_string()), "{over_s3}");
+    let on_disk = duckdb_over(
+        &server.local_path("finance/ledger").to_string_lossy(),
+        None,
+        queries,
+    );
+    assert_eq!(
+        over_s3, on_disk,
+        "DuckDB over s3:// and over the stored files"
+    );
+    assert!(
+        over_s3.contains(&summary.events.total().to_string()),
+        "{over_s3}"
+    );
 
     cdc.stop().await;
     let _ = broker.delete_queue(&queue).await;
@@ -206,11 +216,13 @@ async fn export_to_an_s3_lake_equals_the_source() {
 /// fetches the pair from PyPI) over the lake's views (schemas/duckdb/lake.sql), through an S3
 /// secret when `server` is given; returns the JSON it printed.
 fn duckdb_over(lake: &str, server: Option<&S3Server>, queries: &str) -> String {
-    let cli = std::env::var("LEDGERLAKE_DUCKDB_S3_CLI").expect("LEDGERLAKE_DUCKDB_S3_CLI (run scripts/setup.sh)");
+    let cli = std::env::var("LEDGERLAKE_DUCKDB_S3_CLI")
+        .expect("LEDGERLAKE_DUCKDB_S3_CLI (run scripts/setup.sh)");
     let mut command = std::process::Command::new(cli);
     command.current_dir(env!("CARGO_MANIFEST_DIR")).arg("-json");
     if let Some(server) = server {
-        let httpfs = std::env::var("LEDGERLAKE_DUCKDB_HTTPFS").expect("LEDGERLAKE_DUCKDB_HTTPFS (run scripts/setup.sh)");
+        let httpfs = std::env::var("LEDGERLAKE_DUCKDB_HTTPFS")
+            .expect("LEDGERLAKE_DUCKDB_HTTPFS (run scripts/setup.sh)");
         let endpoint = server.endpoint.trim_start_matches("http://");
         command.args(["-cmd", &format!("LOAD '{httpfs}'")]).args([
             "-cmd",
@@ -221,10 +233,21 @@ fn duckdb_over(lake: &str, server: Option<&S3Server>, queries: &str) -> String {
         ]);
     }
     let output = command
-        .args(["-cmd", &format!("SET VARIABLE lake = '{lake}'"), "-cmd", ".read schemas/duckdb/lake.sql", "-c", queries])
+        .args([
+            "-cmd",
+            &format!("SET VARIABLE lake = '{lake}'"),
+            "-cmd",
+            ".read schemas/duckdb/lake.sql",
+            "-c",
+            queries,
+        ])
         .output()
         .expect("the duckdb CLI runs (run scripts/setup.sh)");
-    assert!(output.status.success(), "duckdb over {lake}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "duckdb over {lake}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     // `CREATE SECRET` prints its own status row; the answers follow it.
     String::from_utf8_lossy(&output.stdout).replace("[{\"Success\":true}]\n", "")
 }

@@ -282,7 +282,12 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Runs `f` until it returns `Some`, polling every `every`, for at most `limit`.
-pub fn poll<T>(what: &str, limit: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn poll<T>(
+    what: &str,
+    limit: Duration,
+    every: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {

@@ -34,6 +34,9 @@ pub struct SealPolicy {
     pub events_max: usize,
     pub bytes_max: usize,
     pub age_max: Duration,
+    /// Seal once no event has been appended for this long: the CDC job publishes in bursts, so a
+    /// pause means the burst is over and waiting longer only adds lag.
+    pub idle_max: Duration,
 }
 
 /// The events received since the last seal. Invariant: `events` strictly increasing by
@@ -44,6 +47,8 @@ pub struct OpenSegment {
     new_accounts: Vec<AccountRecord>,
     /// First instant an event was appended: the age limit counts from there.
     opened_at: Option<Instant>,
+    /// Last instant an event was appended: the idle limit counts from there.
+    appended_at: Option<Instant>,
     /// `[day_start, day_end)` in ns of the segment's UTC day, set by its first event.
     day: Option<(u64, u64)>,
 }
@@ -102,6 +107,7 @@ impl OpenSegment {
             }
         }
         self.events.insert(position, *event);
+        self.appended_at = Some(now);
         debug_assert!(self
             .events
             .windows(2)
@@ -109,7 +115,7 @@ impl OpenSegment {
         Append::Appended
     }
 
-    /// Whether the segment is due: full by count or size, or old enough.
+    /// Whether the segment is due: full by count or size, old enough, or idle long enough.
     pub fn should_seal(&self, policy: &SealPolicy, now: Instant) -> bool {
         if self.events.is_empty() {
             return false;
@@ -119,6 +125,9 @@ impl OpenSegment {
             || self
                 .opened_at
                 .is_some_and(|opened| now.duration_since(opened) >= policy.age_max)
+            || self
+                .appended_at
+                .is_some_and(|appended| now.duration_since(appended) >= policy.idle_max)
     }
 
     /// Whether another event may be appended without breaking the count or size limit.
@@ -170,6 +179,7 @@ mod tests {
             events_max: 3,
             bytes_max: usize::MAX,
             age_max: Duration::from_secs(1),
+            idle_max: Duration::from_millis(100),
         }
     }
 
@@ -249,6 +259,29 @@ mod tests {
         let ids: Vec<u128> = sealed.new_accounts.iter().map(|a| a.id).collect();
         assert_eq!(ids, vec![8, 9]);
         assert_eq!(sealed.new_accounts[0].first_seen_timestamp, base + 1);
+    }
+
+    #[test]
+    fn seals_after_a_pause_in_deliveries() {
+        let mut segment = OpenSegment::default();
+        let mut seen = HashSet::new();
+        let start = Instant::now();
+        let base = 20_000 * DAY_NS;
+        segment.append(&event(base + 1, 1, 2), None, &mut seen, start);
+        segment.append(
+            &event(base + 2, 1, 2),
+            None,
+            &mut seen,
+            start + Duration::from_millis(90),
+        );
+        assert!(
+            !segment.should_seal(&policy(), start + Duration::from_millis(150)),
+            "deliveries keep coming"
+        );
+        assert!(
+            segment.should_seal(&policy(), start + Duration::from_millis(190)),
+            "100 ms without one"
+        );
     }
 
     #[test]

@@ -146,6 +146,7 @@ pub fn export_options(queue: &str, cluster_id: u128, lake: &str) -> ExportOption
             events_max: 32_768,
             bytes_max: 64 << 20,
             age_max: Duration::from_millis(500),
+            idle_max: Duration::from_millis(100),
         },
         until_idle: None,
         lake_retry_max: Duration::from_secs(30),
