@@ -80,7 +80,8 @@ pub enum CommitOutcome {
     AlreadyCommitted,
 }
 
-/// An open lake. Cheap to share behind an `Arc`; all methods take `&self`.
+/// An open lake. Cheap to clone (the store is shared); all methods take `&self`.
+#[derive(Clone)]
 pub struct Lake {
     /// Rooted at the lake: every path below is relative to the lake root.
     store: Arc<dyn ObjectStore>,
