@@ -80,8 +80,7 @@ pub enum CommitOutcome {
     AlreadyCommitted,
 }
 
-/// An open lake. Cheap to clone (the store is shared); all methods take `&self`.
-#[derive(Clone)]
+/// An open lake. Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct Lake {
     /// Rooted at the lake: every path below is relative to the lake root.
     store: Arc<dyn ObjectStore>,

@@ -17,10 +17,8 @@ use super::target::{check_resume, TargetAddress, TargetError, TargetState};
 use crate::lake::{EventRow, Lake, LakeError, SegmentInfo};
 use crate::timefmt::rfc3339;
 
-/// Segments read and decoded ahead of the replay, each in its own task so that decoding runs on
-/// another core while a request is in flight (on the request path it made every fourth request
-/// wait: see BENCHMARKS.md). Each holds one decoded segment in memory.
-const SEGMENT_READS_IN_FLIGHT: usize = 3;
+/// Segments read ahead of the replay: enough to hide object-store latency behind a request.
+const SEGMENT_READS_IN_FLIGHT: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecuteError {
@@ -135,20 +133,12 @@ pub async fn replay(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Replayed, ExecuteError> {
     let start = Instant::now();
-    let lake = input.lake.clone();
+    let lake = input.lake;
     let cluster = input.lake_cluster_id;
     let rows: Rows<'_> = Box::pin(
-        futures::stream::iter(input.segments.iter().cloned())
-            .map(move |seg| {
-                let lake = lake.clone();
-                tokio::spawn(async move { lake.read_events_of_cluster(&seg, cluster).await })
-            })
-            .buffered(SEGMENT_READS_IN_FLIGHT)
-            .map(|joined| match joined {
-                Ok(rows) => rows,
-                // A panic in a read task is a programmer error: raise it here.
-                Err(error) => std::panic::resume_unwind(error.into_panic()),
-            }),
+        futures::stream::iter(input.segments.iter())
+            .map(move |seg| lake.read_events_of_cluster(seg, cluster))
+            .buffered(SEGMENT_READS_IN_FLIGHT),
     );
     let mut builder = Builder {
         rows,
