@@ -4,13 +4,15 @@
 
 mod common;
 
+use common::stack::Stack;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use ledgerlake::lake::Lake;
-use ledgerlake::testbed::{self, Broker, CdcJob, Replica};
+use ledgerlake::testbed;
 use ledgerlake::workload::{self, WorkloadConfig};
 
 const ACCESS_KEY: &str = "ledgerlake-test";
@@ -113,18 +115,8 @@ fn ledgerlake(server: &S3Server) -> tokio::process::Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_to_an_s3_lake_equals_the_source() {
     let server = S3Server::start().await;
-    let replica = Replica::start(testbed::random_cluster_id())
-        .await
-        .expect("replica");
-    let broker = Broker::connect().await.expect("broker");
-    let exchange = testbed::unique_name("ledgerlake-s3");
-    let queue = testbed::unique_name("ledgerlake-s3-lake");
-    broker.declare_exchange(&exchange).await.expect("exchange");
-    broker
-        .declare_queue_bound(&queue, &exchange)
-        .await
-        .expect("queue");
-    let cdc = CdcJob::start(&replica, &exchange, None).await.expect("cdc");
+    let stack = Stack::start().await;
+    let (replica, queue) = (&stack.replica, stack.queue.clone());
     let client = replica.client().expect("client");
     let summary = workload::run(&client, &WorkloadConfig::new(0x5eed_0005, 3_000), |_| {})
         .await
@@ -205,10 +197,7 @@ async fn export_to_an_s3_lake_equals_the_source() {
         "{over_s3}"
     );
 
-    cdc.stop().await;
-    let _ = broker.delete_queue(&queue).await;
-    let _ = broker.delete_exchange(&exchange).await;
-    let _ = broker.delete_cdc_queues(replica.cluster_id()).await;
+    stack.cleanup().await;
     drop(server);
 }
 
@@ -294,18 +283,8 @@ async fn s3_writes_are_create_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lake_outage_stops_the_exporter_without_acknowledging_then_nothing_is_lost() {
     let mut server = S3Server::start().await;
-    let replica = Replica::start(testbed::random_cluster_id())
-        .await
-        .expect("replica");
-    let broker = Broker::connect().await.expect("broker");
-    let exchange = testbed::unique_name("ledgerlake-s3-outage");
-    let queue = testbed::unique_name("ledgerlake-s3-outage-lake");
-    broker.declare_exchange(&exchange).await.expect("exchange");
-    broker
-        .declare_queue_bound(&queue, &exchange)
-        .await
-        .expect("queue");
-    let cdc = CdcJob::start(&replica, &exchange, None).await.expect("cdc");
+    let stack = Stack::start().await;
+    let (replica, broker, queue) = (&stack.replica, &stack.broker, stack.queue.clone());
     let client = replica.client().expect("client");
     let lake_url = format!("s3://{BUCKET}/outage");
     let cluster = replica.cluster_id().to_string();
@@ -407,10 +386,7 @@ async fn a_lake_outage_stops_the_exporter_without_acknowledging_then_nothing_is_
     );
     common::assert_lake_matches_source(&stored, &client).await;
 
-    cdc.stop().await;
-    let _ = broker.delete_queue(&queue).await;
-    let _ = broker.delete_exchange(&exchange).await;
-    let _ = broker.delete_cdc_queues(replica.cluster_id()).await;
+    stack.cleanup().await;
 }
 
 /// How many consumers the broker counts on `queue`.

@@ -21,19 +21,19 @@ const TRANSFER_POST: u16 = 1 << 2;
 const TRANSFER_VOID: u16 = 1 << 3;
 pub const ACCOUNT_HISTORY: u16 = 1 << 3;
 
-/// Every transfer in the source cluster, in timestamp order.
-pub async fn source_transfers(client: &Client) -> Vec<Transfer> {
+/// Every object a paged query returns, following the timestamp cursor: `fetch(timestamp_min)`
+/// returns up to `PAGE` objects from that timestamp on, in timestamp order.
+async fn all_pages<T, F, Fut>(mut fetch: F, timestamp_of: fn(&T) -> u64) -> Vec<T>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Vec<T>>,
+{
     let mut all = Vec::new();
     let mut timestamp_min = 0u64;
     loop {
-        let mut filter = QueryFilter::new(PAGE);
-        filter.as_raw_mut().timestamp_min = timestamp_min;
-        let page = client
-            .query_transfers(Box::new(filter))
-            .await
-            .expect("query_transfers");
+        let page = fetch(timestamp_min).await;
         let Some(last) = page.last() else { break };
-        timestamp_min = last.as_raw().timestamp + 1;
+        timestamp_min = timestamp_of(last) + 1;
         let full = page.len() == PAGE as usize;
         all.extend(page);
         if !full {
@@ -41,49 +41,57 @@ pub async fn source_transfers(client: &Client) -> Vec<Transfer> {
         }
     }
     all
+}
+
+fn query_filter(timestamp_min: u64) -> Box<QueryFilter> {
+    let mut filter = QueryFilter::new(PAGE);
+    filter.as_raw_mut().timestamp_min = timestamp_min;
+    Box::new(filter)
+}
+
+/// Every transfer in the source cluster, in timestamp order.
+pub async fn source_transfers(client: &Client) -> Vec<Transfer> {
+    let fetch = |timestamp_min| async move {
+        client
+            .query_transfers(query_filter(timestamp_min))
+            .await
+            .expect("query_transfers")
+    };
+    all_pages(fetch, |t: &Transfer| t.as_raw().timestamp).await
 }
 
 /// Every account in the source cluster, in timestamp order.
 pub async fn source_accounts(client: &Client) -> Vec<Account> {
-    let mut all = Vec::new();
-    let mut timestamp_min = 0u64;
-    loop {
-        let mut filter = QueryFilter::new(PAGE);
-        filter.as_raw_mut().timestamp_min = timestamp_min;
-        let page = client
-            .query_accounts(Box::new(filter))
+    let fetch = |timestamp_min| async move {
+        client
+            .query_accounts(query_filter(timestamp_min))
             .await
-            .expect("query_accounts");
-        let Some(last) = page.last() else { break };
-        timestamp_min = last.as_raw().timestamp + 1;
-        let full = page.len() == PAGE as usize;
-        all.extend(page);
-        if !full {
-            break;
-        }
-    }
-    all
+            .expect("query_accounts")
+    };
+    all_pages(fetch, |a: &Account| a.as_raw().timestamp).await
 }
 
 /// The balance history of a `history` account: (timestamp, [dp, dpo, cp, cpo]).
 pub async fn account_history(client: &Client, account_id: u128) -> Vec<(u64, [u128; 4])> {
-    let mut all = Vec::new();
-    let mut timestamp_min = 0u64;
-    loop {
+    let fetch = |timestamp_min| async move {
         let mut filter = AccountFilter::new(account_id, PAGE);
         filter.as_raw_mut().timestamp_min = timestamp_min;
         // Both directions: debits and credits.
         filter.as_raw_mut().flags = 0b11;
-        let page = client
+        client
             .get_account_balances(Box::new(filter))
             .await
-            .expect("get_account_balances");
-        let Some(last) = page.last() else { break };
-        timestamp_min = last.as_raw().timestamp + 1;
-        let full = page.len() == PAGE as usize;
-        for b in &page {
+            .expect("get_account_balances")
+    };
+    let balances = all_pages(fetch, |b: &tigerbeetle_unofficial::account::Balance| {
+        b.as_raw().timestamp
+    })
+    .await;
+    balances
+        .iter()
+        .map(|b| {
             let r = b.as_raw();
-            all.push((
+            (
                 r.timestamp,
                 [
                     r.debits_pending,
@@ -91,13 +99,9 @@ pub async fn account_history(client: &Client, account_id: u128) -> Vec<(u64, [u1
                     r.credits_pending,
                     r.credits_posted,
                 ],
-            ));
-        }
-        if !full {
-            break;
-        }
-    }
-    all
+            )
+        })
+        .collect()
 }
 
 fn balances_of(side: &ledgerlake::cdc::AccountFields) -> [u128; 4] {
