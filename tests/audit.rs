@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::stack::Stack;
+
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,7 @@ use ledgerlake::audit::verify::{verify, VerifyReport};
 use ledgerlake::cdc::{Event, EventType};
 use ledgerlake::export::{self, ExportOptions};
 use ledgerlake::lake::{AccountRecord, Lake, Segment};
-use ledgerlake::testbed::{self, Broker, CdcJob, Replica};
+
 use ledgerlake::timefmt::date_partition;
 use ledgerlake::workload::{self, WorkloadConfig, WorkloadSummary};
 use rand::{Rng, SeedableRng};
@@ -33,11 +35,7 @@ const CLOSED: u16 = 1 << 5;
 /// A replica, its CDC job publishing to an exchange, a queue bound to it, and a lake that the
 /// exporter (in-process) has filled with everything a workload did.
 struct ExportedLake {
-    replica: Replica,
-    broker: Broker,
-    exchange: String,
-    queue: String,
-    cdc: Option<CdcJob>,
+    stack: Stack,
     _dir: tempfile::TempDir,
     location: String,
     lake: Lake,
@@ -46,23 +44,8 @@ struct ExportedLake {
 
 impl ExportedLake {
     async fn build(seed: u64, transfer_count: usize, segment_events_max: usize) -> ExportedLake {
-        let replica = Replica::start(testbed::random_cluster_id())
-            .await
-            .expect("replica starts");
-        let broker = Broker::connect()
-            .await
-            .expect("broker reachable (run scripts/setup.sh)");
-        let exchange = testbed::unique_name("ledgerlake-audit");
-        let queue = testbed::unique_name("ledgerlake-audit-lake");
-        broker.declare_exchange(&exchange).await.expect("exchange");
-        broker
-            .declare_queue_bound(&queue, &exchange)
-            .await
-            .expect("queue");
-        let cdc = CdcJob::start(&replica, &exchange, None)
-            .await
-            .expect("CDC job starts");
-        let client = replica.client().expect("client");
+        let stack = Stack::start().await;
+        let client = stack.replica.client().expect("client");
         let summary = workload::run(&client, &WorkloadConfig::new(seed, transfer_count), |_| {})
             .await
             .expect("workload runs");
@@ -70,11 +53,7 @@ impl ExportedLake {
         let location = dir.path().join("lake").to_string_lossy().into_owned();
         let stack = ExportedLake {
             lake: Lake::open(&location).await.expect("lake"),
-            replica,
-            broker,
-            exchange,
-            queue,
-            cdc: Some(cdc),
+            stack,
             _dir: dir,
             location,
             summary,
@@ -103,8 +82,11 @@ impl ExportedLake {
     }
 
     fn export_options(&self, segment_events_max: usize) -> ExportOptions {
-        let mut options =
-            common::stack::export_options(&self.queue, self.replica.cluster_id(), &self.location);
+        let mut options = common::stack::export_options(
+            &self.stack.queue,
+            self.stack.replica.cluster_id(),
+            &self.location,
+        );
         options.seal.events_max = segment_events_max;
         options.seal.age_max = Duration::from_millis(300);
         options.until_idle = Some(Duration::from_secs(2));
@@ -121,28 +103,20 @@ impl ExportedLake {
     }
 
     fn client(&self) -> Client {
-        self.replica.client().expect("client")
+        self.stack.replica.client().expect("client")
     }
 
     fn cluster(&self) -> Cluster {
         Cluster::connect(
-            self.replica.cluster_id(),
-            self.replica.address(),
+            self.stack.replica.cluster_id(),
+            self.stack.replica.address(),
             Duration::from_secs(30),
         )
         .expect("cluster")
     }
 
-    async fn cleanup(mut self) {
-        if let Some(cdc) = self.cdc.take() {
-            cdc.stop().await;
-        }
-        let _ = self.broker.delete_queue(&self.queue).await;
-        let _ = self.broker.delete_exchange(&self.exchange).await;
-        let _ = self
-            .broker
-            .delete_cdc_queues(self.replica.cluster_id())
-            .await;
+    async fn cleanup(self) {
+        self.stack.cleanup().await;
     }
 }
 
@@ -308,7 +282,7 @@ async fn balances_verify_and_reconcile_agree_with_the_source() {
 
     // reconcile: clean on the caught-up lake.
     let cluster = stack.cluster();
-    let cluster_id = stack.replica.cluster_id();
+    let cluster_id = stack.stack.replica.cluster_id();
     let report = reconcile(lake, &cluster, cluster_id, Duration::from_secs(5), false)
         .await
         .expect("reconcile");
@@ -418,7 +392,7 @@ async fn balances_verify_and_reconcile_agree_with_the_source() {
             "--lake",
             &stack.location,
             "--addresses",
-            stack.replica.address(),
+            stack.stack.replica.address(),
             "--cluster-id",
             &cluster_id.to_string(),
             "--format",
@@ -521,7 +495,7 @@ fn chain_breaks(report: &VerifyReport) -> Vec<(u128, Option<u64>, u64)> {
 async fn verify_names_the_place_of_each_alteration() {
     let started = Instant::now();
     let stack = ExportedLake::build(0xa0d1_0002, 2_500, 500).await;
-    let cluster_id = stack.replica.cluster_id();
+    let cluster_id = stack.stack.replica.cluster_id();
     let (events, records) = stack.lake.read_all().await.expect("read_all");
     let records: HashMap<u128, AccountRecord> = records.into_iter().map(|r| (r.id, r)).collect();
     let honest = chunk(&events, 400);
