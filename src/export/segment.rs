@@ -3,6 +3,7 @@
 //! without a broker or a store.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::cdc::Event;
@@ -10,6 +11,13 @@ use crate::lake::{AccountRecord, Segment};
 
 /// A UTC day in TigerBeetle's nanoseconds (Unix time has no leap seconds).
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
+
+/// `lake::estimated_row_bytes`, computed once: it builds the Arrow schema, and the loop asks on
+/// every delivery.
+fn row_bytes() -> usize {
+    static ROW_BYTES: OnceLock<usize> = OnceLock::new();
+    *ROW_BYTES.get_or_init(crate::lake::estimated_row_bytes)
+}
 
 /// Where an event went when it was offered to the open segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +129,7 @@ impl OpenSegment {
             return false;
         }
         self.events.len() >= policy.events_max
-            || self.events.len() * crate::lake::estimated_row_bytes() >= policy.bytes_max
+            || self.events.len() * row_bytes() >= policy.bytes_max
             || self
                 .opened_at
                 .is_some_and(|opened| now.duration_since(opened) >= policy.age_max)
@@ -133,7 +141,7 @@ impl OpenSegment {
     /// Whether another event may be appended without breaking the count or size limit.
     pub fn has_room(&self, policy: &SealPolicy) -> bool {
         self.events.len() < policy.events_max
-            && (self.events.len() + 1) * crate::lake::estimated_row_bytes() <= policy.bytes_max
+            && (self.events.len() + 1) * row_bytes() <= policy.bytes_max
     }
 
     /// Takes the contents out, leaving an empty segment.
