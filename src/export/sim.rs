@@ -2,7 +2,7 @@
 //! an at-least-once broker and a create-only lake, with random deliveries, replays, commit
 //! failures, lost sessions, crashes, shutdowns and idle exits, checked against an oracle: every
 //! published event ends up in the lake exactly once and in timestamp order, every undecodable
-//! message in quarantine, and no message is acknowledged before the commit that holds it.
+//! message in quarantine, no account twice, and no message is acknowledged before the commit that holds it.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use super::machine::{
 };
 use super::segment::SealPolicy;
 use crate::cdc::{AccountFields, Event, EventType, TransferFields};
-use crate::lake::CommitOutcome;
+use crate::lake::{AccountRecord, CommitOutcome};
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
 const SEEDS: u64 = 200;
@@ -66,6 +66,7 @@ impl Broker {
 struct Lake {
     events: BTreeMap<u64, Event>,
     segments: HashSet<(u64, u64)>,
+    swept: HashSet<(u64, u64)>,
     accounts: HashSet<u128>,
     quarantine: Vec<Vec<u8>>,
 }
@@ -105,7 +106,25 @@ impl Lake {
                     bytes: 10 * segment.events.len() as u64,
                 }
             }
-            Work::Swept(_) => panic!("no sweep in this simulation"),
+            Work::Swept(accounts) => {
+                let name = (
+                    accounts[0].timestamp,
+                    accounts[accounts.len() - 1].timestamp,
+                );
+                if !self.swept.insert(name) {
+                    return CommitOutcome::AlreadyCommitted;
+                }
+                for account in accounts {
+                    assert!(
+                        self.accounts.insert(account.id),
+                        "account {} recorded twice",
+                        account.id
+                    );
+                }
+                CommitOutcome::Committed {
+                    bytes: accounts.len() as u64,
+                }
+            }
             Work::Quarantine(records) => {
                 self.quarantine
                     .extend(records.iter().map(|r| r.body.clone()));
@@ -136,6 +155,7 @@ struct Expected {
     segments: u64,
     bytes: u64,
     quarantined: u64,
+    swept: u64,
 }
 
 struct World {
@@ -171,7 +191,7 @@ impl World {
             until_idle: rng
                 .random_bool(0.3)
                 .then(|| Duration::from_millis(rng.random_range(100..=2_000))),
-            sweep: false,
+            sweep: rng.random_bool(0.5),
         };
         let prefetch = rng.random_range(1..=40);
         let now = Instant::now();
@@ -319,6 +339,12 @@ impl World {
                 self.expected.bytes += bytes;
             }
             (Work::Quarantine(records), _) => self.expected.quarantined += records.len() as u64,
+            (Work::Swept(accounts), outcome) => {
+                self.expected.swept += accounts.len() as u64;
+                if let CommitOutcome::Committed { bytes } = outcome {
+                    self.expected.bytes += bytes;
+                }
+            }
             _ => {}
         }
         self.step(Input::CommitDone(outcome));
@@ -331,13 +357,15 @@ impl World {
                 report.events_committed,
                 report.segments_committed,
                 report.bytes_committed,
-                report.quarantined
+                report.quarantined,
+                report.accounts_swept
             ),
             (
                 self.expected.events,
                 self.expected.segments,
                 self.expected.bytes,
-                self.expected.quarantined
+                self.expected.quarantined,
+                self.expected.swept
             ),
             "the report counts what was committed"
         );
@@ -421,6 +449,8 @@ impl World {
             self.complete_commit(true);
         } else if roll < 700 && self.machine.can_take() && self.broker.can_deliver() {
             self.deliver();
+        } else if roll < 730 && self.options.sweep && self.machine.wants_sweep() {
+            self.sweep();
         } else if roll < 800 && publishing {
             for _ in 0..self.rng.random_range(1..=8) {
                 self.publish();
@@ -428,6 +458,32 @@ impl World {
         } else {
             self.step(Input::Tick);
         }
+    }
+
+    /// The sweep hands over a page of accounts in creation order (ids 1..=40, created at their
+    /// id; 31..=40 never take a transfer), or reports a pass done.
+    fn sweep(&mut self) {
+        if self.rng.random_bool(0.2) {
+            let back = Duration::from_millis(self.rng.random_range(0..500));
+            let started = self.now.checked_sub(back).unwrap_or(self.now);
+            return self.step(Input::SweepPassDone { started });
+        }
+        let first = self.rng.random_range(1..=40u128);
+        let last = self.rng.random_range(first..=40);
+        let page = (first..=last)
+            .map(|id| AccountRecord {
+                id,
+                ledger: 1,
+                code: 1,
+                flags: 0,
+                user_data_128: 0,
+                user_data_64: 0,
+                user_data_32: 0,
+                timestamp: id as u64,
+                first_seen_timestamp: id as u64,
+            })
+            .collect();
+        self.step(Input::SweepPage(page));
     }
 
     /// No more faults or publications: run until everything published is acknowledged.
