@@ -66,6 +66,9 @@ pub struct Delivery {
     pub payload: Payload,
 }
 
+// Most deliveries are events: boxing one would add an allocation per delivery, and a `Payload`
+// is moved once, never stored in bulk.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload {
     Event(Event),
@@ -91,6 +94,8 @@ pub enum Failure {
     RetriesExhausted,
 }
 
+// As `Payload`: an input is moved into `step` once and not stored.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Delivery(Delivery),
