@@ -123,12 +123,14 @@ impl OpenSegment {
         Append::Appended
     }
 
-    /// Whether the segment is due: full by count or size, old enough, or idle long enough.
+    /// Whether the segment is due: full by count or size (no room for another event), old
+    /// enough, or idle long enough.
     pub fn should_seal(&self, policy: &SealPolicy, now: Instant) -> bool {
         if self.events.is_empty() {
             return false;
         }
-        self.events.len() >= policy.events_max
+        !self.has_room(policy)
+            || self.events.len() >= policy.events_max
             || self.events.len() * row_bytes() >= policy.bytes_max
             || self
                 .opened_at
@@ -307,5 +309,25 @@ mod tests {
         segment.append(&event(base + 3, 1, 2), None, &mut seen, start);
         assert!(!segment.has_room(&policy()));
         assert!(segment.should_seal(&policy(), start));
+    }
+
+    #[test]
+    fn seals_when_the_next_event_would_not_fit_in_the_byte_limit() {
+        let mut segment = OpenSegment::default();
+        let mut seen = HashSet::new();
+        let start = Instant::now();
+        let base = 20_000 * DAY_NS;
+        let policy = SealPolicy {
+            events_max: 1_000,
+            bytes_max: 2 * row_bytes() + 1,
+            ..policy()
+        };
+        segment.append(&event(base + 1, 1, 2), None, &mut seen, start);
+        segment.append(&event(base + 2, 1, 2), None, &mut seen, start);
+        assert!(!segment.has_room(&policy));
+        assert!(
+            segment.should_seal(&policy, start),
+            "a segment with no room must not wait for its age"
+        );
     }
 }
