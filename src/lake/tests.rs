@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::layout::{self, Table};
 use super::*;
 use crate::cdc::{AccountFields, EventType, TransferFields};
 use crate::timefmt::{parse_rfc3339, NS_PER_DAY};
