@@ -23,6 +23,8 @@ mod quarantine;
 mod read;
 mod reader;
 mod resume;
+#[cfg(test)]
+mod resume_tests;
 mod rows;
 mod scan;
 mod store;

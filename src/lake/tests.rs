@@ -13,7 +13,7 @@ use super::*;
 use crate::cdc::{AccountFields, EventType, TransferFields};
 use crate::timefmt::{parse_rfc3339, NS_PER_DAY};
 
-const CLUSTER: u128 = u128::MAX - 7;
+pub(super) const CLUSTER: u128 = u128::MAX - 7;
 
 const TYPES: [EventType; 5] = [
     EventType::SinglePhase,
@@ -228,7 +228,7 @@ proptest! {
     }
 }
 
-fn one_day_segment(start_rfc3339: &str, n: u64, first_account: u128) -> Segment {
+pub(super) fn one_day_segment(start_rfc3339: &str, n: u64, first_account: u128) -> Segment {
     let base = parse_rfc3339(start_rfc3339).unwrap();
     let events = (0..n)
         .map(|i| Event {
@@ -680,7 +680,7 @@ async fn duckdb_reads_the_lake_exactly() {
 }
 
 /// A swept record: the account's fields as created, recorded as of its creation.
-fn swept(id: u128, timestamp: u64) -> AccountRecord {
+pub(super) fn swept(id: u128, timestamp: u64) -> AccountRecord {
     AccountRecord {
         timestamp,
         first_seen_timestamp: timestamp,
