@@ -44,7 +44,10 @@ use crate::cdc::Event;
 pub use audit_scan::{AuditedFileMeta, AuditedSegment};
 pub use error::LakeError;
 pub use meta::LakeMeta;
-pub use parquet::{encode_accounts, encode_swept_accounts, encode_transfers, estimated_row_bytes};
+pub use parquet::estimated_row_bytes;
+/// Encoding without committing, for the codec benchmarks and tests.
+#[cfg(any(test, feature = "testbed"))]
+pub use parquet::{encode_accounts, encode_transfers};
 pub use quarantine::{QuarantineInfo, Quarantined};
 pub use resume::ResumeState;
 pub use rows::{AccountRecord, AccountState, EventRow};
