@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -53,6 +53,14 @@ fn s3_retry_config() -> RetryConfig {
         max_retries: S3_RETRIES_MAX,
         retry_timeout: S3_RETRY_TIMEOUT,
     }
+}
+
+/// The S3 store of `bucket`, with the lake's retry settings on top of `builder`'s.
+fn s3_store(builder: AmazonS3Builder, bucket: &str) -> object_store::Result<AmazonS3> {
+    builder
+        .with_url(format!("s3://{bucket}"))
+        .with_retry(s3_retry_config())
+        .build()
 }
 
 /// A location for display: a local path as given, a URL redacted.
@@ -150,10 +158,7 @@ pub fn open_store(location: &str) -> Result<Opened, LakeError> {
                 .ok_or_else(|| bad(location, "no bucket (expected s3://bucket/prefix)"))?;
             // from_env reads every AWS_* variable, including AWS_ENDPOINT_URL (S3-compatible
             // servers such as MinIO) and AWS_ALLOW_HTTP.
-            let s3 = AmazonS3Builder::from_env()
-                .with_url(format!("s3://{bucket}"))
-                .with_retry(s3_retry_config())
-                .build()
+            let s3 = s3_store(AmazonS3Builder::from_env(), bucket)
                 .map_err(|e| bad(location, e.to_string()))?;
             let prefix = Path::from_url_path(url.path())
                 .map_err(|e| bad(location, format!("bad prefix: {e}")))?;
@@ -232,6 +237,39 @@ mod tests {
         let url = format!("file://{}", tmp.path().join("c").display());
         open_store(&url).unwrap();
         assert!(tmp.path().join("c").is_dir());
+    }
+
+    /// Against a port nobody listens on, a request gives up after `S3_RETRIES_MAX` retries
+    /// within `S3_RETRY_TIMEOUT`, not after object_store's default 10 retries and 3 minutes.
+    #[tokio::test]
+    async fn s3_requests_retry_within_the_lake_limits() {
+        use futures::StreamExt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let builder = AmazonS3Builder::new()
+            .with_endpoint(format!("http://127.0.0.1:{port}"))
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("key")
+            .with_secret_access_key("secret");
+        let store = s3_store(builder, "bucket").unwrap();
+        let started = std::time::Instant::now();
+        let error = store.list(None).next().await.unwrap().unwrap_err();
+        let elapsed = started.elapsed();
+        let text = format!("{error}");
+        assert!(
+            text.contains(&format!("max_retries: {S3_RETRIES_MAX}")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("after {S3_RETRIES_MAX} retries")),
+            "{text}"
+        );
+        assert!(
+            elapsed < S3_RETRY_TIMEOUT + Duration::from_secs(5),
+            "{elapsed:?}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::layout::{self, Table};
+use super::parquet::encode_swept_accounts;
 use super::*;
 use crate::cdc::{AccountFields, EventType, TransferFields};
 use crate::timefmt::{parse_rfc3339, NS_PER_DAY};
