@@ -4,7 +4,9 @@
 //!
 //! A `Listing` is built from one pass over the store (the whole lake, or a few table
 //! directories) and then answers every question about it; `Lake::resume_state` uses one listing
-//! for everything an exporter session needs.
+//! for everything an exporter session needs. That whole-lake listing also walks `quarantine/`,
+//! which a healthy lake keeps small; the single questions (`list_segments`, `list_swept`, ...)
+//! list only the table directories they need.
 
 use std::collections::{HashMap, HashSet};
 
