@@ -212,9 +212,10 @@ impl BrokerOptions {
     }
 }
 
-/// Parses an AMQP URL as lapin does, with two corrections: an IP-address host is kept (the
-/// parser takes only domain names and would connect to `localhost` instead), and a URL it would
-/// read silently wrong (no host, not a base URL) is refused. Errors never contain the password.
+/// Parses an AMQP URL as lapin does, with two corrections: an IPv6 host is kept (the parser
+/// takes only what `url` calls a domain, and `amqp://u:p@[fd00::1]/` would connect to
+/// `localhost`), and a URL it would read silently wrong (no host, not a base URL) is refused.
+/// Errors never contain the password.
 pub fn parse_amqp_url(url: &str) -> Result<AMQPUri, BrokerError> {
     let bad = |reason: String| BrokerError::BadUrl {
         url: redact_url(url),
