@@ -13,6 +13,7 @@ pub mod generate;
 pub mod lake;
 pub mod ls;
 pub mod rebuild;
+pub mod secret;
 #[cfg(feature = "testbed")]
 pub mod testbed;
 pub mod timefmt;
