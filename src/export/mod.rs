@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::audit::cluster::{Cluster, ClusterError};
 use crate::cdc;
+use crate::errors;
 use crate::lake::{CommitOutcome, Lake, LakeError};
 use crate::timefmt;
 use broker::{BrokerError, BrokerOptions, Session};
@@ -62,27 +63,35 @@ pub struct ExportOptions {
 pub enum ExportError {
     #[error(transparent)]
     Lake(#[from] LakeError),
-    #[error("the lake rejected writes for {elapsed_s} s (limit {limit_s} s); nothing after {} was acknowledged: {source}", describe_position(*.committed_last))]
+    #[error("the lake rejected writes for {elapsed_s} s (limit {limit_s} s); nothing after {} was acknowledged", describe_position(*.committed_last))]
     LakeWriteFailed {
         elapsed_s: u64,
         limit_s: u64,
         committed_last: Option<u64>,
+        #[source]
         source: LakeError,
     },
-    #[error("the lake refused a write (a permanent error, not retried); nothing after {} was acknowledged: {source}", describe_position(*.committed_last))]
+    #[error("the lake refused a write (a permanent error, not retried); nothing after {} was acknowledged", describe_position(*.committed_last))]
     LakeWriteRefused {
         committed_last: Option<u64>,
+        #[source]
         source: LakeError,
     },
-    #[error("the broker stayed unreachable for {elapsed_s} s (limit {limit_s} s): {source}")]
+    #[error("the broker stayed unreachable for {elapsed_s} s (limit {limit_s} s)")]
     BrokerUnavailable {
         elapsed_s: u64,
         limit_s: u64,
+        #[source]
+        source: BrokerError,
+    },
+    #[error("the broker refused the session (a permanent error, not retried)")]
+    BrokerRefused {
+        #[source]
         source: BrokerError,
     },
     #[error("the commit task failed: {0}")]
     CommitTask(String),
-    #[error("account sweep: {0}")]
+    #[error("account sweep")]
     SweepClient(#[from] ClusterError),
     #[error("the account sweep task stopped")]
     SweepStopped,
@@ -97,13 +106,10 @@ const TICK_INTERVAL: Duration = Duration::from_millis(50);
 /// Runs the exporter until shutdown, idleness (`until_idle`) or a fatal error.
 pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportReport, ExportError> {
     let lake = Arc::new(Lake::open(&options.lake).await?);
-    lake.bind_cluster(options.cluster_id).await?;
     let mut report = ExportReport::default();
-    let orphans = lake.remove_orphan_accounts().await?;
-    report.orphans_removed = orphans.len() as u64;
-    for orphan in &orphans {
-        tracing::warn!(object = %orphan, "removed an accounts file left by an interrupted commit");
-    }
+    // The first session's state is read before the broker is reached, so a lake that cannot be
+    // exported to (another cluster's, a newer format) is refused at once.
+    let mut resume = Some(lake.resume_state(options.cluster_id).await?);
 
     let cluster = match &options.sweep {
         Some(sweep) => Some(Arc::new(Cluster::connect(
@@ -127,23 +133,34 @@ pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportRep
         let Some(session) = connect(&options, &mut shutdown).await? else {
             return Ok(report);
         };
-        // Every session starts from what the lake holds: the lake is the consumer position.
+        // Every session starts from what the lake holds (the lake is the consumer position):
+        // one listing of the lake per session, after the broker is reached, never per attempt.
+        let resume = match resume.take() {
+            Some(resume) => resume,
+            None => lake.resume_state(options.cluster_id).await?,
+        };
+        report.orphans_removed += resume.orphans_removed.len() as u64;
+        for orphan in &resume.orphans_removed {
+            tracing::warn!(object = %orphan, "removed an accounts file left by an interrupted commit");
+        }
         let start = SessionStart {
-            committed_last: lake.last_committed_timestamp().await?,
-            seen_accounts: lake.load_account_ids().await?,
+            committed_last: resume.committed_last,
+            seen_accounts: resume.account_ids,
         };
         tracing::info!(
             queue = %options.broker.queue,
             lake = %lake.location(),
             resume_after = %start.committed_last.map_or_else(|| "the start".to_string(), timefmt::rfc3339),
             accounts_known = start.seen_accounts.len(),
+            segments = resume.segment_count,
             "consuming"
         );
         let sweeper = match (&cluster, &options.sweep) {
-            (Some(cluster), Some(sweep)) => {
-                let after = lake.swept_through().await?;
-                Some(Sweeper::start(cluster.clone(), after, sweep.interval))
-            }
+            (Some(cluster), Some(sweep)) => Some(Sweeper::start(
+                cluster.clone(),
+                resume.swept_through,
+                sweep.interval,
+            )),
             _ => None,
         };
         let mut machine = Machine::new(machine_options, start, report, Instant::now());
@@ -167,7 +184,7 @@ pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportRep
                 let error = driver
                     .broker_error
                     .take()
-                    .map_or_else(|| "unknown".to_string(), |e| e.to_string());
+                    .map_or_else(|| "unknown".to_string(), |e| errors::one_line(&e));
                 tracing::warn!(%error, "lost the broker session; reconnecting and resuming from the lake");
                 if shutdown.requested {
                     return Ok(report);
@@ -215,17 +232,26 @@ async fn connect(
         .with_max_delay(Duration::from_secs(10))
         .with_total_delay(Some(options.broker_retry_max))
         .without_max_times();
-    let open = (|| Session::open(&options.broker)).retry(backoff).notify(
-        |error: &BrokerError, delay: Duration| {
+    // Refused credentials, a missing vhost or queue: retrying cannot help, so fail at once.
+    let open = (|| Session::open(&options.broker))
+        .retry(backoff)
+        .when(|error: &BrokerError| !error.is_permanent())
+        .notify(|error: &BrokerError, delay: Duration| {
+            let error = errors::one_line(error);
             tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "broker unreachable");
-        },
-    );
+        });
     tokio::select! {
         _ = shutdown.wait() => Ok(None),
-        opened = open => opened.map(Some).map_err(|source| ExportError::BrokerUnavailable {
-            elapsed_s: started.elapsed().as_secs(),
-            limit_s: options.broker_retry_max.as_secs(),
-            source,
+        opened = open => opened.map(Some).map_err(|source| {
+            if source.is_permanent() {
+                ExportError::BrokerRefused { source }
+            } else {
+                ExportError::BrokerUnavailable {
+                    elapsed_s: started.elapsed().as_secs(),
+                    limit_s: options.broker_retry_max.as_secs(),
+                    source,
+                }
+            }
         }),
     }
 }
@@ -488,6 +514,7 @@ where
         .retry(backoff)
         .when(LakeError::is_transient)
         .notify(|error: &LakeError, delay: Duration| {
+            let error = errors::one_line(error);
             tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "lake write failed; retrying");
         })
         .await

@@ -121,7 +121,7 @@ async fn sweep(
             }
             Ok(false) => return,
             Err(error) => {
-                tracing::warn!(%error, after, "account sweep failed; retrying at the next interval")
+                tracing::warn!(error = %crate::errors::one_line(&error), after, "account sweep failed; retrying at the next interval")
             }
         }
     }

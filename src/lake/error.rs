@@ -10,14 +10,14 @@ pub enum LakeError {
     #[error("lake location {location:?} is not usable: {reason}")]
     BadLocation { location: String, reason: String },
 
-    #[error("object store operation on {path:?} failed: {source}")]
+    #[error("object store operation on {path:?} failed")]
     Store {
         path: String,
         #[source]
         source: object_store::Error,
     },
 
-    #[error("Parquet encoding or decoding of {path:?} failed: {source}")]
+    #[error("Parquet encoding or decoding of {path:?} failed")]
     Parquet {
         path: String,
         #[source]

@@ -228,28 +228,5 @@ pub fn cdc_progress_queue(cluster_id: u128) -> String {
     format!("tigerbeetle.internal.progress.{cluster_id}")
 }
 
-/// `url` without its password (nothing of a url that does not parse: it may hold one).
-pub(super) fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(_) => url.to_string(),
-        Err(_) => "<unparseable url>".to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_password() {
-        assert_eq!(
-            redact("amqp://guest:secret@127.0.0.1:5672/%2f"),
-            "amqp://guest:***@127.0.0.1:5672/%2f"
-        );
-        assert_eq!(redact("amqp://u:secret@h:99999/"), "<unparseable url>");
-    }
-}
+/// `url` without its secrets: the crate's one redactor.
+pub(super) use crate::secret::redact_url as redact;
