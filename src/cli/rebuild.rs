@@ -1,0 +1,244 @@
+//! `ledgerlake rebuild`: its arguments, their validation into the rebuild's options, the
+//! progress bar while it replays, and the report as a table or JSON.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::exit::Outcome;
+use super::output::{self, ReportFormat};
+use super::progress::{Reporter, Step};
+use super::time::{parse_duration, parse_moment, parse_u128};
+use super::{require_existing_lake, CliError};
+use crate::rebuild::plan::{self, Until};
+use crate::rebuild::report::{Report, LIST_MAX};
+use crate::rebuild::{RebuildError, RebuildOptions};
+use crate::timefmt::{rfc3339, Moment};
+
+/// Open pending transfers the table report lists; JSON lists up to `LIST_MAX`.
+const TABLE_OPEN_PENDING_MAX: usize = 20;
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// The lake to rebuild from (see `export --lake`).
+    #[arg(long, env = "LEDGERLAKE_LAKE")]
+    pub lake: String,
+    /// The target cluster's addresses (as given to `tigerbeetle start`). Not used by --dry-run.
+    #[arg(long, required_unless_present = "dry_run")]
+    pub addresses: Option<String>,
+    /// The target cluster's id (decimal). It must be the lake's cluster id, unless
+    /// --lake-cluster-id confirms a rebuild under another id.
+    #[arg(long, value_parser = parse_u128)]
+    pub cluster_id: u128,
+    /// The lake's cluster id, to confirm rebuilding it into a cluster with a different id (a
+    /// recovery drill next to the live cluster, for example).
+    #[arg(long, value_parser = parse_u128)]
+    pub lake_cluster_id: Option<u128>,
+    /// Replay every event with a timestamp at or before this: a TigerBeetle timestamp (ns since
+    /// the epoch), an RFC 3339 instant (any offset), or `latest` (the lake's last event).
+    #[arg(long, value_parser = parse_moment)]
+    pub until: Moment,
+    /// Print the plan and stop: no connection to the target, nothing written.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rebuild only this ledger (repeat for several). A transfer and its accounts share a ledger,
+    /// so the subset is consistent.
+    #[arg(long = "ledger")]
+    pub ledgers: Vec<u32>,
+    /// `table` for people, `json` for scripts (every u64 and u128 a decimal string).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// The most events per request (TigerBeetle's maximum is 8189, with a 1 MiB request limit;
+    /// lower it for a cluster started with a smaller --limit-request, or to go easier on it).
+    #[arg(long, default_value_t = plan::BATCH_EVENTS_MAX)]
+    pub batch_events_max: usize,
+    /// Give up when the target sends no reply for this long (the TigerBeetle client retries
+    /// forever, and a wrong cluster id is never answered).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub reply_timeout: Duration,
+}
+
+impl TryFrom<RebuildArgs> for RebuildOptions {
+    type Error = RebuildError;
+
+    fn try_from(args: RebuildArgs) -> Result<Self, Self::Error> {
+        if args.cluster_id == u128::MAX {
+            return Err(RebuildError::Option {
+                name: "cluster-id",
+                reason: "2^128-1 is reserved by TigerBeetle".into(),
+            });
+        }
+        if let Some(&ledger) = args.ledgers.iter().find(|&&l| l == 0) {
+            return Err(RebuildError::Option {
+                name: "ledger",
+                reason: format!("{ledger} is not a ledger TigerBeetle accepts"),
+            });
+        }
+        if !(1..=plan::BATCH_EVENTS_MAX).contains(&args.batch_events_max) {
+            return Err(RebuildError::Option {
+                name: "batch-events-max",
+                reason: format!("must be between 1 and {}", plan::BATCH_EVENTS_MAX),
+            });
+        }
+        if args.reply_timeout.is_zero() {
+            return Err(RebuildError::Option {
+                name: "reply-timeout",
+                reason: "must be greater than zero".into(),
+            });
+        }
+        Ok(RebuildOptions {
+            lake: args.lake,
+            addresses: args.addresses,
+            cluster_id: args.cluster_id,
+            lake_cluster_id: args.lake_cluster_id,
+            until: match args.until {
+                Moment::Latest => Until::Latest,
+                Moment::At(t) => Until::At(t),
+            },
+            ledgers: (!args.ledgers.is_empty()).then(|| args.ledgers.into_iter().collect()),
+            dry_run: args.dry_run,
+            batch_events_max: args.batch_events_max,
+            reply_timeout: args.reply_timeout,
+        })
+    }
+}
+
+/// Runs the rebuild with a progress bar on a terminal, then prints the report.
+pub async fn run(args: RebuildArgs) -> Result<Outcome, CliError> {
+    let format = args.format;
+    require_existing_lake(&args.lake)?;
+    let options = RebuildOptions::try_from(args)?;
+    let reporter = Reporter::new();
+    let result = crate::rebuild::rebuild(&options, Vec::new(), &mut |p| {
+        reporter.show(Step {
+            label: "rebuild".to_string(),
+            done: p.done,
+            total: p.total,
+            unit: "objects",
+            events: p.done,
+        })
+    })
+    .await;
+    reporter.finish();
+    let report = result?;
+    let bytes = match format {
+        ReportFormat::Json => output::json(&report)?,
+        ReportFormat::Table => render_table(&report).into_bytes(),
+    };
+    output::write_stdout(&bytes)?;
+    Ok(Outcome::Done)
+}
+
+fn time_or_dash(ts: Option<u64>) -> String {
+    ts.map_or("-".to_string(), |t| format!("{t} ({})", rfc3339(t)))
+}
+
+/// The report for people: the plan, the deviations from the source, then what the run did.
+pub fn render_table(report: &Report) -> String {
+    let mut out = String::new();
+    let p = &report.plan;
+    let d = &p.deviations;
+    let _ = writeln!(
+        out,
+        "rebuild of lake {} (cluster {}) into cluster {}",
+        p.lake, p.lake_cluster_id, p.target_cluster_id
+    );
+    let _ = writeln!(
+        out,
+        "lake range:  {} .. {}",
+        time_or_dash(Some(p.lake_first_timestamp)),
+        time_or_dash(Some(p.lake_last_timestamp))
+    );
+    let _ = writeln!(out, "until:       {} ({})", p.until, p.until_time);
+    if let Some(ledgers) = &p.ledgers {
+        let _ = writeln!(out, "ledgers:     {ledgers:?}");
+    }
+    let _ = writeln!(
+        out,
+        "segments:    {} of {} to read",
+        p.segments_to_read, p.segments_in_lake
+    );
+    let _ = writeln!(
+        out,
+        "replays:     {} accounts, {} transfers ({} account requests, {} transfer requests)",
+        p.accounts, p.transfers, p.account_batches, p.transfer_batches
+    );
+    let e = &p.events;
+    let _ = writeln!(
+        out,
+        "events:      {} single_phase, {} two_phase_pending, {} two_phase_posted, {} two_phase_voided, {} two_phase_expired",
+        e.single_phase, e.two_phase_pending, e.two_phase_posted, e.two_phase_voided, e.two_phase_expired
+    );
+    let _ = writeln!(out, "first:       {}", time_or_dash(p.first_timestamp));
+    let _ = writeln!(out, "last:        {}", time_or_dash(p.last_timestamp));
+    let _ = writeln!(out, "deviations from the source:");
+    let _ = writeln!(out, "  every account and transfer has flags.imported");
+    let _ = writeln!(
+        out,
+        "  {} accounts created without `closed` (the replay closes them), {} without `linked`",
+        d.accounts_closed_flag_dropped, d.accounts_linked_flag_dropped
+    );
+    let _ = writeln!(
+        out,
+        "  {} pending transfers with their timeout set to 0",
+        d.timeouts_zeroed_total
+    );
+    let _ = writeln!(
+        out,
+        "  {} voids added for expiries, id = {}",
+        d.expiry_voids_total, d.expiry_void_id
+    );
+    for c in &d.chain_cuts {
+        let _ = writeln!(
+            out,
+            "  transfer {} at {} replayed without `linked` ({})",
+            c.transfer_id, c.timestamp, c.reason
+        );
+    }
+    let _ = writeln!(out, "pending at --until: {}", p.open_pending_total);
+    for o in p.open_pending.iter().take(TABLE_OPEN_PENDING_MAX) {
+        let expiry = o.expires_time.as_deref().map_or(String::new(), |t| {
+            format!(
+                ", timeout {} s dropped, the source expires it at {t}",
+                o.timeout_s
+            )
+        });
+        let _ = writeln!(
+            out,
+            "  {} (ledger {}, amount {}, at {}{expiry})",
+            o.transfer_id, o.ledger, o.amount, o.timestamp
+        );
+    }
+    let listed = p.open_pending.len().min(TABLE_OPEN_PENDING_MAX);
+    if p.open_pending_total > listed {
+        let _ = writeln!(
+            out,
+            "  ... ({} more; --format json lists up to {LIST_MAX})",
+            p.open_pending_total - listed
+        );
+    }
+    match &report.run {
+        None => {
+            let _ = writeln!(out, "dry run: nothing written");
+        }
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "target:      {} ({} accounts and {} transfers already present)",
+                r.target, r.accounts_already_present, r.transfers_already_present
+            );
+            let _ = writeln!(
+                out,
+                "created:     {} accounts, {} transfers in {:.2} s ({:.0} events/s; plan {:.2} s, target inspection {:.2} s)",
+                r.accounts_created,
+                r.transfers_created,
+                r.replay_s,
+                r.events_per_second,
+                r.plan_s,
+                r.inspect_s
+            );
+        }
+    }
+    out
+}
