@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use chrono::format::ParseErrorKind;
 use chrono::{DateTime, Datelike, Utc};
 
 pub const NS_PER_SECOND: u64 = 1_000_000_000;
@@ -84,7 +85,14 @@ pub fn parse_rfc3339(s: &str) -> Result<u64, TimeError> {
             return Err(err("the fraction of a second must have 1 to 9 digits"));
         }
     }
-    let parsed = DateTime::parse_from_rfc3339(s).map_err(|e| err(&e.to_string()))?;
+    let parsed = DateTime::parse_from_rfc3339(s).map_err(|e| {
+        err(match e.kind() {
+            ParseErrorKind::OutOfRange => "no such date, time of day or UTC offset",
+            ParseErrorKind::TooShort => "too short",
+            ParseErrorKind::TooLong => "unexpected text after the UTC offset",
+            _ => "not of the form YYYY-MM-DDTHH:MM:SS[.fffffffff] then Z or ±HH:MM",
+        })
+    })?;
     if parsed.timestamp_subsec_nanos() >= 1_000_000_000 {
         return Err(err("a leap second, which TigerBeetle's clock never shows"));
     }
@@ -181,6 +189,9 @@ mod tests {
         assert!(reason("2026-11-21T21:02:30.1234567890Z").contains("1 to 9 digits"));
         assert!(reason("1969-12-31T23:59:59Z").contains("outside the range"));
         assert!(reason("2026-11-21").contains("2026-11-21T21:02:30.123456789Z"));
+        assert!(reason("2026-13-21T21:02:30Z").contains("no such date"));
+        assert!(reason("2026-11-21T21:02:30Z ").contains("unexpected text"));
+        assert!(reason("2026-11-21T21:02:30+0100").contains("±HH:MM"));
     }
 
     #[test]

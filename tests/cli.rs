@@ -24,7 +24,10 @@ fn verify_of_a_path_without_a_lake_says_so_and_exits_2() {
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("there is no lake at /no/such/path"), "{err}");
     assert!(!err.contains("_ledgerlake.json is missing"), "{err}");
-    assert!(output.stdout.is_empty(), "no report for a lake that is not there");
+    assert!(
+        output.stdout.is_empty(),
+        "no report for a lake that is not there"
+    );
     assert!(
         !std::path::Path::new("/no/such/path").exists(),
         "verify created the directory"
@@ -57,7 +60,10 @@ fn every_reading_command_refuses_a_missing_lake_with_2() {
         let output = ledgerlake(args);
         let err = stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.starts_with("error: there is no lake at"), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: there is no lake at"),
+            "{args:?}: {err}"
+        );
         assert_eq!(err.lines().count(), 1, "one plain line: {err}");
     }
 }
@@ -72,7 +78,10 @@ fn a_lake_that_fails_verification_exits_1() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
     assert_eq!(report["ok"], false);
-    assert!(report["problems_total"].is_string(), "u64 as a string: {report}");
+    assert!(
+        report["problems_total"].is_string(),
+        "u64 as a string: {report}"
+    );
 }
 
 #[test]
@@ -95,7 +104,12 @@ fn bad_arguments_exit_2() {
         ],
     ] {
         let output = ledgerlake(args);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
     }
     let output = ledgerlake(&["balances", "--lake", "/tmp", "--at", "yesterday"]);
     assert!(stderr(&output).contains("RFC 3339"), "{}", stderr(&output));
@@ -107,7 +121,10 @@ fn help_documents_the_exit_statuses() {
     assert_eq!(output.status.code(), Some(0));
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(help.contains("Exit status:"), "{help}");
-    assert!(help.contains("1  the check ran and found problems"), "{help}");
+    assert!(
+        help.contains("1  the check ran and found problems"),
+        "{help}"
+    );
     assert!(help.contains("2  the command could not run"), "{help}");
 }
 
