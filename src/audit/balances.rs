@@ -30,7 +30,7 @@ pub enum BalancesError {
     EmptyLake { lake: String },
     #[error(
         "--at {at} ({}) is after the lake's last event at {last} ({}): the lake cannot know \
-         what happened since; use --at {last} or wait for the exporter",
+         what happened since; use --at latest (= {last}) or wait for the exporter",
         rfc3339(*at), rfc3339(*last)
     )]
     AtAfterLake { at: u64, last: u64 },

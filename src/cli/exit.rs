@@ -121,8 +121,7 @@ mod tests {
                 "  caused by: os error 13"
             ]
         );
-        // Only the line before counts: a cause repeated further down is printed again only if
-        // it says something the line before it did not.
+        // A skipped cause's own causes are compared with the last line printed.
         let error = chain(&["reading x: timed out", "timed out", "socket closed"]);
         assert_eq!(
             error_lines(&error),

@@ -242,3 +242,68 @@ pub fn render_table(report: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn options(extra: &[&str]) -> Result<RebuildOptions, RebuildError> {
+        let mut argv = vec!["ledgerlake", "rebuild", "--lake", "/l", "--dry-run"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Rebuild(args) => RebuildOptions::try_from(args),
+            other => panic!("expected rebuild, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn until_is_a_moment_like_every_other() {
+        let latest = options(&["--cluster-id", "1", "--until", "latest"]).unwrap();
+        assert_eq!(latest.until, Until::Latest);
+        let at = options(&["--cluster-id", "1", "--until", "1970-01-01T00:00:01+00:00"]).unwrap();
+        assert_eq!(at.until, Until::At(1_000_000_000));
+        assert_eq!(at.batch_events_max, plan::BATCH_EVENTS_MAX);
+        assert_eq!(at.reply_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn options_tigerbeetle_refuses_are_refused_first() {
+        let refused = |extra: &[&str]| match options(extra) {
+            Err(RebuildError::Option { name, .. }) => name,
+            other => panic!("{extra:?} accepted: {other:?}"),
+        };
+        let max = u128::MAX.to_string();
+        assert_eq!(
+            refused(&["--cluster-id", &max, "--until", "latest"]),
+            "cluster-id"
+        );
+        assert_eq!(
+            refused(&["--cluster-id", "1", "--until", "latest", "--ledger", "0"]),
+            "ledger"
+        );
+        assert_eq!(
+            refused(&[
+                "--cluster-id",
+                "1",
+                "--until",
+                "latest",
+                "--batch-events-max",
+                "8190"
+            ]),
+            "batch-events-max"
+        );
+        assert_eq!(
+            refused(&[
+                "--cluster-id",
+                "1",
+                "--until",
+                "latest",
+                "--reply-timeout",
+                "0s"
+            ]),
+            "reply-timeout"
+        );
+    }
+}
