@@ -249,13 +249,77 @@ mod tests {
     use crate::cli::{Cli, Command};
     use clap::Parser;
 
-    fn options(extra: &[&str]) -> Result<RebuildOptions, RebuildError> {
+    fn options(extra: &[&str]) -> Result<RebuildOptions, Box<RebuildError>> {
         let mut argv = vec!["ledgerlake", "rebuild", "--lake", "/l", "--dry-run"];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).expect("parses").command {
-            Command::Rebuild(args) => RebuildOptions::try_from(args),
+            Command::Rebuild(args) => RebuildOptions::try_from(args).map_err(Box::new),
             other => panic!("expected rebuild, got {other:?}"),
         }
+    }
+
+    fn report(ts: u64) -> Report {
+        use crate::rebuild::report::*;
+        Report {
+            plan: PlanReport {
+                lake: "/l".into(),
+                lake_cluster_id: "1".into(),
+                target_cluster_id: "1".into(),
+                lake_first_timestamp: ts,
+                lake_last_timestamp: ts,
+                until: ts,
+                until_time: rfc3339(ts),
+                ledgers: None,
+                segments_in_lake: 1,
+                segments_to_read: 1,
+                accounts: 2,
+                events: EventCounts {
+                    single_phase: 1,
+                    two_phase_pending: 0,
+                    two_phase_posted: 0,
+                    two_phase_voided: 0,
+                    two_phase_expired: 0,
+                    total: 1,
+                },
+                transfers: 1,
+                first_timestamp: Some(ts),
+                last_timestamp: Some(ts),
+                account_batches: 1,
+                transfer_batches: 1,
+                deviations: Deviations {
+                    imported_flag: true,
+                    accounts_closed_flag_dropped: 0,
+                    accounts_linked_flag_dropped: 0,
+                    timeouts_zeroed_total: 0,
+                    timeouts_zeroed: Vec::new(),
+                    expiry_voids_total: 0,
+                    expiry_void_id: "x".into(),
+                    expiry_voids: Vec::new(),
+                    chain_cuts: Vec::new(),
+                },
+                open_pending_total: 0,
+                open_pending: Vec::new(),
+            },
+            run: None,
+        }
+    }
+
+    #[test]
+    fn the_json_report_has_timestamps_above_2_pow_53_as_exact_strings() {
+        let ts = (1u64 << 53) + 1;
+        let json: serde_json::Value =
+            serde_json::from_slice(&output::json(&report(ts)).unwrap()).unwrap();
+        assert_eq!(json["plan"]["until"], ts.to_string());
+        assert_eq!(json["plan"]["lake_first_timestamp"], ts.to_string());
+        assert_eq!(json["plan"]["first_timestamp"], ts.to_string());
+        assert_eq!(json["plan"]["events"]["single_phase"], "1");
+        assert_eq!(json["run"], serde_json::Value::Null);
+        let table = render_table(&report(ts));
+        assert!(
+            table.contains(&format!("until:       {ts} ({})", rfc3339(ts))),
+            "{table}"
+        );
+        assert!(table.contains("dry run: nothing written"), "{table}");
     }
 
     #[test]
@@ -270,7 +334,7 @@ mod tests {
 
     #[test]
     fn options_tigerbeetle_refuses_are_refused_first() {
-        let refused = |extra: &[&str]| match options(extra) {
+        let refused = |extra: &[&str]| match options(extra).map_err(|e| *e) {
             Err(RebuildError::Option { name, .. }) => name,
             other => panic!("{extra:?} accepted: {other:?}"),
         };
