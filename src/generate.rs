@@ -1,52 +1,39 @@
 //! `ledgerlake generate`: drives a TigerBeetle cluster with the reusable ledger workload (every
 //! kind of transfer event), to try ledgerlake out, to demo it, and to feed benchmarks.
 
-use std::time::{Duration, Instant};
+use crate::workload::{self, WorkloadConfig, WorkloadError, WorkloadProgress, WorkloadSummary};
 
-use crate::cli::GenerateArgs;
-use crate::workload::{self, WorkloadConfig, WorkloadPhase};
+/// What `generate` needs.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Replica addresses of the cluster to write to.
+    pub addresses: String,
+    pub cluster_id: u128,
+    /// Transfers to attempt.
+    pub transfers: usize,
+    /// The same seed gives the same ledger.
+    pub seed: u64,
+}
 
-/// How often progress is printed on stderr.
-const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("cannot create a TigerBeetle client for {addresses}: {reason}")]
+    Client { addresses: String, reason: String },
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+}
 
-pub async fn run(args: &GenerateArgs) -> anyhow::Result<()> {
-    let client = tigerbeetle_unofficial::Client::new(args.cluster_id, args.addresses.as_str())
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create a TigerBeetle client for {}: {e}",
-                args.addresses
-            )
-        })?;
-    let config = WorkloadConfig::new(args.seed, args.transfers);
-    let mut last_print = Instant::now();
-    let summary = workload::run(&client, &config, |progress| {
-        let phase_done = matches!(progress.phase, WorkloadPhase::Done);
-        if phase_done || last_print.elapsed() >= PROGRESS_INTERVAL {
-            eprintln!(
-                "generate: {:?}: {} accounts, {}/{} transfers, {:.1} s",
-                progress.phase,
-                progress.accounts_created,
-                progress.transfers_sent,
-                progress.transfers_target,
-                progress.elapsed.as_secs_f64()
-            );
-            last_print = Instant::now();
-        }
-    })
-    .await?;
-    let events = &summary.events;
-    println!(
-        "generated {} accounts ({} never in a transfer) and {} CDC events: {} single_phase, {} two_phase_pending, {} two_phase_posted, {} two_phase_voided, {} two_phase_expired ({} transfers rejected on purpose) in {:.1} s",
-        summary.account_ids.len(),
-        summary.untouched_account_ids.len(),
-        events.total(),
-        events.single_phase,
-        events.two_phase_pending,
-        events.two_phase_posted,
-        events.two_phase_voided,
-        events.two_phase_expired,
-        summary.rejected.total(),
-        summary.elapsed.as_secs_f64()
-    );
-    Ok(())
+/// Runs the workload; `progress` is called after every request and at each phase.
+pub async fn run(
+    options: &GenerateOptions,
+    progress: impl FnMut(WorkloadProgress),
+) -> Result<WorkloadSummary, GenerateError> {
+    let client =
+        tigerbeetle_unofficial::Client::new(options.cluster_id, options.addresses.as_str())
+            .map_err(|e| GenerateError::Client {
+                addresses: options.addresses.clone(),
+                reason: e.to_string(),
+            })?;
+    let config = WorkloadConfig::new(options.seed, options.transfers);
+    Ok(workload::run(&client, &config, progress).await?)
 }

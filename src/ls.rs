@@ -1,17 +1,24 @@
 //! `ledgerlake ls`: what the lake holds — segments with their time ranges, event counts and sizes,
-//! the account sweep's files, totals, and quarantined messages — as a table for people or JSON for
-//! scripts.
+//! the account sweep's files, totals, and quarantined messages (the CLI renders the listing as a
+//! table for people or JSON for scripts, every u64 a decimal string).
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
+use serde_with::{serde_as, DisplayFromStr};
 
-use crate::cli::{LsArgs, OutputFormat};
-use crate::lake::{Lake, SegmentInfo, SweptInfo};
+use crate::lake::{Lake, LakeError, SegmentInfo, SweptInfo};
 use crate::timefmt::rfc3339;
+
+/// What `ls` needs.
+#[derive(Debug, Clone)]
+pub struct LsOptions {
+    pub lake: String,
+}
 
 /// Footers read at once: enough to hide object-store latency, few enough to stay polite.
 const FOOTER_READS_IN_FLIGHT: usize = 8;
 
+#[serde_as]
 #[derive(Debug, Serialize)]
 pub struct Listing {
     pub lake: String,
@@ -24,71 +31,88 @@ pub struct Listing {
     pub quarantine: Vec<QuarantineLine>,
 }
 
+#[serde_as]
 #[derive(Debug, Serialize)]
 pub struct SegmentLine {
     pub date: String,
+    #[serde_as(as = "DisplayFromStr")]
     pub first_timestamp: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub last_timestamp: u64,
     pub first_time: String,
     pub last_time: String,
+    #[serde_as(as = "DisplayFromStr")]
     pub events: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub accounts: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub bytes: u64,
     pub object: String,
 }
 
 /// One swept accounts file: its accounts' creation range.
+#[serde_as]
 #[derive(Debug, Serialize)]
 pub struct SweptLine {
+    #[serde_as(as = "DisplayFromStr")]
     pub first_timestamp: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub last_timestamp: u64,
     pub first_time: String,
     pub last_time: String,
+    #[serde_as(as = "DisplayFromStr")]
     pub accounts: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub bytes: u64,
     pub object: String,
 }
 
+#[serde_as]
 #[derive(Debug, Default, Serialize)]
 pub struct Totals {
+    #[serde_as(as = "DisplayFromStr")]
     pub segments: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub events: u64,
     /// Accounts recorded in both tables: first seen in an event, or swept.
+    #[serde_as(as = "DisplayFromStr")]
     pub accounts: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub swept_accounts: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub bytes: u64,
+    #[serde_as(as = "Option<DisplayFromStr>")]
     pub first_timestamp: Option<u64>,
+    #[serde_as(as = "Option<DisplayFromStr>")]
     pub last_timestamp: Option<u64>,
     pub first_time: Option<String>,
     pub last_time: Option<String>,
 }
 
+#[serde_as]
 #[derive(Debug, Serialize)]
 pub struct QuarantineLine {
     pub object: String,
     pub received_time: String,
+    #[serde_as(as = "DisplayFromStr")]
     pub bytes: u64,
     pub reason: String,
 }
 
-pub async fn run(args: &LsArgs) -> anyhow::Result<()> {
-    let lake = Lake::open(&args.lake).await?;
-    let listing = list(&lake).await?;
-    match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&listing)?),
-        OutputFormat::Table => print!("{}", render_table(&listing)),
-    }
-    Ok(())
+/// Opens the lake and lists it.
+pub async fn run(options: &LsOptions) -> Result<Listing, LakeError> {
+    let lake = Lake::open(&options.lake).await?;
+    list(&lake).await
 }
 
 /// Reads the lake's listing and every segment's footer (counts), without reading any rows.
-pub async fn list(lake: &Lake) -> anyhow::Result<Listing> {
+pub async fn list(lake: &Lake) -> Result<Listing, LakeError> {
     let meta = lake.read_meta().await?;
     let segments: Vec<SegmentInfo> = lake.list_segments().await?;
     let lines: Vec<SegmentLine> = futures::stream::iter(segments.iter())
         .map(|segment| async move {
             let counts = lake.segment_counts(segment).await?;
-            Ok::<_, anyhow::Error>(SegmentLine {
+            Ok::<_, LakeError>(SegmentLine {
                 date: segment.date.clone(),
                 first_timestamp: segment.first_timestamp,
                 last_timestamp: segment.last_timestamp,
@@ -107,7 +131,7 @@ pub async fn list(lake: &Lake) -> anyhow::Result<Listing> {
     let swept: Vec<SweptLine> = futures::stream::iter(swept_files.iter())
         .map(|file| async move {
             let accounts = lake.footer_rows(&file.path, file.bytes).await?;
-            Ok::<_, anyhow::Error>(SweptLine {
+            Ok::<_, LakeError>(SweptLine {
                 first_timestamp: file.first_timestamp,
                 last_timestamp: file.last_timestamp,
                 first_time: rfc3339(file.first_timestamp),
@@ -158,67 +182,4 @@ pub async fn list(lake: &Lake) -> anyhow::Result<Listing> {
         totals,
         quarantine,
     })
-}
-
-fn render_table(listing: &Listing) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "lake {}  cluster {}  format {}",
-        listing.lake,
-        listing.cluster_id.as_deref().unwrap_or("-"),
-        listing
-            .format_version
-            .map_or("-".to_string(), |v| v.to_string())
-    );
-    let _ = writeln!(
-        out,
-        "{:<10}  {:<30}  {:<30}  {:>8}  {:>8}  {:>10}  object",
-        "date", "first", "last", "events", "accounts", "bytes"
-    );
-    for line in &listing.segments {
-        let _ = writeln!(
-            out,
-            "{:<10}  {:<30}  {:<30}  {:>8}  {:>8}  {:>10}  {}",
-            line.date,
-            line.first_time,
-            line.last_time,
-            line.events,
-            line.accounts,
-            line.bytes,
-            line.object
-        );
-    }
-    for line in &listing.swept {
-        let _ = writeln!(
-            out,
-            "{:<10}  {:<30}  {:<30}  {:>8}  {:>8}  {:>10}  {}",
-            "swept", line.first_time, line.last_time, "-", line.accounts, line.bytes, line.object
-        );
-    }
-    let totals = &listing.totals;
-    let per_event = if totals.events > 0 {
-        totals.bytes as f64 / totals.events as f64
-    } else {
-        0.0
-    };
-    let _ = writeln!(
-        out,
-        "total: {} segments, {} events, {} accounts ({} swept), {} bytes ({per_event:.1} bytes/event)",
-        totals.segments, totals.events, totals.accounts, totals.swept_accounts, totals.bytes
-    );
-    if let (Some(first), Some(last)) = (totals.first_timestamp, totals.last_timestamp) {
-        let _ = writeln!(out, "first: {first} ({})", rfc3339(first));
-        let _ = writeln!(out, "last:  {last} ({})", rfc3339(last));
-    }
-    let _ = writeln!(out, "quarantine: {} messages", listing.quarantine.len());
-    for q in &listing.quarantine {
-        let _ = writeln!(
-            out,
-            "  {}  {}  {} bytes  {}",
-            q.object, q.received_time, q.bytes, q.reason
-        );
-    }
-    out
 }

@@ -1,13 +1,13 @@
-//! The `ledgerlake` binary: parse the command line, run the command, map the error to an exit code.
+//! The `ledgerlake` binary: parse the command line, run the command, print an error once, and
+//! exit with the status `--help` documents (0 ok, 1 problems found, 2 could not run).
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use ledgerlake::cli::{Cli, Command};
-use ledgerlake::{audit, export, generate, ls, rebuild};
+use ledgerlake::cli::{self, exit};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Bad arguments print the usage and exit 2 (`--help` and `--version` exit 0).
+    let cli = cli::parse_args();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LEDGERLAKE_LOG")
@@ -19,34 +19,16 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
+            let error = anyhow::Error::new(error).context("cannot start the async runtime");
+            exit::print_error(error.as_ref());
+            return ExitCode::from(exit::EXIT_CANNOT_RUN);
         }
     };
-    match runtime.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+    let result = runtime.block_on(cli::run(cli.command, Box::pin(shutdown_signal())));
+    if let Err(error) = &result {
+        exit::print_error(error);
     }
-}
-
-async fn run(command: Command) -> anyhow::Result<()> {
-    match command {
-        Command::Export(args) => {
-            let options = export::ExportOptions::try_from(args)?;
-            let report = export::run(options, Box::pin(shutdown_signal())).await?;
-            eprintln!("{}", serde_json::to_string(&report)?);
-            Ok(())
-        }
-        Command::Ls(args) => ls::run(&args).await,
-        Command::Rebuild(args) => rebuild::run(args).await,
-        Command::Generate(args) => generate::run(&args).await,
-        Command::Balances(args) => Ok(audit::balances::run(&args).await?),
-        Command::Verify(args) => Ok(audit::verify::run(&args).await?),
-        Command::Reconcile(args) => Ok(audit::reconcile::run(&args).await?),
-    }
+    ExitCode::from(exit::exit_status(&result))
 }
 
 /// Resolves on SIGINT or SIGTERM: the exporter then seals, commits, acknowledges and exits 0.

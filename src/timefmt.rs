@@ -1,19 +1,33 @@
-//! UTC calendar arithmetic on TigerBeetle timestamps (ns since the Unix epoch), without chrono.
+//! TigerBeetle timestamps (ns since the Unix epoch) as UTC dates and RFC 3339 instants, on chrono.
 //!
 //! The lake partitions by UTC date and the CLI prints and parses RFC 3339 instants; both need
-//! exact conversions over the whole `u64` range, which the civil-from-days algorithm
-//! (Howard Hinnant, <https://howardhinnant.github.io/date_algorithms.html>) gives in a few lines.
+//! exact conversions over the whole `u64` range (up to 2554-07-21), which chrono's `DateTime<Utc>`
+//! covers. What chrono accepts and TigerBeetle cannot hold is refused here: leap seconds (its
+//! clock has none), more than 9 fraction digits (finer than a nanosecond), instants before the
+//! epoch or after `u64::MAX` ns.
 
 use std::fmt;
 
+use chrono::format::ParseErrorKind;
+use chrono::{DateTime, Datelike, Utc};
+
 pub const NS_PER_SECOND: u64 = 1_000_000_000;
 pub const NS_PER_DAY: u64 = 86_400 * NS_PER_SECOND;
+
+/// A moment named on the command line: an instant, or the newest one the lake holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// The lake's last event (resolved against the lake when the command runs).
+    Latest,
+    /// A TigerBeetle timestamp.
+    At(u64),
+}
 
 /// Why a string is not an RFC 3339 instant that fits a TigerBeetle timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeError {
     pub input: String,
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 impl fmt::Display for TimeError {
@@ -28,67 +42,28 @@ impl fmt::Display for TimeError {
 
 impl std::error::Error for TimeError {}
 
-/// Days since 1970-01-01 → proleptic Gregorian (year, month 1..=12, day 1..=31).
-fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y as i32, m, d)
+/// The instant of a timestamp. Every `u64` of nanoseconds is inside chrono's range.
+fn utc(ts_ns: u64) -> DateTime<Utc> {
+    let secs = (ts_ns / NS_PER_SECOND) as i64; // < 2^35: no truncation
+    let nanos = (ts_ns % NS_PER_SECOND) as u32;
+    DateTime::from_timestamp(secs, nanos).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Proleptic Gregorian (year, month, day) → days since 1970-01-01. Inputs must be valid.
-fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
-    let y = i64::from(y) - i64::from(m <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn is_leap(y: i32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i32, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// The UTC calendar date of a timestamp.
+/// The UTC calendar date of a timestamp: (year, month 1..=12, day 1..=31).
 pub fn utc_date(ts_ns: u64) -> (i32, u32, u32) {
-    // u64 ns / NS_PER_DAY < 2^17, so the cast cannot truncate.
-    civil_from_days((ts_ns / NS_PER_DAY) as i64)
+    let t = utc(ts_ns);
+    (t.year(), t.month(), t.day())
 }
 
 /// The lake's `date=` partition value: `YYYY-MM-DD` (UTC).
 pub fn date_partition(ts_ns: u64) -> String {
-    let (y, m, d) = utc_date(ts_ns);
-    format!("{y:04}-{m:02}-{d:02}")
+    utc(ts_ns).format("%Y-%m-%d").to_string()
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, always nine fraction digits so that every timestamp prints
 /// at full precision and the strings sort like the numbers.
 pub fn rfc3339(ts_ns: u64) -> String {
-    let (y, mo, d) = utc_date(ts_ns);
-    let ns_of_day = ts_ns % NS_PER_DAY;
-    let secs = ns_of_day / NS_PER_SECOND;
-    let frac = ns_of_day % NS_PER_SECOND;
-    let (h, mi, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{frac:09}Z")
+    utc(ts_ns).format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
 }
 
 /// The first timestamp of the next UTC day. Saturates at `u64::MAX` on the last representable
@@ -100,86 +75,32 @@ pub fn next_utc_midnight(ts_ns: u64) -> u64 {
 /// Parses `YYYY-MM-DD(T|t| )HH:MM:SS[.f{1,9}](Z|z|±HH:MM)`. Leap seconds (`:60`) are refused:
 /// TigerBeetle's clock has none. Instants before the epoch or past `u64::MAX` ns are refused.
 pub fn parse_rfc3339(s: &str) -> Result<u64, TimeError> {
-    let err = |reason| TimeError {
+    let err = |reason: &str| TimeError {
         input: s.to_string(),
-        reason,
+        reason: reason.to_string(),
     };
-    let b = s.as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        let digits = b.get(range)?;
-        digits.iter().try_fold(0u32, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    if let Some(fraction) = s.get(19..).and_then(|rest| rest.strip_prefix('.')) {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 9 {
+            return Err(err("the fraction of a second must have 1 to 9 digits"));
+        }
+    }
+    let parsed = DateTime::parse_from_rfc3339(s).map_err(|e| {
+        err(match e.kind() {
+            ParseErrorKind::OutOfRange => "no such date, time of day or UTC offset",
+            ParseErrorKind::TooShort => "too short",
+            ParseErrorKind::TooLong => "unexpected text after the UTC offset",
+            _ => "not of the form YYYY-MM-DDTHH:MM:SS[.fffffffff] then Z or ±HH:MM",
         })
-    };
-    if b.len() < 20 {
-        return Err(err("too short"));
+    })?;
+    if parsed.timestamp_subsec_nanos() >= 1_000_000_000 {
+        return Err(err("a leap second, which TigerBeetle's clock never shows"));
     }
-    if b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
-        return Err(err("bad separators"));
-    }
-    if !matches!(b[10], b'T' | b't' | b' ') {
-        return Err(err("date and time must be separated by 'T'"));
-    }
-    let fields = (
-        num(0..4),
-        num(5..7),
-        num(8..10),
-        num(11..13),
-        num(14..16),
-        num(17..19),
-    );
-    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = fields
-    else {
-        return Err(err("non-digit in date or time"));
-    };
-    let year = year as i32;
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return Err(err("no such date"));
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return Err(err("no such time of day"));
-    }
-
-    let mut i = 19;
-    let mut frac_ns: u64 = 0;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let n = i - start;
-        if n == 0 || n > 9 {
-            return Err(err("fraction must have 1 to 9 digits"));
-        }
-        let digits = num(start..i).ok_or_else(|| err("bad fraction"))?;
-        frac_ns = u64::from(digits) * 10u64.pow(9 - n as u32);
-    }
-
-    let offset_secs: i64 = match &b[i..] {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
-            let (Some(oh), Some(om)) = (num(i + 1..i + 3), num(i + 4..i + 6)) else {
-                return Err(err("bad UTC offset"));
-            };
-            if oh > 23 || om > 59 {
-                return Err(err("bad UTC offset"));
-            }
-            let magnitude = i64::from(oh * 3600 + om * 60);
-            if *sign == b'+' {
-                magnitude
-            } else {
-                -magnitude
-            }
-        }
-        _ => return Err(err("expected 'Z' or a ±HH:MM offset at the end")),
-    };
-
-    let days = days_from_civil(year, month, day);
-    let local_secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-    let utc_ns =
-        i128::from(local_secs - offset_secs) * i128::from(NS_PER_SECOND) + i128::from(frac_ns);
-    u64::try_from(utc_ns).map_err(|_| err("outside the range of a TigerBeetle timestamp"))
+    let ns = i128::from(parsed.timestamp()) * i128::from(NS_PER_SECOND)
+        + i128::from(parsed.timestamp_subsec_nanos());
+    u64::try_from(ns).map_err(|_| {
+        err("outside the range of a TigerBeetle timestamp (1970-01-01T00:00:00Z to 2554-07-21T23:34:33.709551615Z)")
+    })
 }
 
 #[cfg(test)]
@@ -192,6 +113,8 @@ mod tests {
         assert_eq!(date_partition(0), "1970-01-01");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00.000000000Z"), Ok(0));
+        assert_eq!(parse_rfc3339("1970-01-01T01:00:00+01:00"), Ok(0));
         assert_eq!(next_utc_midnight(0), NS_PER_DAY);
         assert_eq!(next_utc_midnight(NS_PER_DAY - 1), NS_PER_DAY);
         assert_eq!(next_utc_midnight(NS_PER_DAY), 2 * NS_PER_DAY);
@@ -206,6 +129,7 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-11-21T21:02:30.123456789Z"), Ok(ts));
         assert_eq!(parse_rfc3339("2026-11-21T22:02:30.123456789+01:00"), Ok(ts));
         assert_eq!(parse_rfc3339("2026-11-21T16:32:30.123456789-04:30"), Ok(ts));
+        assert_eq!(parse_rfc3339("2026-11-22T10:47:30.123456789+13:45"), Ok(ts));
         assert_eq!(parse_rfc3339("2026-11-21t21:02:30.123456789z"), Ok(ts));
         assert_eq!(parse_rfc3339("2026-11-21 21:02:30.123456789Z"), Ok(ts));
         assert_eq!(
@@ -234,10 +158,14 @@ mod tests {
 
     #[test]
     fn limits() {
-        // i64 nanoseconds end here (the limit of DuckDB's TIMESTAMP_NS and most tools).
+        // i64 nanoseconds (2^63-1) end here (the limit of DuckDB's TIMESTAMP_NS and most tools).
         let i64_max = i64::MAX as u64;
         assert_eq!(rfc3339(i64_max), "2262-04-11T23:47:16.854775807Z");
         assert_eq!(parse_rfc3339("2262-04-11T23:47:16.854775807Z"), Ok(i64_max));
+        assert_eq!(
+            parse_rfc3339("2262-04-12T01:47:16.854775807+02:00"),
+            Ok(i64_max)
+        );
         // u64 nanoseconds end here.
         assert_eq!(rfc3339(u64::MAX), "2554-07-21T23:34:33.709551615Z");
         assert_eq!(
@@ -248,6 +176,22 @@ mod tests {
         assert!(parse_rfc3339("1969-12-31T23:59:59.999999999Z").is_err());
         assert!(parse_rfc3339("1970-01-01T00:30:00+01:00").is_err());
         assert_eq!(next_utc_midnight(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let reason = |s: &str| parse_rfc3339(s).unwrap_err().to_string();
+        assert!(
+            reason("2026-11-21T23:59:60Z").contains("leap second"),
+            "{}",
+            reason("2026-11-21T23:59:60Z")
+        );
+        assert!(reason("2026-11-21T21:02:30.1234567890Z").contains("1 to 9 digits"));
+        assert!(reason("1969-12-31T23:59:59Z").contains("outside the range"));
+        assert!(reason("2026-11-21").contains("2026-11-21T21:02:30.123456789Z"));
+        assert!(reason("2026-13-21T21:02:30Z").contains("no such date"));
+        assert!(reason("2026-11-21T21:02:30Z ").contains("unexpected text"));
+        assert!(reason("2026-11-21T21:02:30+0100").contains("±HH:MM"));
     }
 
     #[test]
@@ -291,7 +235,7 @@ mod tests {
             let s = rfc3339(ts);
             assert_eq!(parse_rfc3339(&s), Ok(ts), "{s}");
             let (y, m, d) = utc_date(ts);
-            assert_eq!(days_from_civil(y, m, d), (ts / NS_PER_DAY) as i64);
+            assert_eq!(date_partition(ts), format!("{y:04}-{m:02}-{d:02}"));
             if ts / NS_PER_DAY < u64::MAX / NS_PER_DAY {
                 assert!(next_utc_midnight(ts) > ts);
                 assert_ne!(date_partition(next_utc_midnight(ts)), date_partition(ts));
@@ -301,18 +245,23 @@ mod tests {
 
     #[test]
     fn every_day_for_six_centuries_is_consecutive() {
-        let mut prev = civil_from_days(0);
-        for days in 1..(u64::MAX / NS_PER_DAY) as i64 {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-            let expected = if prev.2 < days_in_month(prev.0, prev.1) {
-                (prev.0, prev.1, prev.2 + 1)
-            } else if prev.1 < 12 {
-                (prev.0, prev.1 + 1, 1)
-            } else {
-                (prev.0 + 1, 1, 1)
-            };
-            assert_eq!((y, m, d), expected);
+        let mut prev = utc_date(0);
+        for days in 1..u64::MAX / NS_PER_DAY {
+            let midnight = days * NS_PER_DAY;
+            let (y, m, d) = utc_date(midnight);
+            assert_eq!(
+                parse_rfc3339(&format!("{}T00:00:00Z", date_partition(midnight))),
+                Ok(midnight)
+            );
+            let next_month = (prev.0, prev.1 + 1, 1);
+            let next_year = (prev.0 + 1, 1, 1);
+            assert!(
+                (y, m, d) == (prev.0, prev.1, prev.2 + 1)
+                    || (d == 1
+                        && ((y, m, d) == next_month || (prev.1 == 12 && (y, m, d) == next_year))),
+                "{prev:?} -> {:?}",
+                (y, m, d)
+            );
             prev = (y, m, d);
         }
     }

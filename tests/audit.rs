@@ -14,6 +14,7 @@ use futures::StreamExt;
 use ledgerlake::audit::balances::balances_at;
 use ledgerlake::audit::cluster::Cluster;
 use ledgerlake::audit::problem::Problem;
+use ledgerlake::audit::progress::NoProgress;
 use ledgerlake::audit::reconcile::{reconcile, DifferenceKind};
 use ledgerlake::audit::state::Selection;
 use ledgerlake::audit::verify::{verify, VerifyReport};
@@ -171,7 +172,7 @@ async fn balances_verify_and_reconcile_agree_with_the_source() {
     );
 
     // verify: an honest lake passes every check.
-    let report = verify(lake, false).await;
+    let report = verify(lake, &NoProgress).await;
     assert!(report.ok, "{:#?}", report.problems);
     assert_eq!(report.events, stack.summary.events.total() as u64);
     assert!(report.double_entry_checked);
@@ -213,7 +214,7 @@ async fn balances_verify_and_reconcile_agree_with_the_source() {
     }
     let (mut compared, mut after_expiry) = (0, 0);
     for &at in &moments {
-        let from_lake = balances_at(lake, at, &selection, false)
+        let from_lake = balances_at(lake, at, &selection, &NoProgress)
             .await
             .expect("balances");
         let by_id: HashMap<u128, Point> = from_lake
@@ -258,7 +259,7 @@ async fn balances_verify_and_reconcile_agree_with_the_source() {
                         accounts: [id].into(),
                         ledgers: Default::default(),
                     };
-                    let then = balances_at(lake, source_ts, &one, false)
+                    let then = balances_at(lake, source_ts, &one, &NoProgress)
                         .await
                         .expect("balances");
                     assert_eq!(
@@ -276,16 +277,22 @@ async fn balances_verify_and_reconcile_agree_with_the_source() {
     }
     eprintln!("balances: {compared} (account, moment) pairs agree with get_account_balances ({after_expiry} after an expiry it does not list)");
     // A moment after the lake's last event is refused, not answered from stale data.
-    assert!(balances_at(lake, last + 1, &selection, false)
+    assert!(balances_at(lake, last + 1, &selection, &NoProgress)
         .await
         .is_err());
 
     // reconcile: clean on the caught-up lake.
     let cluster = stack.cluster();
     let cluster_id = stack.stack.replica.cluster_id();
-    let report = reconcile(lake, &cluster, cluster_id, Duration::from_secs(5), false)
-        .await
-        .expect("reconcile");
+    let report = reconcile(
+        lake,
+        &cluster,
+        cluster_id,
+        Duration::from_secs(5),
+        &NoProgress,
+    )
+    .await
+    .expect("reconcile");
     assert!(report.ok, "{:#?}", report.differences);
     assert_eq!(report.lake_last_timestamp, last);
     assert!(
@@ -323,9 +330,15 @@ async fn balances_verify_and_reconcile_agree_with_the_source() {
         .create_transfers(vec![unseen])
         .await
         .expect("unseen transfer");
-    let report = reconcile(lake, &cluster, cluster_id, Duration::from_secs(1), false)
-        .await
-        .expect("reconcile");
+    let report = reconcile(
+        lake,
+        &cluster,
+        cluster_id,
+        Duration::from_secs(1),
+        &NoProgress,
+    )
+    .await
+    .expect("reconcile");
     assert!(!report.ok);
     let mut found: Vec<(u128, DifferenceKind, &str, u128)> = report
         .differences
@@ -351,13 +364,19 @@ async fn balances_verify_and_reconcile_agree_with_the_source() {
 
     // Reconcile waits for the exporter to catch up, and is then clean again.
     let catch_up = stack.export_events(1_000, 1);
-    let check = reconcile(lake, &cluster, cluster_id, Duration::from_secs(60), false);
+    let check = reconcile(
+        lake,
+        &cluster,
+        cluster_id,
+        Duration::from_secs(60),
+        &NoProgress,
+    );
     let (exported, report) = tokio::join!(catch_up, check);
     assert_eq!(exported, 1);
     let report = report.expect("reconcile");
     assert!(report.ok, "{:#?}", report.differences);
     assert!(report.lake_last_timestamp > last);
-    assert!(verify(lake, false).await.ok);
+    assert!(verify(lake, &NoProgress).await.ok);
 
     // The binary: balances as CSV, reconcile and verify exit codes and JSON.
     let bin = env!("CARGO_BIN_EXE_ledgerlake");
@@ -509,7 +528,7 @@ async fn verify_names_the_place_of_each_alteration() {
 
     // The rewritten honest lake passes: the alterations below are the only differences.
     let (_, lake) = write_lake(&lake_dir(), cluster_id, &honest, &records).await;
-    assert!(verify(&lake, false).await.ok);
+    assert!(verify(&lake, &NoProgress).await.ok);
 
     // Each account's events, to pick events with known neighbours.
     let mut by_account: HashMap<u128, Vec<usize>> = HashMap::new();
@@ -550,7 +569,7 @@ async fn verify_names_the_place_of_each_alteration() {
     let mut altered = events.clone();
     altered.remove(middle);
     let (_, lake) = write_lake(&lake_dir(), cluster_id, &chunk(&altered, 400), &records).await;
-    let report = verify(&lake, false).await;
+    let report = verify(&lake, &NoProgress).await;
     assert!(!report.ok);
     let breaks = chain_breaks(&report);
     for account in [target.debit_account.id, target.credit_account.id] {
@@ -570,7 +589,7 @@ async fn verify_names_the_place_of_each_alteration() {
     let mut segments = honest.clone();
     segments.push(vec![target]);
     let (_, lake) = write_lake(&lake_dir(), cluster_id, &segments, &records).await;
-    let report = verify(&lake, false).await;
+    let report = verify(&lake, &NoProgress).await;
     assert!(
         !problems_of(&report, "segments_overlap").is_empty(),
         "{:#?}",
@@ -588,7 +607,7 @@ async fn verify_names_the_place_of_each_alteration() {
     altered.push(copy);
     let debit_before_copy = events[*by_account[&target.debit_account.id].last().unwrap()].timestamp;
     let (_, lake) = write_lake(&lake_dir(), cluster_id, &chunk(&altered, 400), &records).await;
-    let report = verify(&lake, false).await;
+    let report = verify(&lake, &NoProgress).await;
     let breaks = chain_breaks(&report);
     assert!(
         breaks.contains(&(
@@ -603,7 +622,7 @@ async fn verify_names_the_place_of_each_alteration() {
     let mut altered = events.clone();
     altered[middle].transfer.amount += 1;
     let (_, lake) = write_lake(&lake_dir(), cluster_id, &chunk(&altered, 400), &records).await;
-    let report = verify(&lake, false).await;
+    let report = verify(&lake, &NoProgress).await;
     let breaks = chain_breaks(&report);
     for account in [target.debit_account.id, target.credit_account.id] {
         assert!(
@@ -617,7 +636,7 @@ async fn verify_names_the_place_of_each_alteration() {
     let mut altered = events.clone();
     altered[middle].debit_account.debits_posted += 1;
     let (_, lake) = write_lake(&lake_dir(), cluster_id, &chunk(&altered, 400), &records).await;
-    let report = verify(&lake, false).await;
+    let report = verify(&lake, &NoProgress).await;
     let debit = target.debit_account.id;
     assert!(report.problems.iter().any(|p| matches!(p,
         Problem::ChainBreak { account, timestamp, fields, .. }
@@ -639,7 +658,7 @@ async fn verify_names_the_place_of_each_alteration() {
         .collect();
     segments.push(overlap);
     let (_, lake) = write_lake(&lake_dir(), cluster_id, &segments, &records).await;
-    let report = verify(&lake, false).await;
+    let report = verify(&lake, &NoProgress).await;
     let overlaps = problems_of(&report, "segments_overlap");
     // It overlaps the end of one honest segment and the start of the next: both are named.
     assert_eq!(overlaps.len(), 2, "{overlaps:#?}");
@@ -671,7 +690,7 @@ async fn verify_names_the_place_of_each_alteration() {
         .expect("open segment file");
     file.set_len(victim.transfers_bytes / 2).expect("truncate");
     drop(file);
-    let report = verify(&lake, false).await;
+    let report = verify(&lake, &NoProgress).await;
     let unreadable = problems_of(&report, "segment_unreadable");
     assert!(
         matches!(unreadable.as_slice(), [Problem::SegmentUnreadable { segment, .. }] if *segment == victim.transfers_path.to_string()),
@@ -711,15 +730,21 @@ async fn verify_names_the_place_of_each_alteration() {
     let mut altered = events.clone();
     altered.remove(last_of_both);
     let (_, lake) = write_lake(&lake_dir(), cluster_id, &chunk(&altered, 400), &records).await;
-    let report = verify(&lake, false).await;
+    let report = verify(&lake, &NoProgress).await;
     assert!(
         report.ok,
         "a hidden last event leaves no trace in the lake alone: {:#?}",
         report.problems
     );
-    let report = reconcile(&lake, &stack.cluster(), cluster_id, Duration::ZERO, false)
-        .await
-        .expect("reconcile");
+    let report = reconcile(
+        &lake,
+        &stack.cluster(),
+        cluster_id,
+        Duration::ZERO,
+        &NoProgress,
+    )
+    .await
+    .expect("reconcile");
     assert!(!report.ok);
     let accounts: HashSet<u128> = report.differences.iter().map(|d| d.account).collect();
     assert_eq!(

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::stack::{self, InProcessExporter};
+use ledgerlake::audit::progress::NoProgress;
 use ledgerlake::audit::verify;
 use ledgerlake::export::sweep::SweepOptions;
 use ledgerlake::export::{self, ExportOptions};
@@ -126,7 +127,7 @@ async fn assert_records_every_account_once(
         }
     }
     assert_eq!(lake.load_account_ids().await.expect("ids"), ids);
-    let report = verify::verify(lake, false).await;
+    let report = verify::verify(lake, &NoProgress).await;
     assert!(report.ok, "verify: {:?}", report.problems);
     assert_eq!(report.swept_accounts, swept.len());
 }

@@ -1,44 +1,44 @@
-//! JSON output conventions of the audit commands: every integer that may exceed 2^53 (u128
-//! ids, amounts and balances, u64 nanosecond timestamps) is a decimal string, as in the lake's
-//! own JSON files, because most JSON parsers read numbers as doubles.
+//! JSON output conventions of the audit types: every integer that may exceed 2^53 (u128 ids,
+//! amounts and balances, u64 nanosecond timestamps) is a decimal string, as in the lake's own
+//! JSON files, because most JSON parsers read numbers as doubles.
+//!
+//! New types say so with `#[serde_as(as = "DisplayFromStr")]`; these `#[serde(with = ...)]`
+//! adapters, kept for the types that already use them, delegate to the same serde_with code.
+
+use serde_with::{DisplayFromStr, SerializeAs};
 
 /// `#[serde(with = "dec")]`: a `Display` integer as a decimal string.
 pub mod dec {
-    use serde::Serializer;
+    use super::*;
 
-    pub fn serialize<S: Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(v)
+    pub fn serialize<S: serde::Serializer, T: std::fmt::Display>(
+        v: &T,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        DisplayFromStr::serialize_as(v, s)
     }
 }
 
 /// `#[serde(with = "opt_dec")]`: an optional integer as a decimal string or `null`.
 pub mod opt_dec {
-    use serde::Serializer;
+    use super::*;
 
-    pub fn serialize<S: Serializer, T: std::fmt::Display>(
+    pub fn serialize<S: serde::Serializer, T: std::fmt::Display>(
         v: &Option<T>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(v) => s.collect_str(v),
-            None => s.serialize_none(),
-        }
+        Option::<DisplayFromStr>::serialize_as(v, s)
     }
 }
 
 /// `#[serde(with = "vec_dec")]`: integers as a list of decimal strings.
 pub mod vec_dec {
-    use serde::ser::SerializeSeq;
-    use serde::Serializer;
+    use super::*;
 
-    pub fn serialize<S: Serializer, T: std::fmt::Display>(
+    pub fn serialize<S: serde::Serializer, T: std::fmt::Display>(
         v: &[T],
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(v.len()))?;
-        for x in v {
-            seq.serialize_element(&x.to_string())?;
-        }
-        seq.end()
+        <[DisplayFromStr]>::serialize_as(v, s)
     }
 }

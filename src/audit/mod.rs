@@ -10,7 +10,7 @@ pub mod cluster;
 pub mod effect;
 mod json;
 pub mod problem;
-mod progress;
+pub mod progress;
 pub mod reconcile;
 pub mod replay;
 mod segments;

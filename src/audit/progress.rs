@@ -1,28 +1,54 @@
-//! Progress of a long read on stderr, at most once per interval, so that a person watching a
-//! multi-gigabyte verify knows it is moving and how fast; the report itself goes to stdout.
+//! Progress of a long read of the lake, so that a person watching a multi-gigabyte verify
+//! knows it is moving and how fast. The audit code reports through [`ReadProgress`]; how (and
+//! whether) it is shown is the caller's business (the CLI draws a bar on a terminal).
 
 use std::time::{Duration, Instant};
 
-/// How often a progress line is printed.
-pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+/// Where a read of the lake reports its progress. Called after every segment: an
+/// implementation decides how often to show it.
+pub trait ReadProgress: Send + Sync {
+    /// `segments_done` of `segments_total` segments read so far, holding `events_done` events.
+    fn segments_read(
+        &self,
+        label: &'static str,
+        segments_done: usize,
+        segments_total: usize,
+        events_done: u64,
+    );
 
-pub struct Progress {
+    /// The read is over.
+    fn finished(&self, label: &'static str, segments_done: usize, events_done: u64) {
+        let _ = (label, segments_done, events_done);
+    }
+}
+
+/// Reports nowhere (tests, and callers that only want the report).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl ReadProgress for NoProgress {
+    fn segments_read(&self, _: &'static str, _: usize, _: usize, _: u64) {}
+}
+
+/// One read of the lake: its label, its size and its start, and where it reports.
+pub struct Progress<'a> {
     label: &'static str,
     segments_total: usize,
     started: Instant,
-    printed: Instant,
-    enabled: bool,
+    sink: &'a dyn ReadProgress,
 }
 
-impl Progress {
-    pub fn new(label: &'static str, segments_total: usize, enabled: bool) -> Progress {
-        let now = Instant::now();
+impl<'a> Progress<'a> {
+    pub fn new(
+        label: &'static str,
+        segments_total: usize,
+        sink: &'a dyn ReadProgress,
+    ) -> Progress<'a> {
         Progress {
             label,
             segments_total,
-            started: now,
-            printed: now,
-            enabled,
+            started: Instant::now(),
+            sink,
         }
     }
 
@@ -36,25 +62,11 @@ impl Progress {
     }
 
     pub fn tick(&mut self, segments_done: usize, events_done: u64) {
-        if self.enabled && self.printed.elapsed() >= PROGRESS_INTERVAL {
-            self.printed = Instant::now();
-            self.print(segments_done, events_done);
-        }
+        self.sink
+            .segments_read(self.label, segments_done, self.segments_total, events_done);
     }
 
     pub fn finish(&mut self, segments_done: usize, events_done: u64) {
-        if self.enabled {
-            self.print(segments_done, events_done);
-        }
-    }
-
-    fn print(&self, segments_done: usize, events_done: u64) {
-        eprintln!(
-            "{}: {segments_done}/{} segments, {events_done} events, {:.0} events/s, {:.1} s",
-            self.label,
-            self.segments_total,
-            self.rate(events_done),
-            self.elapsed().as_secs_f64()
-        );
+        self.sink.finished(self.label, segments_done, events_done);
     }
 }

@@ -16,18 +16,16 @@
 //! compared too.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::time::{Duration, Instant};
 
-use clap::Args;
 use futures::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
+use serde_with::{serde_as, DisplayFromStr};
 
 use super::cluster::{Cluster, ClusterAccount, ClusterError, FLAG_CLOSED, FLAG_HISTORY};
 use super::effect::{Balances, BALANCE_FIELDS};
-use super::progress::Progress;
+use super::progress::{Progress, ReadProgress};
 use super::state::{LakeState, Selection, StateError};
-use crate::cli::{parse_duration, parse_u128, OutputFormat};
 use crate::lake::{AccountRecord, Lake, LakeError};
 use crate::timefmt::rfc3339;
 
@@ -36,25 +34,18 @@ pub const CLUSTER_REQUESTS_IN_FLIGHT: usize = 16;
 /// How often the lake is re-listed while waiting for it to catch up.
 pub const CATCH_UP_POLL: Duration = Duration::from_millis(500);
 
-#[derive(Debug, Args)]
-pub struct ReconcileArgs {
-    /// The lake (see `export --lake`).
-    #[arg(long, env = "LEDGERLAKE_LAKE")]
+/// What `reconcile` needs, validated.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
     pub lake: String,
-    /// The cluster's replica addresses (as for `tigerbeetle --addresses`).
-    #[arg(long, env = "LEDGERLAKE_ADDRESSES")]
+    /// The cluster's replica addresses.
     pub addresses: String,
-    /// The cluster id (decimal); must be the lake's.
-    #[arg(long, value_parser = parse_u128)]
+    /// Must be the lake's.
     pub cluster_id: u128,
     /// How long to wait for the lake to catch up with accounts that moved since its last event.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub wait: Duration,
     /// Timeout of each request to the cluster.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,10 +62,6 @@ pub enum ReconcileError {
     ClusterMismatch { lake: u128, requested: u128 },
     #[error("the lake at {lake} holds no events")]
     EmptyLake { lake: String },
-    #[error("the lake and the cluster differ: {differences} difference(s), listed above")]
-    Differs { differences: usize },
-    #[error("cannot write the report: {0}")]
-    Output(#[from] serde_json::Error),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -91,9 +78,10 @@ pub enum DifferenceKind {
     MissingFromCluster,
 }
 
+#[serde_as]
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Difference {
-    #[serde(with = "super::json::dec")]
+    #[serde_as(as = "DisplayFromStr")]
     pub account: u128,
     pub kind: DifferenceKind,
     pub field: &'static str,
@@ -101,13 +89,14 @@ pub struct Difference {
     pub cluster: Option<String>,
 }
 
+#[serde_as]
 #[derive(Debug, Serialize)]
 pub struct ReconcileReport {
     pub lake: String,
-    #[serde(with = "super::json::dec")]
+    #[serde_as(as = "DisplayFromStr")]
     pub cluster_id: u128,
     /// T: the comparison is as of this timestamp.
-    #[serde(with = "super::json::dec")]
+    #[serde_as(as = "DisplayFromStr")]
     pub lake_last_timestamp: u64,
     pub lake_last_time: String,
     pub accounts_in_lake: usize,
@@ -118,26 +107,24 @@ pub struct ReconcileReport {
     pub other_accounts_compared: usize,
     /// Cluster accounts with no movement by T (the lake has no event of them, rightly).
     pub accounts_without_events: usize,
+    #[serde_as(as = "DisplayFromStr")]
     pub waited_ms: u64,
     pub ok: bool,
     pub differences: Vec<Difference>,
 }
 
-pub async fn run(args: &ReconcileArgs) -> Result<(), ReconcileError> {
-    let lake = Lake::open(&args.lake).await?;
-    let cluster = Cluster::connect(args.cluster_id, &args.addresses, args.request_timeout)?;
-    let report = reconcile(&lake, &cluster, args.cluster_id, args.wait, true).await?;
-    match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Table => print!("{}", render_table(&report)),
-    }
-    if report.ok {
-        Ok(())
-    } else {
-        Err(ReconcileError::Differs {
-            differences: report.differences.len(),
-        })
-    }
+/// Opens the lake, connects to the cluster and compares them.
+pub async fn run(
+    options: &ReconcileOptions,
+    progress: &dyn ReadProgress,
+) -> Result<ReconcileReport, ReconcileError> {
+    let lake = Lake::open(&options.lake).await?;
+    let cluster = Cluster::connect(
+        options.cluster_id,
+        &options.addresses,
+        options.request_timeout,
+    )?;
+    reconcile(&lake, &cluster, options.cluster_id, options.wait, progress).await
 }
 
 /// Compares the lake with the cluster. `wait` bounds the time spent waiting for the lake to
@@ -147,7 +134,7 @@ pub async fn reconcile(
     cluster: &Cluster,
     cluster_id: u128,
     wait: Duration,
-    progress: bool,
+    progress: &dyn ReadProgress,
 ) -> Result<ReconcileReport, ReconcileError> {
     let location = lake.location().to_string();
     let meta = lake
@@ -426,49 +413,4 @@ fn immutable_differences(r: &AccountRecord, c: &ClusterAccount) -> Vec<Differenc
             cluster: Some(c),
         })
         .collect()
-}
-
-pub fn render_table(report: &ReconcileReport) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "lake {} vs cluster {} as of {} ({})",
-        report.lake, report.cluster_id, report.lake_last_time, report.lake_last_timestamp
-    );
-    let _ = writeln!(
-        out,
-        "{} accounts in the lake, {} in the cluster ({} history accounts compared as of T, {} others by current balances, {} without events by T); waited {:.1} s",
-        report.accounts_in_lake,
-        report.accounts_in_cluster,
-        report.history_accounts_compared,
-        report.other_accounts_compared,
-        report.accounts_without_events,
-        report.waited_ms as f64 / 1000.0
-    );
-    if report.ok {
-        let _ = writeln!(out, "OK: no differences");
-        return out;
-    }
-    let _ = writeln!(out, "{} difference(s):", report.differences.len());
-    let _ = writeln!(
-        out,
-        "{:>39}  {:<20}  {:<15}  {:>39}  {:>39}",
-        "account", "kind", "field", "lake", "cluster"
-    );
-    for d in &report.differences {
-        let kind = serde_json::to_value(d.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{:>39}  {:<20}  {:<15}  {:>39}  {:>39}",
-            d.account,
-            kind,
-            d.field,
-            d.lake.as_deref().unwrap_or("-"),
-            d.cluster.as_deref().unwrap_or("-")
-        );
-    }
-    out
 }

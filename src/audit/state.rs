@@ -94,7 +94,7 @@ impl LakeState {
         segments: &[SegmentInfo],
         at: u64,
         selection: &Selection,
-        progress: &mut Progress,
+        progress: &mut Progress<'_>,
     ) -> Result<(), StateError> {
         let segments = segments_through(segments, at);
         let mut reads = read_in_order(lake, segments);

@@ -8,39 +8,32 @@
 //! - double entry: on every ledger, Σ debits = Σ credits (posted and pending) after every
 //!   event (hence at every segment boundary), in exact 192-bit sums.
 
-use std::fmt::Write;
-
-use clap::Args;
 use futures::StreamExt;
 use serde::Serialize;
+use serde_with::{serde_as, DisplayFromStr};
 
 use super::problem::Problem;
-use super::progress::Progress;
+use super::progress::{Progress, ReadProgress};
 use super::replay::{Findings, Replay};
 use super::segments::read_in_order;
-use crate::cli::OutputFormat;
 use crate::lake::{AuditedFileMeta, Lake, LakeError, SegmentInfo, SweptInfo, FORMAT_VERSION};
-use crate::timefmt::rfc3339;
 
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// The lake (see `export --lake`).
-    #[arg(long, env = "LEDGERLAKE_LAKE")]
+/// What `verify` needs.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
     pub lake: String,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
 }
 
+/// Why verification could not run at all (what it finds wrong is in the report instead).
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(transparent)]
     Lake(#[from] LakeError),
-    #[error("the lake failed verification: {problems} problem(s), listed above")]
-    Failed { problems: u64 },
-    #[error("cannot write the report: {0}")]
-    Output(#[from] serde_json::Error),
+    #[error("there is no lake at {location}: it holds no _ledgerlake.json and no segments (check --lake)")]
+    NoLake { location: String },
 }
 
+#[serde_as]
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
     pub lake: String,
@@ -48,6 +41,7 @@ pub struct VerifyReport {
     pub cluster_id: Option<String>,
     pub format_version: Option<u32>,
     pub segments: usize,
+    #[serde_as(as = "DisplayFromStr")]
     pub events: u64,
     pub accounts: usize,
     /// Accounts recorded by the exporter's account sweep (`swept_accounts/`).
@@ -55,37 +49,41 @@ pub struct VerifyReport {
     pub ledgers: usize,
     /// Pending transfers neither posted, voided nor expired by the lake's last event.
     pub open_pending_transfers: usize,
-    #[serde(with = "super::json::opt_dec")]
+    #[serde_as(as = "Option<DisplayFromStr>")]
     pub first_timestamp: Option<u64>,
-    #[serde(with = "super::json::opt_dec")]
+    #[serde_as(as = "Option<DisplayFromStr>")]
     pub last_timestamp: Option<u64>,
     /// False if an unreadable segment made the sums unknowable after it.
     pub double_entry_checked: bool,
+    #[serde_as(as = "DisplayFromStr")]
     pub problems_total: u64,
     /// The first problems found (see `replay::PROBLEMS_REPORTED_MAX`).
     pub problems: Vec<Problem>,
+    #[serde_as(as = "DisplayFromStr")]
     pub elapsed_ms: u64,
     pub events_per_second: f64,
 }
 
-pub async fn run(args: &VerifyArgs) -> Result<(), VerifyError> {
-    let lake = Lake::open(&args.lake).await?;
-    let report = verify(&lake, true).await;
-    match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Table => print!("{}", render_table(&report)),
+/// Opens the lake and verifies it; refuses a location that holds no lake at all, which is a
+/// mistake in `--lake` rather than a lake that failed verification.
+pub async fn run(
+    options: &VerifyOptions,
+    progress: &dyn ReadProgress,
+) -> Result<VerifyReport, VerifyError> {
+    let lake = Lake::open(&options.lake).await?;
+    let unbound = matches!(lake.read_meta().await, Ok(None));
+    let no_segments = matches!(lake.list_segments().await, Ok(s) if s.is_empty());
+    let no_swept = matches!(lake.list_swept().await, Ok(s) if s.is_empty());
+    if unbound && no_segments && no_swept {
+        return Err(VerifyError::NoLake {
+            location: lake.location().to_string(),
+        });
     }
-    if report.ok {
-        Ok(())
-    } else {
-        Err(VerifyError::Failed {
-            problems: report.problems_total,
-        })
-    }
+    Ok(verify(&lake, progress).await)
 }
 
 /// Verifies the whole lake. Never fails: whatever is wrong is a problem in the report.
-pub async fn verify(lake: &Lake, progress: bool) -> VerifyReport {
+pub async fn verify(lake: &Lake, progress: &dyn ReadProgress) -> VerifyReport {
     let mut findings = Findings::default();
     let mut report = VerifyReport {
         lake: lake.location().to_string(),
@@ -310,64 +308,6 @@ fn check_file_meta(
             ),
         });
     }
-}
-
-pub fn render_table(report: &VerifyReport) -> String {
-    let mut out = String::new();
-    let range = match (report.first_timestamp, report.last_timestamp) {
-        (Some(f), Some(l)) => format!("{} .. {}", rfc3339(f), rfc3339(l)),
-        _ => "empty".to_string(),
-    };
-    let _ = writeln!(
-        out,
-        "lake {}  cluster {}  format {}",
-        report.lake,
-        report.cluster_id.as_deref().unwrap_or("-"),
-        report
-            .format_version
-            .map_or("-".to_string(), |v| v.to_string())
-    );
-    let _ = writeln!(
-        out,
-        "{} segments, {} events, {} accounts with events, {} swept accounts, {} ledgers, {} open pending transfers; {range}",
-        report.segments,
-        report.events,
-        report.accounts,
-        report.swept_accounts,
-        report.ledgers,
-        report.open_pending_transfers
-    );
-    let _ = writeln!(
-        out,
-        "read in {:.1} s ({:.0} events/s)",
-        report.elapsed_ms as f64 / 1000.0,
-        report.events_per_second
-    );
-    if !report.double_entry_checked {
-        let _ = writeln!(
-            out,
-            "double entry: not checked after the first unreadable segment"
-        );
-    }
-    if report.ok {
-        let _ = writeln!(
-            out,
-            "OK: structure, completeness (every account's balance chain) and double entry verified"
-        );
-    } else {
-        let _ = writeln!(out, "FAILED: {} problem(s)", report.problems_total);
-        for p in &report.problems {
-            let _ = writeln!(out, "  {p}");
-        }
-        if report.problems_total > report.problems.len() as u64 {
-            let _ = writeln!(
-                out,
-                "  ... and {} more",
-                report.problems_total - report.problems.len() as u64
-            );
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -14,59 +14,18 @@ pub mod target;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use clap::Args;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::cli::{parse_duration, parse_u128, OutputFormat};
 use crate::lake::{AccountRecord, Lake, LakeError, SegmentInfo};
 use execute::{ExecuteError, Progress, ReplayInput};
-use plan::{parse_until, LakeRange, PlanBuilder, PlanError, PlanSummary, PlannedAccount, Until};
-use report::{PlanReport, Report, RunReport, TerminalProgress, Timings};
+use plan::{LakeRange, PlanBuilder, PlanError, PlanSummary, PlannedAccount, Until};
+use report::{PlanReport, Report, RunReport, Timings};
 use target::{TargetAddress, TargetError};
 
 /// Accounts files read at once while planning.
 const ACCOUNT_READS_IN_FLIGHT: usize = 8;
 /// Transfers files read ahead while planning.
 const SEGMENT_READS_IN_FLIGHT: usize = 2;
-
-#[derive(Debug, Args)]
-pub struct RebuildArgs {
-    /// The lake to rebuild from (see `export --lake`).
-    #[arg(long, env = "LEDGERLAKE_LAKE")]
-    pub lake: String,
-    /// The target cluster's addresses (as given to `tigerbeetle start`). Not used by --dry-run.
-    #[arg(long, required_unless_present = "dry_run")]
-    pub addresses: Option<String>,
-    /// The target cluster's id (decimal). It must be the lake's cluster id, unless
-    /// --lake-cluster-id confirms a rebuild under another id.
-    #[arg(long, value_parser = parse_u128)]
-    pub cluster_id: u128,
-    /// The lake's cluster id, to confirm rebuilding it into a cluster with a different id (a
-    /// recovery drill next to the live cluster, for example).
-    #[arg(long, value_parser = parse_u128)]
-    pub lake_cluster_id: Option<u128>,
-    /// Replay every event with a timestamp at or before this: a TigerBeetle timestamp (ns since
-    /// the epoch), an RFC 3339 instant, or `latest`.
-    #[arg(long, value_parser = parse_until)]
-    pub until: Until,
-    /// Print the plan and stop: no connection to the target, nothing written.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Rebuild only this ledger (repeat for several). A transfer and its accounts share a ledger,
-    /// so the subset is consistent.
-    #[arg(long = "ledger")]
-    pub ledgers: Vec<u32>,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
-    /// The most events per request (TigerBeetle's maximum is 8189, with a 1 MiB request limit;
-    /// lower it for a cluster started with a smaller --limit-request, or to go easier on it).
-    #[arg(long, default_value_t = plan::BATCH_EVENTS_MAX)]
-    pub batch_events_max: usize,
-    /// Give up when the target sends no reply for this long (the TigerBeetle client retries
-    /// forever, and a wrong cluster id is never answered).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub reply_timeout: Duration,
-}
 
 /// What a rebuild needs, validated.
 #[derive(Debug, Clone)]
@@ -106,48 +65,6 @@ pub enum RebuildError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Execute(#[from] ExecuteError),
-}
-
-impl TryFrom<RebuildArgs> for RebuildOptions {
-    type Error = RebuildError;
-
-    fn try_from(args: RebuildArgs) -> Result<Self, Self::Error> {
-        if args.cluster_id == u128::MAX {
-            return Err(RebuildError::Option {
-                name: "cluster-id",
-                reason: "2^128-1 is reserved by TigerBeetle".into(),
-            });
-        }
-        if let Some(&ledger) = args.ledgers.iter().find(|&&l| l == 0) {
-            return Err(RebuildError::Option {
-                name: "ledger",
-                reason: format!("{ledger} is not a ledger TigerBeetle accepts"),
-            });
-        }
-        if !(1..=plan::BATCH_EVENTS_MAX).contains(&args.batch_events_max) {
-            return Err(RebuildError::Option {
-                name: "batch-events-max",
-                reason: format!("must be between 1 and {}", plan::BATCH_EVENTS_MAX),
-            });
-        }
-        if args.reply_timeout.is_zero() {
-            return Err(RebuildError::Option {
-                name: "reply-timeout",
-                reason: "must be greater than zero".into(),
-            });
-        }
-        Ok(RebuildOptions {
-            lake: args.lake,
-            addresses: args.addresses,
-            cluster_id: args.cluster_id,
-            lake_cluster_id: args.lake_cluster_id,
-            until: args.until,
-            ledgers: (!args.ledgers.is_empty()).then(|| args.ledgers.into_iter().collect()),
-            dry_run: args.dry_run,
-            batch_events_max: args.batch_events_max,
-            reply_timeout: args.reply_timeout,
-        })
-    }
 }
 
 /// Everything the replay will do, computed from the lake alone.
@@ -324,19 +241,4 @@ pub async fn rebuild(
             },
         )),
     })
-}
-
-/// The `rebuild` command: runs, draws a progress bar on a terminal, prints the report.
-pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
-    let format = args.format;
-    let options = RebuildOptions::try_from(args)?;
-    let mut bar = TerminalProgress::new();
-    let result = rebuild(&options, Vec::new(), &mut |p| bar.update(p)).await;
-    bar.finish();
-    let report = result?;
-    match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Table => print!("{}", report.render_table()),
-    }
-    Ok(())
 }

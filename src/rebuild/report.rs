@@ -1,16 +1,16 @@
-//! What a rebuild tells its operator: the plan (all `--dry-run` prints), then what the run did,
-//! as a table for people or JSON for scripts; and a progress bar while it runs on a terminal.
+//! What a rebuild tells its operator: the plan (all `--dry-run` prints), then what the run did
+//! (the CLI renders it as a table for people or JSON for scripts).
 //!
-//! Integers that can exceed 2^53 (ids, amounts) are decimal strings in JSON, as in the lake.
+//! Every u64 and u128 (ids, amounts, timestamps, counts) is a decimal string in JSON, as in the
+//! lake, because most JSON parsers round numbers above 2^53.
 //! Lists are capped at [`LIST_MAX`] entries; their totals are always given.
 
-use std::fmt::Write as _;
-use std::io::{IsTerminal, Write as _};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
+use serde_with::{serde_as, DisplayFromStr};
 
-use super::execute::{Progress, Replayed};
+use super::execute::Replayed;
 use super::plan::{ChainCutReason, EXPIRY_VOID_ID_XOR};
 use super::RebuildPlan;
 use crate::cdc::EventType;
@@ -18,12 +18,8 @@ use crate::timefmt::rfc3339;
 
 /// The most entries of one list a report prints.
 pub const LIST_MAX: usize = 1000;
-/// The fastest the progress bar redraws.
-const REDRAW_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Open pending transfers the table report lists; JSON lists up to `LIST_MAX`.
-const TABLE_OPEN_PENDING_MAX: usize = 20;
-
+#[serde_as]
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub plan: PlanReport,
@@ -31,26 +27,36 @@ pub struct Report {
     pub run: Option<RunReport>,
 }
 
+#[serde_as]
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanReport {
     pub lake: String,
     pub lake_cluster_id: String,
     pub target_cluster_id: String,
+    #[serde_as(as = "DisplayFromStr")]
     pub lake_first_timestamp: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub lake_last_timestamp: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub until: u64,
     pub until_time: String,
     pub ledgers: Option<Vec<u32>>,
     pub segments_in_lake: usize,
     pub segments_to_read: usize,
+    #[serde_as(as = "DisplayFromStr")]
     pub accounts: u64,
     /// Events replayed, by type (an expiry is replayed as a void).
     pub events: EventCounts,
     /// Transfers created: one per event.
+    #[serde_as(as = "DisplayFromStr")]
     pub transfers: u64,
+    #[serde_as(as = "Option<DisplayFromStr>")]
     pub first_timestamp: Option<u64>,
+    #[serde_as(as = "Option<DisplayFromStr>")]
     pub last_timestamp: Option<u64>,
+    #[serde_as(as = "DisplayFromStr")]
     pub account_batches: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub transfer_batches: u64,
     pub deviations: Deviations,
     /// Pending transfers neither posted, voided nor expired at `--until`.
@@ -58,24 +64,34 @@ pub struct PlanReport {
     pub open_pending: Vec<OpenPendingLine>,
 }
 
+#[serde_as]
 #[derive(Debug, Clone, Serialize)]
 pub struct EventCounts {
+    #[serde_as(as = "DisplayFromStr")]
     pub single_phase: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub two_phase_pending: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub two_phase_posted: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub two_phase_voided: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub two_phase_expired: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub total: u64,
 }
 
+#[serde_as]
 #[derive(Debug, Clone, Serialize)]
 pub struct Deviations {
     /// Every account and transfer carries `flags.imported` (TigerBeetle requires it to keep the
     /// original timestamps).
     pub imported_flag: bool,
     /// Accounts recorded as `closed`, created open (the replayed closing transfer closes them).
+    #[serde_as(as = "DisplayFromStr")]
     pub accounts_closed_flag_dropped: u64,
     /// Accounts created in a linked chain, created alone.
+    #[serde_as(as = "DisplayFromStr")]
     pub accounts_linked_flag_dropped: u64,
     /// Pending transfers replayed with `timeout = 0`.
     pub timeouts_zeroed_total: usize,
@@ -88,51 +104,68 @@ pub struct Deviations {
     pub chain_cuts: Vec<ChainCutLine>,
 }
 
+#[serde_as]
 #[derive(Debug, Clone, Serialize)]
 pub struct ZeroedTimeoutLine {
     pub transfer_id: String,
+    #[serde_as(as = "DisplayFromStr")]
     pub timestamp: u64,
     pub timeout_s: u32,
+    #[serde_as(as = "DisplayFromStr")]
     pub expires_at: u64,
     pub expires_time: String,
 }
 
+#[serde_as]
 #[derive(Debug, Clone, Serialize)]
 pub struct ExpiryVoidLine {
     pub void_id: String,
     pub pending_id: String,
+    #[serde_as(as = "DisplayFromStr")]
     pub timestamp: u64,
 }
 
+#[serde_as]
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainCutLine {
     pub transfer_id: String,
+    #[serde_as(as = "DisplayFromStr")]
     pub timestamp: u64,
     /// `until` or `ledger_filter`.
     pub reason: &'static str,
 }
 
+#[serde_as]
 #[derive(Debug, Clone, Serialize)]
 pub struct OpenPendingLine {
     pub transfer_id: String,
+    #[serde_as(as = "DisplayFromStr")]
     pub timestamp: u64,
     pub amount: String,
     pub ledger: u32,
     /// The source's timeout, dropped in the target (0: it had none).
     pub timeout_s: u32,
+    #[serde_as(as = "Option<DisplayFromStr>")]
     pub expires_at: Option<u64>,
     pub expires_time: Option<String>,
 }
 
+#[serde_as]
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     /// `fresh`, or `resumed` after what an earlier run left.
     pub target: &'static str,
+    #[serde_as(as = "DisplayFromStr")]
     pub accounts_already_present: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub transfers_already_present: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub accounts_created: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub transfers_created: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub account_requests: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub transfer_requests: u64,
     /// Reading the lake and computing the plan.
     pub plan_s: f64,
@@ -262,207 +295,5 @@ impl RunReport {
             replay_s: t.replay.as_secs_f64(),
             events_per_second: created as f64 / t.replay.as_secs_f64().max(1e-9),
         }
-    }
-}
-
-fn time_or_dash(ts: Option<u64>) -> String {
-    ts.map_or("-".to_string(), |t| format!("{t} ({})", rfc3339(t)))
-}
-
-impl Report {
-    pub fn render_table(&self) -> String {
-        let mut out = String::new();
-        let p = &self.plan;
-        let d = &p.deviations;
-        let _ = writeln!(
-            out,
-            "rebuild of lake {} (cluster {}) into cluster {}",
-            p.lake, p.lake_cluster_id, p.target_cluster_id
-        );
-        let _ = writeln!(
-            out,
-            "lake range:  {} .. {}",
-            time_or_dash(Some(p.lake_first_timestamp)),
-            time_or_dash(Some(p.lake_last_timestamp))
-        );
-        let _ = writeln!(out, "until:       {} ({})", p.until, p.until_time);
-        if let Some(ledgers) = &p.ledgers {
-            let _ = writeln!(out, "ledgers:     {ledgers:?}");
-        }
-        let _ = writeln!(
-            out,
-            "segments:    {} of {} to read",
-            p.segments_to_read, p.segments_in_lake
-        );
-        let _ = writeln!(
-            out,
-            "replays:     {} accounts, {} transfers ({} account requests, {} transfer requests)",
-            p.accounts, p.transfers, p.account_batches, p.transfer_batches
-        );
-        let e = &p.events;
-        let _ = writeln!(
-            out,
-            "events:      {} single_phase, {} two_phase_pending, {} two_phase_posted, {} two_phase_voided, {} two_phase_expired",
-            e.single_phase, e.two_phase_pending, e.two_phase_posted, e.two_phase_voided, e.two_phase_expired
-        );
-        let _ = writeln!(out, "first:       {}", time_or_dash(p.first_timestamp));
-        let _ = writeln!(out, "last:        {}", time_or_dash(p.last_timestamp));
-        let _ = writeln!(out, "deviations from the source:");
-        let _ = writeln!(out, "  every account and transfer has flags.imported");
-        let _ = writeln!(
-            out,
-            "  {} accounts created without `closed` (the replay closes them), {} without `linked`",
-            d.accounts_closed_flag_dropped, d.accounts_linked_flag_dropped
-        );
-        let _ = writeln!(
-            out,
-            "  {} pending transfers with their timeout set to 0",
-            d.timeouts_zeroed_total
-        );
-        let _ = writeln!(
-            out,
-            "  {} voids added for expiries, id = {}",
-            d.expiry_voids_total, d.expiry_void_id
-        );
-        for c in &d.chain_cuts {
-            let _ = writeln!(
-                out,
-                "  transfer {} at {} replayed without `linked` ({})",
-                c.transfer_id, c.timestamp, c.reason
-            );
-        }
-        let _ = writeln!(out, "pending at --until: {}", p.open_pending_total);
-        for o in p.open_pending.iter().take(TABLE_OPEN_PENDING_MAX) {
-            let expiry = o.expires_time.as_deref().map_or(String::new(), |t| {
-                format!(
-                    ", timeout {} s dropped, the source expires it at {t}",
-                    o.timeout_s
-                )
-            });
-            let _ = writeln!(
-                out,
-                "  {} (ledger {}, amount {}, at {}{expiry})",
-                o.transfer_id, o.ledger, o.amount, o.timestamp
-            );
-        }
-        let listed = p.open_pending.len().min(TABLE_OPEN_PENDING_MAX);
-        if p.open_pending_total > listed {
-            let _ = writeln!(
-                out,
-                "  ... ({} more; --format json lists up to {LIST_MAX})",
-                p.open_pending_total - listed
-            );
-        }
-        match &self.run {
-            None => {
-                let _ = writeln!(out, "dry run: nothing written");
-            }
-            Some(r) => {
-                let _ = writeln!(
-                    out,
-                    "target:      {} ({} accounts and {} transfers already present)",
-                    r.target, r.accounts_already_present, r.transfers_already_present
-                );
-                let _ = writeln!(
-                    out,
-                    "created:     {} accounts, {} transfers in {:.2} s ({:.0} events/s; plan {:.2} s, target inspection {:.2} s)",
-                    r.accounts_created,
-                    r.transfers_created,
-                    r.replay_s,
-                    r.events_per_second,
-                    r.plan_s,
-                    r.inspect_s
-                );
-            }
-        }
-        out
-    }
-}
-
-/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
-pub struct TerminalProgress {
-    enabled: bool,
-    drawn: Option<Instant>,
-}
-
-impl Default for TerminalProgress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl TerminalProgress {
-    pub fn new() -> TerminalProgress {
-        TerminalProgress {
-            enabled: std::io::stderr().is_terminal(),
-            drawn: None,
-        }
-    }
-
-    pub fn update(&mut self, p: Progress) {
-        let due = self.drawn.is_none_or(|t| t.elapsed() >= REDRAW_INTERVAL) || p.done == p.total;
-        if !self.enabled || !due {
-            return;
-        }
-        self.drawn = Some(Instant::now());
-        eprint!("\r{}", render_bar(p));
-        let _ = std::io::stderr().flush();
-    }
-
-    pub fn finish(&mut self) {
-        if self.enabled && self.drawn.is_some() {
-            eprintln!();
-        }
-    }
-}
-
-/// `[#####.....]  5000/10000 events  2500/s  ETA 2s`
-pub fn render_bar(p: Progress) -> String {
-    const WIDTH: u64 = 30;
-    let filled = (p.done * WIDTH)
-        .checked_div(p.total)
-        .unwrap_or(WIDTH)
-        .min(WIDTH);
-    let secs = p.elapsed.as_secs_f64().max(1e-3);
-    let rate = p.done as f64 / secs;
-    let eta = if rate > 0.0 {
-        format!("{:.0}s", p.total.saturating_sub(p.done) as f64 / rate)
-    } else {
-        "?".to_string()
-    };
-    format!(
-        "[{}{}] {}/{} events  {:.0}/s  ETA {eta}  ",
-        "#".repeat(filled as usize),
-        ".".repeat((WIDTH - filled) as usize),
-        p.done,
-        p.total,
-        rate
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bar_shows_progress_rate_and_eta() {
-        let bar = render_bar(Progress {
-            done: 50,
-            total: 100,
-            elapsed: Duration::from_secs(5),
-        });
-        assert!(
-            bar.starts_with(&format!("[{}{}]", "#".repeat(15), ".".repeat(15))),
-            "{bar}"
-        );
-        assert!(bar.contains("50/100 events"), "{bar}");
-        assert!(bar.contains("10/s"), "{bar}");
-        assert!(bar.contains("ETA 5s"), "{bar}");
-        let empty = render_bar(Progress {
-            done: 0,
-            total: 0,
-            elapsed: Duration::ZERO,
-        });
-        assert!(empty.contains("0/0"), "{empty}");
     }
 }

@@ -1,72 +1,24 @@
-//! The command line: raw clap arguments, and their validation into the options each command runs
-//! with. Every default is written here, next to the help text that explains it.
+//! `ledgerlake export`: its arguments, and their validation into the exporter's options. Every
+//! default is written here, next to the help text that explains it.
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::Args;
 
+use super::exit::Outcome;
+use super::output::{self, OutputError};
+use super::time::{parse_duration, parse_u128};
+use super::CliError;
 use crate::export::broker::BrokerOptions;
 use crate::export::segment::SealPolicy;
 use crate::export::sweep::SweepOptions;
-use crate::export::ExportOptions;
+use crate::export::{ExportOptions, Shutdown};
 
 /// AMQP caps the prefetch count at 65,535 (a 16-bit field).
 const AMQP_PREFETCH_MAX: u32 = 65_535;
 /// How long one sweep request may go unanswered: the TigerBeetle client retries forever, and a
 /// wrong cluster id is never answered. A pass that times out is retried at the next interval.
 const SWEEP_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "ledgerlake",
-    version,
-    about = "An independent, queryable, point-in-time history of a TigerBeetle ledger",
-    long_about = "ledgerlake keeps a copy of a TigerBeetle ledger outside the cluster: `export` consumes the \
-CDC stream that `tigerbeetle amqp` publishes to RabbitMQ and writes every transfer event, exactly once and in \
-commit-timestamp order, into immutable Parquet segments on an object store (a local directory, s3://, ...)."
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Consume the CDC stream from a RabbitMQ queue into the lake (runs until SIGINT/SIGTERM, or
-    /// until idle with --until-idle).
-    Export(ExportArgs),
-    /// List the lake's segments, time range, event counts, sizes and quarantined messages.
-    Ls(LsArgs),
-    /// Replay the lake into a fresh TigerBeetle cluster up to a commit timestamp (or resume a
-    /// rebuild left part-way); --dry-run prints the plan only.
-    Rebuild(crate::rebuild::RebuildArgs),
-    /// Every account's balances as of any moment, from the lake alone.
-    Balances(crate::audit::balances::BalancesArgs),
-    /// Prove the lake whole: structure, every account's balance chain, double entry per ledger.
-    /// Exits non-zero with a report naming each problem.
-    Verify(crate::audit::verify::VerifyArgs),
-    /// Compare the lake with the live cluster as of the lake's last event; list every difference.
-    Reconcile(crate::audit::reconcile::ReconcileArgs),
-    /// Drive a TigerBeetle cluster with a generated ledger that has every kind of transfer
-    /// event (for trying ledgerlake out, demos and benchmarks; never point it at a real ledger).
-    Generate(GenerateArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct GenerateArgs {
-    /// Replica addresses of the cluster to write to, e.g. 127.0.0.1:3000.
-    #[arg(long)]
-    pub addresses: String,
-    /// The cluster's id (decimal).
-    #[arg(long, value_parser = parse_u128)]
-    pub cluster_id: u128,
-    /// How many transfers to attempt (each successful one is one CDC event; expiries add more).
-    #[arg(long, default_value_t = 20_000)]
-    pub transfers: usize,
-    /// Seed of the generator: the same seed gives the same ledger.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-}
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -133,21 +85,6 @@ pub struct ExportArgs {
     /// accounts created since the previous one, 8,189 per request.
     #[arg(long, default_value = "1m", value_parser = parse_duration, requires = "addresses")]
     pub sweep_interval: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
-}
-
-#[derive(Debug, Args)]
-pub struct LsArgs {
-    /// The lake (see `export --lake`).
-    #[arg(long, env = "LEDGERLAKE_LAKE")]
-    pub lake: String,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
 }
 
 /// Options refused before any work starts.
@@ -219,36 +156,23 @@ impl TryFrom<ExportArgs> for ExportOptions {
     }
 }
 
-/// A decimal u128 (TigerBeetle ids and cluster ids).
-pub fn parse_u128(s: &str) -> Result<u128, String> {
-    s.trim()
-        .parse::<u128>()
-        .map_err(|_| format!("{s:?} is not a decimal integer between 0 and 2^128-1"))
-}
-
-/// A duration such as `500ms`, `5s`, `2m`, `1h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 500ms, 5s, 2m or 1h"))?;
-    let millis = match unit {
-        "ms" => Some(value),
-        "s" => value.checked_mul(1_000),
-        "m" => value.checked_mul(60_000),
-        "h" => value.checked_mul(3_600_000),
-        _ => return Err(format!("{s:?} has no unit: write 500ms, 5s, 2m or 1h")),
-    };
-    millis
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("{s:?} is too long"))
+/// Exports until shut down (or idle); the final report goes to stderr as one JSON line (stdout
+/// stays free for nothing: export prints no data), its counts as decimal strings.
+pub async fn run(args: ExportArgs, shutdown: Shutdown) -> Result<Outcome, CliError> {
+    let options = ExportOptions::try_from(args)?;
+    let report = crate::export::run(options, shutdown).await?;
+    let value = serde_json::to_value(&report).map_err(OutputError::Json)?;
+    let line =
+        serde_json::to_string(&output::integers_as_strings(value)).map_err(OutputError::Json)?;
+    output::note(&line);
+    Ok(Outcome::Done)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
 
     fn export_args(extra: &[&str]) -> ExportArgs {
         let mut argv = vec![
@@ -266,16 +190,6 @@ mod tests {
             Command::Export(args) => args,
             other => panic!("expected export, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn durations_parse_with_units_and_refuse_without() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("-1s").is_err());
     }
 
     #[test]
@@ -338,15 +252,5 @@ mod tests {
             "5s"
         ])
         .is_err());
-    }
-
-    #[test]
-    fn cluster_ids_cover_the_whole_u128_range() {
-        assert_eq!(
-            parse_u128("340282366920938463463374607431768211455"),
-            Ok(u128::MAX)
-        );
-        assert!(parse_u128("340282366920938463463374607431768211456").is_err());
-        assert!(parse_u128("-1").is_err());
     }
 }
