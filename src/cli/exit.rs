@@ -32,20 +32,20 @@ pub fn exit_status<E>(result: &Result<Outcome, E>) -> u8 {
     }
 }
 
-/// `error: <error>` then `  caused by: <source>` for each cause not already said.
+/// `error: <error>` then `  caused by: <source>` for each cause not already said
+/// (`errors::chain_lines`).
 pub fn error_lines(error: &(dyn Error + 'static)) -> Vec<String> {
-    let mut lines = vec![format!("error: {error}")];
-    let mut said = error.to_string();
-    let mut cause = error.source();
-    while let Some(source) = cause {
-        let text = source.to_string();
-        if !said.contains(&text) {
-            lines.push(format!("  caused by: {text}"));
-            said = text;
-        }
-        cause = source.source();
-    }
-    lines
+    crate::errors::chain_lines(error)
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            if i == 0 {
+                format!("error: {text}")
+            } else {
+                format!("  caused by: {text}")
+            }
+        })
+        .collect()
 }
 
 /// Prints `error_lines` on stderr.

@@ -9,7 +9,7 @@ use super::exit::Outcome;
 use super::output::{self, OutputError};
 use super::time::{parse_duration, parse_u128};
 use super::CliError;
-use crate::export::broker::BrokerOptions;
+use crate::export::broker::{BrokerError, BrokerOptions};
 use crate::export::segment::SealPolicy;
 use crate::export::sweep::SweepOptions;
 use crate::export::{ExportOptions, Shutdown};
@@ -88,7 +88,7 @@ pub struct ExportArgs {
 }
 
 /// Options refused before any work starts.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum OptionsError {
     #[error("--prefetch {prefetch} is above the AMQP maximum of {AMQP_PREFETCH_MAX}")]
     PrefetchTooLarge { prefetch: u32 },
@@ -96,6 +96,8 @@ pub enum OptionsError {
     PrefetchBelowSegment { prefetch: u32, events_max: usize },
     #[error("--{name} must be greater than zero")]
     Zero { name: &'static str },
+    #[error("--amqp-url (or LEDGERLAKE_AMQP_URL) is not usable")]
+    AmqpUrl(#[source] BrokerError),
 }
 
 impl TryFrom<ExportArgs> for ExportOptions {
@@ -126,15 +128,17 @@ impl TryFrom<ExportArgs> for ExportOptions {
                 return Err(OptionsError::Zero { name });
             }
         }
+        let broker = BrokerOptions {
+            consumer_tag: format!("ledgerlake-{}", std::process::id()),
+            url: args.amqp_url,
+            queue: args.queue,
+            exchange: args.exchange,
+            declare: args.declare,
+            prefetch: args.prefetch as u16,
+        };
+        broker.validate().map_err(OptionsError::AmqpUrl)?;
         Ok(ExportOptions {
-            broker: BrokerOptions {
-                consumer_tag: format!("ledgerlake-{}", std::process::id()),
-                url: args.amqp_url,
-                queue: args.queue,
-                exchange: args.exchange,
-                declare: args.declare,
-                prefetch: args.prefetch as u16,
-            },
+            broker,
             lake: args.lake,
             cluster_id: args.cluster_id,
             seal: SealPolicy {
@@ -197,19 +201,22 @@ mod tests {
         let options = ExportOptions::try_from(export_args(&[])).expect("defaults are valid");
         assert_eq!(options.seal.events_max, 32_768);
         assert_eq!(options.broker.prefetch, 65_535);
-        assert_eq!(
+        assert!(matches!(
             ExportOptions::try_from(export_args(&[
                 "--prefetch",
                 "100",
                 "--segment-events-max",
                 "200"
-            ]))
-            .err(),
-            Some(OptionsError::PrefetchBelowSegment {
+            ])),
+            Err(OptionsError::PrefetchBelowSegment {
                 prefetch: 100,
                 events_max: 200
             })
-        );
+        ));
+        assert!(matches!(
+            ExportOptions::try_from(export_args(&["--amqp-url", "amqp://guest:secret@/"])),
+            Err(OptionsError::AmqpUrl(_))
+        ));
         assert!(matches!(
             ExportOptions::try_from(export_args(&[
                 "--prefetch",
