@@ -6,8 +6,7 @@ use super::encode::{encode_with, push_decimal, ENCODED_LEN_MAX};
 use super::explain::{Kind, RawObject, ACCOUNT_SCHEMA, MESSAGE_SCHEMA, TRANSFER_SCHEMA};
 use super::wire::{EventWire, WireUint};
 use super::*;
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::types::{LongString, ShortString};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use proptest::prelude::*;
 use serde_json::Value;
 
