@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     if selector & 2 == 2 {
-        table.insert("ledger".into(), AMQPValue::LongLongInt(i64::from(selector >> 2)));
+        table.insert(
+            "ledger".into(),
+            AMQPValue::LongLongInt(i64::from(selector >> 2)),
+        );
     }
     if selector & 4 == 4 {
         table.insert("transfer_code".into(), AMQPValue::Boolean(true));
