@@ -6,8 +6,7 @@ use super::encode::{encode_with, push_decimal, ENCODED_LEN_MAX};
 use super::explain::{Kind, RawObject, ACCOUNT_SCHEMA, MESSAGE_SCHEMA, TRANSFER_SCHEMA};
 use super::wire::{EventWire, WireUint};
 use super::*;
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::types::{LongString, ShortString};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -817,5 +816,51 @@ proptest! {
         let mut out = String::new();
         push_decimal(&mut out, v);
         prop_assert_eq!(out, v.to_string());
+    }
+}
+
+/// The seed corpus of the fuzz target (`fuzz/`), decoded on every test run: `valid_*` files
+/// decode (and re-encode to the same event), `bad_*` files are rejected with a reason; none
+/// panics, with or without headers.
+#[test]
+fn the_fuzz_corpus_decodes_without_panicking() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode_delivery");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    entries.sort();
+    assert!(entries.len() >= 20, "{} corpus files", entries.len());
+    let mut headers = FieldTable::default();
+    headers.insert("transfer_code".into(), AMQPValue::Boolean(true));
+    for path in entries {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let body = std::fs::read(&path).unwrap();
+        let with_headers = decode_delivery(&body, Some(&headers));
+        assert!(
+            matches!(
+                with_headers,
+                Err(DecodeError::HeaderType {
+                    name: "transfer_code",
+                    ..
+                })
+            ),
+            "{name}: {with_headers:?}"
+        );
+        match decode_delivery(&body, None) {
+            Ok(event) => {
+                assert!(name.starts_with("valid_"), "{name} decodes: {event:?}");
+                assert_eq!(decode(encode(&event).as_bytes()), Ok(event), "{name}");
+            }
+            Err(error) => {
+                assert!(name.starts_with("bad_"), "{name}: {error}");
+                let reason = error.to_string();
+                assert!(!reason.is_empty(), "{name}");
+                assert!(
+                    !matches!(&error, DecodeError::Invalid { reason } if reason.is_empty()),
+                    "{name}"
+                );
+            }
+        }
     }
 }

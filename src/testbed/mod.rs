@@ -45,7 +45,8 @@ pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// How many replicas one process may run at once. Each takes about 1.7 GiB of memory; with the
 /// 24 GiB of a developer machine or CI and tests running in parallel threads, 4 (about 7 GiB)
-/// leaves room for everything else. [`Replica::start`] waits (without a time limit) until a permit is free.
+/// leaves room for everything else. [`Replica::start`] waits (without a time limit) until a
+/// permit is free.
 pub const MAX_LIVE_REPLICAS: usize = 4;
 static REPLICA_PERMITS: Semaphore = Semaphore::const_new(MAX_LIVE_REPLICAS);
 

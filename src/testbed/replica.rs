@@ -52,9 +52,9 @@ pub struct Replica {
 impl Replica {
     /// Formats and starts a replica of cluster `cluster_id`, and waits (at most
     /// [`REPLICA_READY_TIMEOUT`]) until a client request succeeds. Waits first for one of the
-    /// [`MAX_LIVE_REPLICAS`](super::MAX_LIVE_REPLICAS) permits. Uses [`ReplicaOptions::default`]: `tigerbeetle start
-    /// --addresses=127.0.0.1:PORT --development --cache-grid=256MiB --experimental
-    /// --limit-request=1MiB FILE`.
+    /// [`MAX_LIVE_REPLICAS`](super::MAX_LIVE_REPLICAS) permits. Uses
+    /// [`ReplicaOptions::default`]: `tigerbeetle start --addresses=127.0.0.1:PORT --development
+    /// --cache-grid=256MiB --experimental --limit-request=1MiB FILE`.
     pub async fn start(cluster_id: u128) -> Result<Replica, TestbedError> {
         Self::start_with(cluster_id, &ReplicaOptions::default()).await
     }
