@@ -12,6 +12,7 @@ pub mod generate;
 pub mod lake;
 pub mod ls;
 pub mod rebuild;
+pub mod tb;
 pub mod testbed;
 pub mod timefmt;
 pub mod workload;

@@ -26,10 +26,8 @@ use std::time::{Duration, Instant};
 use tigerbeetle_unofficial::error::{CreateAccountsError, CreateTransfersError};
 use tigerbeetle_unofficial::{account, Account, Client};
 
+use crate::tb::limits::BATCH_EVENTS_MAX;
 use plan::{Bal, Planner, Role};
-
-/// The most transfers TigerBeetle accepts in one request (with the default 1 MiB message).
-pub const MAX_BATCH: usize = 8189;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -45,7 +43,7 @@ pub struct WorkloadConfig {
     pub ledgers: Vec<u32>,
     /// The ledger of the amounts above 10^38 (must not be in `ledgers`).
     pub extreme_ledger: u32,
-    /// Transfers per request, 8..=[`MAX_BATCH`].
+    /// Transfers per request, 8..=[`BATCH_EVENTS_MAX`].
     pub batch_size: usize,
     /// Timeouts of the pending transfers that expire, in seconds (inclusive range).
     pub pending_timeout_secs: (u32, u32),
@@ -89,7 +87,7 @@ impl WorkloadConfig {
         if l.len() != self.ledgers.len() {
             return bad("ledgers must be distinct");
         }
-        if !(8..=MAX_BATCH).contains(&self.batch_size) {
+        if !(8..=BATCH_EVENTS_MAX).contains(&self.batch_size) {
             return bad("batch_size must be within 8..=8189");
         }
         let (lo, hi) = self.pending_timeout_secs;

@@ -20,9 +20,9 @@ use futures::StreamExt;
 use lapin::message::Delivery;
 use tokio::task::JoinHandle;
 
-use crate::audit::cluster::{Cluster, ClusterError};
 use crate::cdc;
 use crate::lake::{AccountRecord, CommitOutcome, Lake, LakeError, Quarantined, Segment};
+use crate::tb::{Cluster, ClusterError};
 use crate::timefmt;
 use broker::{BrokerError, BrokerOptions, Session};
 use segment::{Append, OpenSegment, SealPolicy};
