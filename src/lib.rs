@@ -1,8 +1,9 @@
 //! ledgerlake: an independent, queryable, point-in-time history of a TigerBeetle ledger.
 //!
 //! `export` consumes the CDC stream into Parquet segments on an object store (`lake`);
-//! the other modules read, rebuild from and audit that lake. `testbed` and `workload` run the
-//! real stack and drive a ledger, for the tests, the demo and the benchmarks.
+//! the other modules read, rebuild from and audit that lake. `workload` drives a ledger (for
+//! `ledgerlake generate`); `testbed` (cargo feature `testbed`, on for the tests and benchmarks)
+//! runs the real stack.
 
 pub mod audit;
 pub mod cdc;
@@ -12,7 +13,9 @@ pub mod generate;
 pub mod lake;
 pub mod ls;
 pub mod rebuild;
+pub mod secret;
 pub mod tb;
+#[cfg(feature = "testbed")]
 pub mod testbed;
 pub mod timefmt;
 pub mod workload;

@@ -1,66 +1,44 @@
 //! Exact sums of u128 balances over many accounts. A ledger's Σ debits_posted can exceed
 //! u128::MAX (every account is bounded, their sum is not), so the double-entry check adds into
-//! 192 bits: never floats, never wrapping.
+//! 256 bits (arrow's `i256`, already in the tree for Decimal256): never floats, never wrapping.
 
 use std::fmt;
 
-/// A non-negative integer below 2^192: `hi`·2^128 + `lo`.
+use arrow::datatypes::i256;
+
+/// A non-negative integer below 2^255 (arrow's 256-bit integer, kept ≥ 0 by the API): room for
+/// the sum of up to 2^127 u128 values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
-pub struct WideSum {
-    hi: u64,
-    lo: u128,
-}
+pub struct WideSum(i256);
 
 impl WideSum {
     pub fn add(&mut self, v: u128) {
-        let (lo, carry) = self.lo.overflowing_add(v);
-        self.lo = lo;
-        self.hi = self
-            .hi
-            .checked_add(u64::from(carry))
-            .expect("a sum of fewer than 2^64 u128 values fits in 192 bits");
+        self.0 = self
+            .0
+            .checked_add(i256::from_parts(v, 0))
+            .expect("a sum of fewer than 2^127 u128 values fits in 255 bits");
     }
 
     /// Subtracts a value that was added before (the caller's invariant: the sum stays ≥ 0).
     pub fn sub(&mut self, v: u128) {
-        let (lo, borrow) = self.lo.overflowing_sub(v);
-        self.lo = lo;
-        self.hi = self
-            .hi
-            .checked_sub(u64::from(borrow))
-            .expect("subtracting a value that was added keeps the sum non-negative");
+        let difference = self.0.wrapping_sub(i256::from_parts(v, 0));
+        assert!(
+            !difference.is_negative(),
+            "subtracting a value that was added keeps the sum non-negative"
+        );
+        self.0 = difference;
     }
 }
 
 impl From<u128> for WideSum {
-    fn from(lo: u128) -> Self {
-        WideSum { hi: 0, lo }
+    fn from(v: u128) -> Self {
+        WideSum(i256::from_parts(v, 0))
     }
 }
 
 impl fmt::Display for WideSum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.hi == 0 {
-            return write!(f, "{}", self.lo);
-        }
-        // Long division by 10^19 over 64-bit limbs; each partial remainder fits in a u128.
-        const CHUNK: u128 = 10_000_000_000_000_000_000;
-        let mut limbs = [self.hi, (self.lo >> 64) as u64, self.lo as u64];
-        let mut chunks = Vec::new();
-        while limbs.iter().any(|&l| l != 0) {
-            let mut rem: u128 = 0;
-            for limb in limbs.iter_mut() {
-                let cur = (rem << 64) | u128::from(*limb);
-                *limb = (cur / CHUNK) as u64;
-                rem = cur % CHUNK;
-            }
-            chunks.push(rem as u64);
-        }
-        let mut out = chunks.pop().expect("hi > 0").to_string();
-        for c in chunks.iter().rev() {
-            out.push_str(&format!("{c:019}"));
-        }
-        f.write_str(&out)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
@@ -95,5 +73,32 @@ mod tests {
         assert_eq!(a, b);
         b.sub(1);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn sums_of_many_u128_max_are_exact() {
+        // 2^20 accounts at u128::MAX each: far past u128::MAX, and back to zero.
+        const COUNT: u32 = 1 << 20;
+        let mut s = WideSum::default();
+        for _ in 0..COUNT {
+            s.add(u128::MAX);
+        }
+        // (2^128 − 1)·2^20 = 2^148 − 2^20.
+        assert_eq!(
+            s.to_string(),
+            "356811923176489970264571492362373784094638080"
+        );
+        for _ in 0..COUNT {
+            s.sub(u128::MAX);
+        }
+        assert_eq!(s, WideSum::default());
+        assert_eq!(s.to_string(), "0");
+    }
+
+    #[test]
+    #[should_panic(expected = "keeps the sum non-negative")]
+    fn subtracting_more_than_was_added_is_a_programmer_error() {
+        let mut s = WideSum::from(1);
+        s.sub(2);
     }
 }

@@ -3,6 +3,7 @@
 //! without a broker or a store.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::cdc::Event;
@@ -10,6 +11,13 @@ use crate::lake::{AccountRecord, Segment};
 
 /// A UTC day in TigerBeetle's nanoseconds (Unix time has no leap seconds).
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
+
+/// `lake::estimated_row_bytes`, computed once: it builds the Arrow schema, and the loop asks on
+/// every delivery.
+fn row_bytes() -> usize {
+    static ROW_BYTES: OnceLock<usize> = OnceLock::new();
+    *ROW_BYTES.get_or_init(crate::lake::estimated_row_bytes)
+}
 
 /// Where an event went when it was offered to the open segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,13 +123,15 @@ impl OpenSegment {
         Append::Appended
     }
 
-    /// Whether the segment is due: full by count or size, old enough, or idle long enough.
+    /// Whether the segment is due: full by count or size (no room for another event), old
+    /// enough, or idle long enough.
     pub fn should_seal(&self, policy: &SealPolicy, now: Instant) -> bool {
         if self.events.is_empty() {
             return false;
         }
-        self.events.len() >= policy.events_max
-            || self.events.len() * crate::lake::estimated_row_bytes() >= policy.bytes_max
+        !self.has_room(policy)
+            || self.events.len() >= policy.events_max
+            || self.events.len() * row_bytes() >= policy.bytes_max
             || self
                 .opened_at
                 .is_some_and(|opened| now.duration_since(opened) >= policy.age_max)
@@ -133,7 +143,7 @@ impl OpenSegment {
     /// Whether another event may be appended without breaking the count or size limit.
     pub fn has_room(&self, policy: &SealPolicy) -> bool {
         self.events.len() < policy.events_max
-            && (self.events.len() + 1) * crate::lake::estimated_row_bytes() <= policy.bytes_max
+            && (self.events.len() + 1) * row_bytes() <= policy.bytes_max
     }
 
     /// Takes the contents out, leaving an empty segment.
@@ -299,5 +309,25 @@ mod tests {
         segment.append(&event(base + 3, 1, 2), None, &mut seen, start);
         assert!(!segment.has_room(&policy()));
         assert!(segment.should_seal(&policy(), start));
+    }
+
+    #[test]
+    fn seals_when_the_next_event_would_not_fit_in_the_byte_limit() {
+        let mut segment = OpenSegment::default();
+        let mut seen = HashSet::new();
+        let start = Instant::now();
+        let base = 20_000 * DAY_NS;
+        let policy = SealPolicy {
+            events_max: 1_000,
+            bytes_max: 2 * row_bytes() + 1,
+            ..policy()
+        };
+        segment.append(&event(base + 1, 1, 2), None, &mut seen, start);
+        segment.append(&event(base + 2, 1, 2), None, &mut seen, start);
+        assert!(!segment.has_room(&policy));
+        assert!(
+            segment.should_seal(&policy, start),
+            "a segment with no room must not wait for its age"
+        );
     }
 }

@@ -2,9 +2,10 @@
 //! (`query_accounts` by creation timestamp) and hands each page to the export loop, so that the
 //! lake also records accounts the CDC stream never shows (no transfer, or only rejected ones).
 //!
-//! The task only reads the cluster. Deciding which accounts are new, and writing them, is the
-//! loop's: it owns the set of recorded account ids (`take_new`), and commits a page's new
-//! accounts in the single commit slot it also uses for segments. See docs/DESIGN.md.
+//! The task only reads the cluster. Deciding which accounts are new, and when to write them, is
+//! the state machine's (`export::machine`): it owns the set of recorded account ids (`take_new`),
+//! and commits a page's new accounts in the single commit slot it also uses for segments and
+//! quarantine records. See docs/DESIGN.md.
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -77,4 +77,43 @@ impl LakeError {
             reason: reason.into(),
         }
     }
+
+    /// Whether retrying the same operation may succeed: the object store was unreachable, timed
+    /// out or answered with a server error (object_store reports those, after its own retries, as
+    /// `Generic`), or an object vanished under a write. Everything else is permanent and fails at
+    /// once: a corrupt or foreign lake, a conflicting write (a second exporter?), a refused
+    /// request (credentials, permissions, preconditions), a bad location or configuration.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LakeError::Store { source, .. } => store_error_is_transient(source),
+            LakeError::BadLocation { .. }
+            | LakeError::Parquet { .. }
+            | LakeError::BadObjectName { .. }
+            | LakeError::ClusterMismatch { .. }
+            | LakeError::UnsupportedFormat { .. }
+            | LakeError::Corrupt { .. }
+            | LakeError::MissingAccount { .. } => false,
+        }
+    }
+}
+
+/// object_store's classification: it maps HTTP statuses to variants (404 `NotFound`, 409
+/// `AlreadyExists`, 412 `Precondition`, 401/403 `Unauthenticated`/`PermissionDenied`, …) and
+/// reports connection errors, timeouts and 5xx that outlived its retries as `Generic`.
+fn store_error_is_transient(error: &object_store::Error) -> bool {
+    use object_store::Error as E;
+    match error {
+        E::Generic { .. } | E::NotFound { .. } | E::JoinError { .. } => true,
+        E::InvalidPath { .. }
+        | E::NotSupported { .. }
+        | E::AlreadyExists { .. }
+        | E::Precondition { .. }
+        | E::NotModified { .. }
+        | E::NotImplemented { .. }
+        | E::PermissionDenied { .. }
+        | E::Unauthenticated { .. }
+        | E::UnknownConfigurationKey { .. } => false,
+        // A variant added after this was written: not known to be safe to repeat.
+        _ => false,
+    }
 }

@@ -78,10 +78,6 @@ pub fn segment_path(table: Table, first_ts: u64, last_ts: u64) -> Path {
     ])
 }
 
-pub fn swept_dir() -> Path {
-    Path::from(SWEPT_ACCOUNTS_DIR)
-}
-
 /// `swept_accounts/<first>-<last>.parquet`: the creation timestamps of the first and last
 /// account of one sweep page. Not partitioned by date: a page spans whatever time its accounts
 /// were created in.
@@ -166,6 +162,7 @@ pub fn parse_quarantine_path(path: &Path) -> Option<(u64, u32)> {
 }
 
 /// The accounts file that belongs to a transfers file (same date and name).
+#[cfg(test)]
 pub fn accounts_twin(name: &SegmentName) -> Path {
     segment_path(Table::Accounts, name.first_timestamp, name.last_timestamp)
 }

@@ -1,9 +1,11 @@
 //! `_ledgerlake.json`, the lake metadata file: which format the lake uses and which
 //! TigerBeetle cluster it belongs to, so that two clusters are never mixed in one lake.
 
+use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
-use super::FORMAT_VERSION;
+use super::layout;
+use super::{Lake, LakeError, FORMAT_VERSION};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LakeMeta {
@@ -54,6 +56,52 @@ pub fn new_meta(cluster_id: u128) -> LakeMeta {
     LakeMeta {
         format_version: FORMAT_VERSION,
         cluster_id,
+    }
+}
+
+impl Lake {
+    /// The lake metadata, or `None` for a lake never bound to a cluster.
+    pub async fn read_meta(&self) -> Result<Option<LakeMeta>, LakeError> {
+        let path = layout::meta_path();
+        let bytes = match self.store.get(&path).await {
+            Ok(r) => r.bytes().await.map_err(|e| LakeError::store(&path, e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(LakeError::store(&path, e)),
+        };
+        let meta = from_json(&bytes).map_err(|r| LakeError::corrupt(&path, r))?;
+        if meta.format_version > FORMAT_VERSION {
+            return Err(LakeError::UnsupportedFormat {
+                found: meta.format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Ok(Some(meta))
+    }
+
+    /// Binds the lake to `cluster_id`, creating the metadata file if absent; refuses a lake
+    /// that belongs to another cluster.
+    pub async fn bind_cluster(&self, cluster_id: u128) -> Result<LakeMeta, LakeError> {
+        let meta = match self.read_meta().await? {
+            Some(meta) => meta,
+            None => {
+                let new = new_meta(cluster_id);
+                if self.put_create(&layout::meta_path(), to_json(&new)).await? {
+                    new
+                } else {
+                    // Another process bound it between our read and our write.
+                    self.read_meta().await?.ok_or_else(|| {
+                        LakeError::corrupt(&layout::meta_path(), "exists but cannot be read")
+                    })?
+                }
+            }
+        };
+        if meta.cluster_id != cluster_id {
+            return Err(LakeError::ClusterMismatch {
+                lake: meta.cluster_id,
+                requested: cluster_id,
+            });
+        }
+        Ok(meta)
     }
 }
 

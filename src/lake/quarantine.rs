@@ -4,6 +4,8 @@
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
+use super::layout;
+use super::{Lake, LakeError};
 use crate::timefmt::rfc3339;
 
 /// An undecodable message, with everything AMQP delivered about it.
@@ -108,6 +110,51 @@ pub fn from_json(bytes: &[u8]) -> Result<Quarantined, String> {
         headers: j.headers.into_iter().map(|h| (h.name, h.value)).collect(),
         body,
     })
+}
+
+impl Lake {
+    /// Stores an undecodable message under `quarantine/`; returns its path.
+    pub async fn quarantine(&self, q: &Quarantined) -> Result<Path, LakeError> {
+        let json = to_json(q);
+        for seq in 0..layout::QUARANTINE_SEQ_LIMIT {
+            let path = layout::quarantine_path(q.received_ns, seq);
+            if self.put_create(&path, json.clone()).await? {
+                return Ok(path);
+            }
+        }
+        Err(LakeError::corrupt(
+            &layout::quarantine_path(q.received_ns, 0),
+            "a million messages quarantined with the same receive time",
+        ))
+    }
+
+    /// Every quarantined message, oldest first.
+    pub async fn list_quarantine(&self) -> Result<Vec<QuarantineInfo>, LakeError> {
+        let mut objects = self.list(Some(&layout::quarantine_dir())).await?;
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        let mut out = Vec::with_capacity(objects.len());
+        for o in objects {
+            let Some((received_ns, _seq)) = layout::parse_quarantine_path(&o.location) else {
+                return Err(LakeError::BadObjectName {
+                    path: o.location.to_string(),
+                });
+            };
+            let q = self.read_quarantined(&o.location).await?;
+            out.push(QuarantineInfo {
+                path: o.location,
+                received_ns,
+                bytes: o.size,
+                reason: q.reason,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One quarantined message, as it was stored.
+    pub async fn read_quarantined(&self, path: &Path) -> Result<Quarantined, LakeError> {
+        let bytes = self.get(path).await?;
+        from_json(&bytes).map_err(|r| LakeError::corrupt(path, r))
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! `ledgerlake.cluster_id` is checked, not only the lake's metadata file, so a segment copied in
 //! from another cluster's lake is refused rather than replayed.
 
-use super::{check_cluster, AccountRecord, EventRow, Lake, LakeError, SegmentInfo};
+use super::read::check_cluster;
+use super::{AccountRecord, EventRow, Lake, LakeError, SegmentInfo};
 
 impl Lake {
     /// Every row of a segment's transfers file, which must belong to `cluster_id`.

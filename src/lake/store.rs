@@ -1,20 +1,36 @@
 //! Turning a lake location (a path or URL) into an object store rooted at the lake, and into a
-//! display form that is safe to log.
+//! display form that is safe to log (`crate::secret::redact_url`).
 //!
 //! The lake's own code then only ever sees paths relative to the lake root: a prefix in the URL
 //! (`s3://bucket/some/prefix`) is applied by wrapping the store in a `PrefixStore`.
+//!
+//! Retries happen at two levels, and the S3 store's `RetryConfig` is set here so that they add
+//! up instead of multiplying. object_store retries one request (on 5xx, 429, a reset or timed-out
+//! connection) to ride out a blip: here at most `S3_RETRIES_MAX` times within
+//! `S3_RETRY_TIMEOUT`, backing off from 100 ms to at most 1 s. The exporter retries a whole
+//! commit (create-only, so a retry never alters a committed file) for `--lake-retry-max`
+//! (5 minutes by default) to ride out an outage. With object_store's defaults (10 retries,
+//! 15 s backoff cap, 3 minutes per request) one outer attempt could itself last 3 minutes, so the
+//! exporter's limit would be overshot by up to that much and each outer attempt would hide 10
+//! inner ones; with these settings an outer attempt gives up within about 10 s plus one request
+//! timeout (object_store's default, 30 s, left as is: it comes with `AWS_*` client settings
+//! that `from_env` reads and a replaced `ClientOptions` would drop). Other URL schemes (gs://,
+//! az://, http://) are built by `parse_url_opts`, which takes no retry setting: they keep
+//! object_store's defaults.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{parse_url_opts, ObjectStore};
+use object_store::{parse_url_opts, BackoffConfig, ObjectStore, RetryConfig};
 use url::Url;
 
 use super::LakeError;
+use crate::secret::redact_url;
 
 pub struct Opened {
     pub store: Arc<dyn ObjectStore>,
@@ -22,27 +38,43 @@ pub struct Opened {
     pub display: String,
 }
 
-/// `location` without userinfo (`user:password@`), query string or fragment. Done on the raw
-/// string rather than through `Url`, so that even an unparseable URL is never echoed with its
-/// secret in an error message.
-pub fn redact(location: &str) -> String {
-    let end = location.find(['?', '#']).unwrap_or(location.len());
-    let s = &location[..end];
-    let Some(scheme_end) = s.find("://") else {
-        return s.to_string();
-    };
-    let (scheme, rest) = s.split_at(scheme_end + 3);
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    format!("{scheme}{host}{path}")
+/// How many times object_store retries one S3 request (see the module comment).
+pub const S3_RETRIES_MAX: usize = 3;
+/// How long after the first attempt object_store still retries one S3 request.
+pub const S3_RETRY_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn s3_retry_config() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            base: 2.0,
+        },
+        max_retries: S3_RETRIES_MAX,
+        retry_timeout: S3_RETRY_TIMEOUT,
+    }
+}
+
+/// The S3 store of `bucket`, with the lake's retry settings on top of `builder`'s.
+fn s3_store(builder: AmazonS3Builder, bucket: &str) -> object_store::Result<AmazonS3> {
+    builder
+        .with_url(format!("s3://{bucket}"))
+        .with_retry(s3_retry_config())
+        .build()
+}
+
+/// A location for display: a local path as given, a URL redacted.
+fn shown(location: &str) -> String {
+    if location.contains("://") {
+        redact_url(location)
+    } else {
+        location.to_string()
+    }
 }
 
 fn bad(location: &str, reason: impl Into<String>) -> LakeError {
     LakeError::BadLocation {
-        location: redact(location),
+        location: shown(location),
         reason: reason.into(),
     }
 }
@@ -94,7 +126,7 @@ pub fn open_store(location: &str) -> Result<Opened, LakeError> {
         return open_local(location, std::path::Path::new(location));
     }
     let url = Url::parse(location).map_err(|e| bad(location, format!("not a valid URL: {e}")))?;
-    let display = redact(location);
+    let display = redact_url(location);
     match url.scheme() {
         "file" => {
             if !matches!(url.host_str(), None | Some("") | Some("localhost")) {
@@ -126,9 +158,7 @@ pub fn open_store(location: &str) -> Result<Opened, LakeError> {
                 .ok_or_else(|| bad(location, "no bucket (expected s3://bucket/prefix)"))?;
             // from_env reads every AWS_* variable, including AWS_ENDPOINT_URL (S3-compatible
             // servers such as MinIO) and AWS_ALLOW_HTTP.
-            let s3 = AmazonS3Builder::from_env()
-                .with_url(format!("s3://{bucket}"))
-                .build()
+            let s3 = s3_store(AmazonS3Builder::from_env(), bucket)
                 .map_err(|e| bad(location, e.to_string()))?;
             let prefix = Path::from_url_path(url.path())
                 .map_err(|e| bad(location, format!("bad prefix: {e}")))?;
@@ -153,23 +183,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redaction_strips_secrets() {
-        for (input, shown) in [
+    fn locations_are_shown_without_secrets() {
+        for (input, want) in [
             (
                 "s3://AKIA:secret@bucket/p?x-amz-signature=abc",
-                "s3://bucket/p",
+                "s3://***:***@bucket/p?x-amz-signature=***",
             ),
             (
                 "https://user:pa@ss@host:9000/b/p#frag",
-                "https://host:9000/b/p",
+                "https://***:***@host:9000/b/p",
             ),
             ("s3://bucket/prefix", "s3://bucket/prefix"),
             ("s3://bucket", "s3://bucket"),
             ("/var/lib/lake", "/var/lib/lake"),
-            ("::not a url:://u:secret@x", "::not a url:://x"),
+            ("::not a url:://u:secret@x", crate::secret::UNPARSEABLE),
         ] {
-            assert_eq!(redact(input), shown, "{input}");
-            assert!(!redact(input).contains("secret"));
+            assert_eq!(shown(input), want, "{input}");
+            assert!(!shown(input).contains("secret"));
         }
     }
 
@@ -182,6 +212,7 @@ mod tests {
             "file://otherhost/dir",
             "gs://bucket/p?token=secret",
             "nonsense://x",
+            "::not a url:://u:secret@x",
         ] {
             match open_store(location) {
                 Err(e @ LakeError::BadLocation { .. }) => {
@@ -206,6 +237,39 @@ mod tests {
         let url = format!("file://{}", tmp.path().join("c").display());
         open_store(&url).unwrap();
         assert!(tmp.path().join("c").is_dir());
+    }
+
+    /// Against a port nobody listens on, a request gives up after `S3_RETRIES_MAX` retries
+    /// within `S3_RETRY_TIMEOUT`, not after object_store's default 10 retries and 3 minutes.
+    #[tokio::test]
+    async fn s3_requests_retry_within_the_lake_limits() {
+        use futures::StreamExt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let builder = AmazonS3Builder::new()
+            .with_endpoint(format!("http://127.0.0.1:{port}"))
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("key")
+            .with_secret_access_key("secret");
+        let store = s3_store(builder, "bucket").unwrap();
+        let started = std::time::Instant::now();
+        let error = store.list(None).next().await.unwrap().unwrap_err();
+        let elapsed = started.elapsed();
+        let text = format!("{error}");
+        assert!(
+            text.contains(&format!("max_retries: {S3_RETRIES_MAX}")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("after {S3_RETRIES_MAX} retries")),
+            "{text}"
+        );
+        assert!(
+            elapsed < S3_RETRY_TIMEOUT + Duration::from_secs(5),
+            "{elapsed:?}"
+        );
     }
 
     #[test]

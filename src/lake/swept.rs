@@ -13,7 +13,8 @@ use object_store::path::Path;
 use super::columns::ACCOUNT_COLUMNS;
 use super::layout::{self, Table};
 use super::parquet::{self, FileMeta};
-use super::{check_cluster, AccountRecord, CommitOutcome, Lake, LakeError};
+use super::read::check_cluster;
+use super::{AccountRecord, CommitOutcome, Lake, LakeError};
 
 /// A committed swept file. The path is relative to the lake root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,38 +50,6 @@ fn assert_swept(accounts: &[AccountRecord]) {
 }
 
 impl Lake {
-    /// Every swept file, sorted by first timestamp; a name outside the layout is an error.
-    pub async fn list_swept(&self) -> Result<Vec<SweptInfo>, LakeError> {
-        let mut files = self
-            .list(&layout::swept_dir())
-            .await?
-            .into_iter()
-            .map(|o| match layout::parse_swept_path(&o.location) {
-                Some((first_timestamp, last_timestamp)) => Ok(SweptInfo {
-                    first_timestamp,
-                    last_timestamp,
-                    path: o.location,
-                    bytes: o.size,
-                }),
-                None => Err(LakeError::BadObjectName {
-                    path: o.location.to_string(),
-                }),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        files.sort_by_key(|f| (f.first_timestamp, f.last_timestamp));
-        Ok(files)
-    }
-
-    /// Where the next sweep starts: after the newest swept account (`None`: from the start).
-    pub async fn swept_through(&self) -> Result<Option<u64>, LakeError> {
-        Ok(self
-            .list_swept()
-            .await?
-            .iter()
-            .map(|f| f.last_timestamp)
-            .max())
-    }
-
     /// Writes one sweep page's new accounts (creation order, `first_seen_timestamp` = creation
     /// timestamp). Create-only: a retry of a write that succeeded finds the file and reports
     /// `AlreadyCommitted`. Panics (exporter bug) on an empty or unordered page.

@@ -8,11 +8,13 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::layout::{self, Table};
+use super::parquet::encode_swept_accounts;
 use super::*;
 use crate::cdc::{AccountFields, EventType, TransferFields};
 use crate::timefmt::{parse_rfc3339, NS_PER_DAY};
 
-const CLUSTER: u128 = u128::MAX - 7;
+pub(super) const CLUSTER: u128 = u128::MAX - 7;
 
 const TYPES: [EventType; 5] = [
     EventType::SinglePhase,
@@ -227,7 +229,7 @@ proptest! {
     }
 }
 
-fn one_day_segment(start_rfc3339: &str, n: u64, first_account: u128) -> Segment {
+pub(super) fn one_day_segment(start_rfc3339: &str, n: u64, first_account: u128) -> Segment {
     let base = parse_rfc3339(start_rfc3339).unwrap();
     let events = (0..n)
         .map(|i| Event {
@@ -679,7 +681,7 @@ async fn duckdb_reads_the_lake_exactly() {
 }
 
 /// A swept record: the account's fields as created, recorded as of its creation.
-fn swept(id: u128, timestamp: u64) -> AccountRecord {
+pub(super) fn swept(id: u128, timestamp: u64) -> AccountRecord {
     AccountRecord {
         timestamp,
         first_seen_timestamp: timestamp,

@@ -1,0 +1,308 @@
+//! `Lake::resume_state` against a lake on disk, through a store wrapper that counts listings and
+//! watches how many files are read at once.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+};
+
+use super::layout::{self, Table};
+use super::resume::ACCOUNT_FILE_READS_IN_FLIGHT_MAX;
+use super::tests::{one_day_segment, swept, CLUSTER};
+use super::*;
+
+/// What the wrapped store saw.
+#[derive(Debug, Default)]
+struct Seen {
+    lists: usize,
+    /// Objects with a read in progress, and how many reads each.
+    reading: HashMap<Path, usize>,
+    /// The most distinct objects read at the same time.
+    reading_max: usize,
+}
+
+/// Delegates to `inner`, counting listings; reads are slowed by `read_delay` so that
+/// concurrent reads overlap and can be observed.
+#[derive(Debug)]
+struct Watched {
+    inner: Arc<dyn ObjectStore>,
+    seen: Arc<Mutex<Seen>>,
+    read_delay: Duration,
+}
+
+impl fmt::Display for Watched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Watched({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Watched {
+    async fn put_opts(
+        &self,
+        path: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        self.inner.put_opts(path, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        path: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(path, opts).await
+    }
+
+    async fn get_opts(&self, path: &Path, options: GetOptions) -> Result<GetResult> {
+        {
+            let mut seen = self.seen.lock().unwrap();
+            *seen.reading.entry(path.clone()).or_default() += 1;
+            seen.reading_max = seen.reading_max.max(seen.reading.len());
+        }
+        tokio::time::sleep(self.read_delay).await;
+        let result = self.inner.get_opts(path, options).await;
+        let mut seen = self.seen.lock().unwrap();
+        let reads = seen.reading.get_mut(path).expect("counted above");
+        *reads -= 1;
+        if *reads == 0 {
+            seen.reading.remove(path);
+        }
+        result
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.seen.lock().unwrap().lists += 1;
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.seen.lock().unwrap().lists += 1;
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+fn watched_lake(dir: &std::path::Path, read_delay: Duration) -> (Lake, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let store = Watched {
+        inner: Arc::new(LocalFileSystem::new_with_prefix(dir).unwrap()),
+        seen: seen.clone(),
+        read_delay,
+    };
+    (Lake::from_store(Arc::new(store), "watched"), seen)
+}
+
+/// `n` committed segments on `n` days (two new accounts each: 10*i+1 and 10*i+2), swept files
+/// for accounts 1000.., an orphan accounts file, and a quarantined message.
+async fn filled_lake(lake: &Lake, n: u64) -> (Path, Segment) {
+    lake.bind_cluster(CLUSTER).await.unwrap();
+    for day in 0..n {
+        let start = format!("2026-10-{:02}T00:00:00Z", day + 1);
+        let segment = one_day_segment(&start, 3, u128::from(day) * 10 + 1);
+        lake.commit(&segment, CLUSTER).await.unwrap();
+    }
+    for page in 0..3u64 {
+        let accounts: Vec<AccountRecord> = (0..4u64)
+            .map(|i| swept(1000 + u128::from(page * 4 + i), 100 + page * 10 + i))
+            .collect();
+        lake.commit_swept(&accounts, CLUSTER).await.unwrap();
+    }
+    let crashed = one_day_segment("2026-11-30T00:00:00Z", 2, 900);
+    let (first, last) = (crashed.events[0].timestamp, crashed.events[1].timestamp);
+    let orphan = layout::segment_path(Table::Accounts, first, last);
+    let bytes = encode_accounts(&crashed.new_accounts, CLUSTER, first, last).unwrap();
+    lake.store
+        .put(&orphan, PutPayload::from(bytes))
+        .await
+        .unwrap();
+    lake.quarantine(&Quarantined {
+        received_ns: 7,
+        reason: "not JSON".into(),
+        exchange: "x".into(),
+        routing_key: String::new(),
+        headers: Vec::new(),
+        body: b"{".to_vec(),
+    })
+    .await
+    .unwrap();
+    (orphan, crashed)
+}
+
+#[tokio::test]
+async fn resume_state_lists_the_lake_once_and_agrees_with_the_single_questions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, seen) = watched_lake(dir.path(), Duration::ZERO);
+    let (orphan, _) = filled_lake(&lake, 12).await;
+
+    seen.lock().unwrap().lists = 0;
+    let state = lake.resume_state(CLUSTER).await.unwrap();
+    assert_eq!(
+        seen.lock().unwrap().lists,
+        1,
+        "one listing for the whole session start"
+    );
+
+    assert_eq!(state.meta.cluster_id, CLUSTER);
+    assert_eq!(state.orphans_removed, vec![orphan.clone()]);
+    assert!(!lake.exists(&orphan).await.unwrap());
+    assert_eq!(state.segment_count, 12);
+    assert_eq!(state.swept_file_count, 3);
+    let mut want_ids: HashSet<u128> = (0..12u128).flat_map(|d| [d * 10 + 1, d * 10 + 2]).collect();
+    want_ids.extend(1000..1012);
+    assert_eq!(state.account_ids, want_ids);
+    assert_eq!(state.swept_through, Some(100 + 20 + 3));
+
+    // The same answers, asked one by one (each of these lists the lake again).
+    assert_eq!(
+        state.committed_last,
+        lake.last_committed_timestamp().await.unwrap()
+    );
+    assert_eq!(
+        state.committed_last,
+        Some(parse_day_start("2026-10-12T00:00:00Z") + 2)
+    );
+    assert_eq!(state.account_ids, lake.load_account_ids().await.unwrap());
+    assert_eq!(state.swept_through, lake.swept_through().await.unwrap());
+    assert!(lake.remove_orphan_accounts().await.unwrap().is_empty());
+
+    // A second start finds nothing left to remove and the same position.
+    let again = lake.resume_state(CLUSTER).await.unwrap();
+    assert!(again.orphans_removed.is_empty());
+    assert_eq!(
+        (again.committed_last, again.account_ids, again.swept_through),
+        (state.committed_last, state.account_ids, state.swept_through)
+    );
+}
+
+fn parse_day_start(rfc3339: &str) -> u64 {
+    crate::timefmt::parse_rfc3339(rfc3339).unwrap()
+}
+
+#[tokio::test]
+async fn resume_state_reads_accounts_files_concurrently_within_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, seen) = watched_lake(dir.path(), Duration::from_millis(20));
+    filled_lake(&lake, 20).await;
+    seen.lock().unwrap().reading_max = 0;
+    let state = lake.resume_state(CLUSTER).await.unwrap();
+    assert_eq!(state.account_ids.len(), 20 * 2 + 12);
+    let reading_max = seen.lock().unwrap().reading_max;
+    assert!(reading_max > 1, "files are read one after another");
+    assert!(
+        reading_max <= ACCOUNT_FILE_READS_IN_FLIGHT_MAX,
+        "{reading_max} files read at once"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_lake_resumes_from_the_start_and_is_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, seen) = watched_lake(dir.path(), Duration::ZERO);
+    let state = lake.resume_state(CLUSTER).await.unwrap();
+    assert_eq!(seen.lock().unwrap().lists, 1);
+    assert_eq!(
+        state,
+        ResumeState {
+            meta: LakeMeta {
+                format_version: FORMAT_VERSION,
+                cluster_id: CLUSTER
+            },
+            committed_last: None,
+            account_ids: HashSet::new(),
+            swept_through: None,
+            orphans_removed: Vec::new(),
+            segment_count: 0,
+            swept_file_count: 0,
+        }
+    );
+    assert_eq!(lake.read_meta().await.unwrap().unwrap().cluster_id, CLUSTER);
+}
+
+#[tokio::test]
+async fn another_clusters_lake_is_refused_before_anything_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, _) = watched_lake(dir.path(), Duration::ZERO);
+    let (orphan, _) = filled_lake(&lake, 2).await;
+    match lake.resume_state(CLUSTER - 1).await {
+        Err(LakeError::ClusterMismatch { lake, requested }) => {
+            assert_eq!((lake, requested), (CLUSTER, CLUSTER - 1))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        lake.exists(&orphan).await.unwrap(),
+        "the orphan is left alone"
+    );
+}
+
+#[tokio::test]
+async fn an_account_recorded_twice_names_the_later_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, _) = watched_lake(dir.path(), Duration::from_millis(1));
+    lake.bind_cluster(CLUSTER).await.unwrap();
+    // Accounts 1 and 2 are new in both segments (a broken exporter): the second file is named,
+    // whichever read finishes first.
+    for day in [
+        "2026-10-01T00:00:00Z",
+        "2026-10-02T00:00:00Z",
+        "2026-10-03T00:00:00Z",
+    ] {
+        let segment = one_day_segment(day, 2, if day.ends_with("02T00:00:00Z") { 1 } else { 5 });
+        lake.commit(&segment, CLUSTER).await.unwrap();
+    }
+    let segments = lake.list_segments().await.unwrap();
+    let second = segments[1].accounts_path.clone().unwrap();
+    let third = segments[2].accounts_path.clone().unwrap();
+    for _ in 0..5 {
+        match lake.resume_state(CLUSTER).await {
+            Err(LakeError::Corrupt { path, reason }) => {
+                assert_eq!(path, third.to_string(), "{reason}");
+                assert!(reason.contains("account 5"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_ne!(second, third);
+}
+
+#[tokio::test]
+async fn a_foreign_object_in_a_table_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, _) = watched_lake(dir.path(), Duration::ZERO);
+    filled_lake(&lake, 1).await;
+    let stray = Path::from("swept_accounts/notes.txt");
+    lake.store
+        .put(&stray, PutPayload::from_static(b"x"))
+        .await
+        .unwrap();
+    // Objects outside the tables are not the lake's business.
+    lake.store
+        .put(&Path::from("README"), PutPayload::from_static(b"x"))
+        .await
+        .unwrap();
+    match lake.resume_state(CLUSTER).await {
+        Err(LakeError::BadObjectName { path }) => assert_eq!(path, stray.to_string()),
+        other => panic!("{other:?}"),
+    }
+}
