@@ -43,7 +43,7 @@ const DRAIN_ACK_EVERY: u64 = 1024;
 /// by at most this).
 const LAKE_POLL: Duration = Duration::from_millis(20);
 /// The request size of the rebuild and of `tigerbeetle benchmark`.
-const BATCH: usize = 8189;
+const BATCH: usize = ledgerlake::tb::limits::BATCH_EVENTS_MAX;
 /// A TigerBeetle `Transfer` is a fixed 128-byte record (before its LSM indexes). The data file
 /// preallocates a 1 GiB WAL and writes grid blocks only at checkpoints, so at these sizes its
 /// `st_size` does not move; the measured growth is kept in the details.

@@ -15,6 +15,7 @@ pub mod lake;
 pub mod ls;
 pub mod rebuild;
 pub mod secret;
+pub mod tb;
 #[cfg(feature = "testbed")]
 pub mod testbed;
 pub mod timefmt;

@@ -23,13 +23,11 @@ mod plan;
 
 use std::time::{Duration, Instant};
 
-use tigerbeetle_unofficial::error::{CreateAccountsError, CreateTransfersError};
+use tigerbeetle_unofficial::error::{CreateAccountsError, CreateTransfersError, SendError};
 use tigerbeetle_unofficial::{account, Account, Client};
 
+use crate::tb::limits::BATCH_EVENTS_MAX;
 use plan::{Bal, Planner, Role};
-
-/// The most transfers TigerBeetle accepts in one request (with the default 1 MiB message).
-pub const MAX_BATCH: usize = 8189;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -45,7 +43,7 @@ pub struct WorkloadConfig {
     pub ledgers: Vec<u32>,
     /// The ledger of the amounts above 10^38 (must not be in `ledgers`).
     pub extreme_ledger: u32,
-    /// Transfers per request, 8..=[`MAX_BATCH`].
+    /// Transfers per request, 8..=[`BATCH_EVENTS_MAX`].
     pub batch_size: usize,
     /// Timeouts of the pending transfers that expire, in seconds (inclusive range).
     pub pending_timeout_secs: (u32, u32),
@@ -53,6 +51,9 @@ pub struct WorkloadConfig {
     pub expiry_grace: Duration,
     /// Compare every account with the model at the end.
     pub verify_accounts: bool,
+    /// How long one request may go unanswered (the client retries forever, and a cluster with
+    /// another id never answers).
+    pub request_timeout: Duration,
 }
 
 impl WorkloadConfig {
@@ -69,6 +70,7 @@ impl WorkloadConfig {
             pending_timeout_secs: (1, 2),
             expiry_grace: Duration::from_secs(30),
             verify_accounts: true,
+            request_timeout: Duration::from_secs(60),
         }
     }
 
@@ -89,12 +91,15 @@ impl WorkloadConfig {
         if l.len() != self.ledgers.len() {
             return bad("ledgers must be distinct");
         }
-        if !(8..=MAX_BATCH).contains(&self.batch_size) {
+        if !(8..=BATCH_EVENTS_MAX).contains(&self.batch_size) {
             return bad("batch_size must be within 8..=8189");
         }
         let (lo, hi) = self.pending_timeout_secs;
         if lo == 0 || hi == 0 {
             return bad("pending timeouts must be at least 1 s (0 means no timeout)");
+        }
+        if self.request_timeout.is_zero() {
+            return bad("request_timeout must be greater than zero");
         }
         Ok(())
     }
@@ -234,8 +239,19 @@ pub struct WorkloadSummary {
 pub enum WorkloadError {
     #[error("invalid workload config: {0}")]
     Config(String),
-    #[error("{what} failed: {message}")]
-    Request { what: String, message: String },
+    #[error("{what} was refused: {message}")]
+    Refused { what: String, message: String },
+    #[error("{what} failed")]
+    Request {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(
+        "{what} got no reply within {timeout_s} s: is the cluster reachable, and is its cluster \
+         id right? (a cluster with another id never answers)"
+    )]
+    Unanswered { what: String, timeout_s: u64 },
     #[error(
         "transfer {id} (request {request}, index {index}) was expected to {expected} but \
          {actual}: {transfer}"
@@ -291,11 +307,12 @@ pub async fn run(
     progress(report(WorkloadPhase::Accounts, 0, 0));
     let mut created = 0;
     for chunk in accounts.chunks(cfg.batch_size) {
-        match client.create_accounts(chunk.to_vec()).await {
+        let what = || "create_accounts".to_string();
+        match bounded(cfg, what, client.create_accounts(chunk.to_vec())).await? {
             Ok(()) => {}
             Err(CreateAccountsError::Api(e)) => {
                 let first = e.as_slice().first();
-                return Err(WorkloadError::Request {
+                return Err(WorkloadError::Refused {
                     what: "create_accounts".into(),
                     message: match first {
                         Some(f) => format!(
@@ -309,12 +326,7 @@ pub async fn run(
                     },
                 });
             }
-            Err(e) => {
-                return Err(WorkloadError::Request {
-                    what: "create_accounts".into(),
-                    message: e.to_string(),
-                })
-            }
+            Err(e) => return Err(request_failed(what(), e)),
         }
         created += chunk.len();
         progress(report(WorkloadPhase::Accounts, created, 0));
@@ -328,7 +340,8 @@ pub async fn run(
         let transfers: Vec<_> = batch.iter().map(|p| p.transfer).collect();
         results.clear();
         results.resize(batch.len(), None);
-        match client.create_transfers(transfers).await {
+        let what = || format!("create_transfers (request {requests})");
+        match bounded(cfg, what, client.create_transfers(transfers)).await? {
             Ok(()) => {}
             Err(CreateTransfersError::Api(e)) => {
                 for f in e.as_slice() {
@@ -337,12 +350,7 @@ pub async fn run(
                     }
                 }
             }
-            Err(e) => {
-                return Err(WorkloadError::Request {
-                    what: format!("create_transfers (request {requests})"),
-                    message: e.to_string(),
-                })
-            }
+            Err(e) => return Err(request_failed(what(), e)),
         }
         for (index, (planned, actual)) in batch.iter().zip(&results).enumerate() {
             let expected = planned.expect.map(|k| k as u32);
@@ -386,7 +394,7 @@ pub async fn run(
                 .iter()
                 .map(|&i| planner.accts[i].account.id())
                 .collect();
-            let found = lookup(client, &ids, cfg.batch_size).await?;
+            let found = lookup(client, cfg, &ids).await?;
             let left: Vec<String> = expiring
                 .iter()
                 .zip(&found)
@@ -427,7 +435,7 @@ pub async fn run(
     if cfg.verify_accounts {
         progress(report(WorkloadPhase::Verifying, created, sent));
         let ids: Vec<u128> = planner.accts.iter().map(|a| a.account.id()).collect();
-        let found = lookup(client, &ids, cfg.batch_size).await?;
+        let found = lookup(client, cfg, &ids).await?;
         for (a, got) in planner.accts.iter().zip(&found) {
             let want = a.final_bal();
             let got_bal = got.map(|g| Bal {
@@ -487,19 +495,15 @@ pub async fn run(
 /// Looks `ids` up, in order; `None` where an account does not exist.
 async fn lookup(
     client: &Client,
+    cfg: &WorkloadConfig,
     ids: &[u128],
-    batch: usize,
 ) -> Result<Vec<Option<Account>>, WorkloadError> {
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(batch) {
-        let found =
-            client
-                .lookup_accounts(chunk.to_vec())
-                .await
-                .map_err(|e| WorkloadError::Request {
-                    what: "lookup_accounts".into(),
-                    message: e.to_string(),
-                })?;
+    for chunk in ids.chunks(cfg.batch_size) {
+        let what = || "lookup_accounts".to_string();
+        let found = bounded(cfg, what, client.lookup_accounts(chunk.to_vec()))
+            .await?
+            .map_err(|e: SendError| request_failed(what(), e))?;
         // Results come back in request order, missing ids left out.
         let mut it = found.into_iter().peekable();
         for &id in chunk {
@@ -511,6 +515,30 @@ async fn lookup(
         }
     }
     Ok(out)
+}
+
+/// `request`'s result, or [`WorkloadError::Unanswered`] after `cfg.request_timeout`.
+async fn bounded<T>(
+    cfg: &WorkloadConfig,
+    what: impl Fn() -> String,
+    request: impl std::future::Future<Output = T>,
+) -> Result<T, WorkloadError> {
+    tokio::time::timeout(cfg.request_timeout, request)
+        .await
+        .map_err(|_| WorkloadError::Unanswered {
+            what: what(),
+            timeout_s: cfg.request_timeout.as_secs(),
+        })
+}
+
+fn request_failed(
+    what: String,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> WorkloadError {
+    WorkloadError::Request {
+        what,
+        source: Box::new(e),
+    }
 }
 
 #[cfg(test)]

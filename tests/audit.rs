@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ledgerlake::audit::balances::balances_at;
-use ledgerlake::audit::cluster::Cluster;
 use ledgerlake::audit::problem::Problem;
 use ledgerlake::audit::progress::NoProgress;
 use ledgerlake::audit::reconcile::{reconcile, DifferenceKind};
@@ -21,6 +20,7 @@ use ledgerlake::audit::verify::{verify, VerifyReport};
 use ledgerlake::cdc::{Event, EventType};
 use ledgerlake::export::{self, ExportOptions};
 use ledgerlake::lake::{AccountRecord, Lake, Segment};
+use ledgerlake::tb::Cluster;
 
 use ledgerlake::timefmt::date_partition;
 use ledgerlake::workload::{self, WorkloadConfig, WorkloadSummary};

@@ -16,34 +16,19 @@
 //! post releases all of it and posts only `amount`); an expiry's transfer is the pending
 //! transfer itself.
 
-use serde::Serialize;
-
-use crate::cdc::EventType;
+use crate::cdc::{AccountFields, EventType};
 use crate::lake::AccountState;
 
-/// The four balances of an account, as of some event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct Balances {
-    #[serde(with = "super::json::dec")]
-    pub debits_pending: u128,
-    #[serde(with = "super::json::dec")]
-    pub debits_posted: u128,
-    #[serde(with = "super::json::dec")]
-    pub credits_pending: u128,
-    #[serde(with = "super::json::dec")]
-    pub credits_posted: u128,
-}
-
-/// The field names, in the order `Balances::values` lists them.
-pub const BALANCE_FIELDS: [&str; 4] = [
-    "debits_pending",
-    "debits_posted",
-    "credits_pending",
-    "credits_posted",
-];
+pub use crate::tb::{Balances, BALANCE_FIELDS};
 
 impl Balances {
     pub fn of(state: &AccountState) -> Balances {
+        Balances::from(state)
+    }
+}
+
+impl From<&AccountState> for Balances {
+    fn from(state: &AccountState) -> Self {
         Balances {
             debits_pending: state.debits_pending,
             debits_posted: state.debits_posted,
@@ -51,24 +36,16 @@ impl Balances {
             credits_posted: state.credits_posted,
         }
     }
+}
 
-    pub fn values(&self) -> [u128; 4] {
-        [
-            self.debits_pending,
-            self.debits_posted,
-            self.credits_pending,
-            self.credits_posted,
-        ]
-    }
-
-    /// `(field, self, other)` for every field that differs.
-    pub fn diff(&self, other: &Balances) -> Vec<(&'static str, u128, u128)> {
-        BALANCE_FIELDS
-            .iter()
-            .zip(self.values().into_iter().zip(other.values()))
-            .filter(|(_, (a, b))| a != b)
-            .map(|(&field, (a, b))| (field, a, b))
-            .collect()
+impl From<&AccountFields> for Balances {
+    fn from(side: &AccountFields) -> Self {
+        Balances {
+            debits_pending: side.debits_pending,
+            debits_posted: side.debits_posted,
+            credits_pending: side.credits_pending,
+            credits_posted: side.credits_posted,
+        }
     }
 }
 
@@ -182,14 +159,6 @@ mod tests {
         assert_eq!(
             apply(&full, Side::Debit, &movement(EventType::SinglePhase, 0, 0)),
             Some(full)
-        );
-    }
-
-    #[test]
-    fn diff_names_the_fields() {
-        assert_eq!(
-            b([1, 2, 3, 4]).diff(&b([1, 9, 3, 8])),
-            vec![("debits_posted", 2, 9), ("credits_posted", 4, 8)]
         );
     }
 }

@@ -6,7 +6,6 @@
 //! `replay` (the ledger replayed event by event against the balances the lake recorded).
 
 pub mod balances;
-pub mod cluster;
 pub mod effect;
 mod json;
 pub mod problem;

@@ -22,11 +22,12 @@ use futures::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_with::{serde_as, DisplayFromStr};
 
-use super::cluster::{Cluster, ClusterAccount, ClusterError, FLAG_CLOSED, FLAG_HISTORY};
 use super::effect::{Balances, BALANCE_FIELDS};
 use super::progress::{Progress, ReadProgress};
 use super::state::{LakeState, Selection, StateError};
 use crate::lake::{AccountRecord, Lake, LakeError};
+use crate::tb::flags::account::{CLOSED as FLAG_CLOSED, HISTORY as FLAG_HISTORY};
+use crate::tb::{Cluster, ClusterAccount, ClusterError};
 use crate::timefmt::rfc3339;
 
 /// Per-account cluster requests in flight.

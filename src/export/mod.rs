@@ -25,10 +25,10 @@ use backon::{ExponentialBuilder, Retryable};
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
-use crate::audit::cluster::{Cluster, ClusterError};
 use crate::cdc;
 use crate::errors;
 use crate::lake::{CommitOutcome, Lake, LakeError};
+use crate::tb::{Cluster, ClusterError};
 use crate::timefmt;
 use broker::{BrokerError, BrokerOptions, Session};
 pub use machine::ExportReport;

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::audit::cluster::{
-    Cluster, ClusterAccount, ClusterError, ACCOUNTS_PER_REQUEST, FLAG_CLOSED,
-};
 use crate::lake::AccountRecord;
+use crate::tb::flags::account::CLOSED as FLAG_CLOSED;
+use crate::tb::limits::BATCH_EVENTS_MAX as ACCOUNTS_PER_REQUEST;
+use crate::tb::{Cluster, ClusterAccount, ClusterError};
 
 /// Pages waiting for the loop. With one more being read and one being committed, memory holds
 /// at most three pages (3 × 8,189 accounts).
@@ -158,7 +158,7 @@ async fn pass(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::effect::Balances;
+    use crate::tb::Balances;
 
     fn account(id: u128, timestamp: u64, flags: u16) -> ClusterAccount {
         ClusterAccount {

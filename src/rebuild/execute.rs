@@ -7,14 +7,15 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt, TryStreamExt};
-use tigerbeetle_unofficial::error::{CreateAccountsError, CreateTransfersError};
-use tigerbeetle_unofficial::{account, transfer, Account, Client, Transfer};
+use tigerbeetle_unofficial as tbc;
 
 use super::plan::{
     Batch, Batcher, PlanError, PlannedAccount, PlannedTransfer, Sequencer, Skipped, TransferTally,
 };
-use super::target::{check_resume, TargetAddress, TargetError, TargetState};
+use super::target::{check_resume, TargetError, TargetState};
 use crate::lake::{EventRow, Lake, LakeError, SegmentInfo};
+use crate::tb::client::root_cause;
+use crate::tb::{Cluster, Rejected};
 use crate::timefmt::rfc3339;
 
 /// Segments read ahead of the replay: enough to hide object-store latency behind a request.
@@ -123,21 +124,20 @@ pub struct ReplayInput<'a> {
     pub batch_max: usize,
 }
 
-/// Replays into `client`'s cluster, which holds `target` (checked against the plan before the
-/// first write).
+/// Replays into `cluster`, which holds `target` (checked against the plan before the first
+/// write).
 pub async fn replay(
     input: ReplayInput<'_>,
-    client: &Client,
-    at: &TargetAddress,
+    cluster: &Cluster,
     target: &TargetState,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Replayed, ExecuteError> {
     let start = Instant::now();
     let lake = input.lake;
-    let cluster = input.lake_cluster_id;
+    let lake_cluster = input.lake_cluster_id;
     let rows: Rows<'_> = Box::pin(
         futures::stream::iter(input.segments.iter())
-            .map(move |seg| lake.read_events_of_cluster(seg, cluster))
+            .map(move |seg| lake.read_events_of_cluster(seg, lake_cluster))
             .buffered(SEGMENT_READS_IN_FLIGHT),
     );
     let mut builder = Builder {
@@ -151,7 +151,7 @@ pub async fn replay(
     let mut in_flight: Option<Batch> = None;
     let mut checked = false;
     loop {
-        let (sent, next) = tokio::join!(send(client, at, in_flight.as_ref()), builder.next_batch());
+        let (sent, next) = tokio::join!(send(cluster, in_flight.as_ref()), builder.next_batch());
         sent?;
         if let Some(batch) = in_flight.take() {
             count(&mut out, &batch);
@@ -212,176 +212,59 @@ fn count(out: &mut Replayed, batch: &Batch) {
     }
 }
 
-async fn send(
-    client: &Client,
-    at: &TargetAddress,
-    batch: Option<&Batch>,
-) -> Result<(), ExecuteError> {
+async fn send(cluster: &Cluster, batch: Option<&Batch>) -> Result<(), ExecuteError> {
     match batch {
         None => Ok(()),
         Some(Batch::Accounts(accounts)) => {
-            let raw: Vec<Account> = accounts.iter().map(raw_account).collect();
-            match tokio::time::timeout(at.reply_timeout, client.create_accounts(raw)).await {
-                Err(_) => Err(at.unreachable().into()),
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(CreateAccountsError::Api(e))) => {
-                    let results: Vec<(usize, String, u32)> = e
-                        .as_slice()
-                        .iter()
-                        .map(|r| {
-                            (
-                                r.index() as usize,
-                                format!("{:?}", r.kind()),
-                                r.inner().code().get(),
-                            )
-                        })
-                        .collect();
-                    Err(rejected_account(accounts, &results))
-                }
-                Ok(Err(e)) => Err(TargetError::Send(e.to_string()).into()),
+            let raw: Vec<tbc::Account> = accounts.iter().map(tbc::Account::from).collect();
+            let rejected = cluster
+                .create_accounts(raw)
+                .await
+                .map_err(TargetError::from)?;
+            match root_cause(&rejected) {
+                None => Ok(()),
+                Some(r) => Err(rejected_account(accounts, r)),
             }
         }
         Some(Batch::Transfers(transfers)) => {
-            let raw: Vec<Transfer> = transfers.iter().map(raw_transfer).collect();
-            match tokio::time::timeout(at.reply_timeout, client.create_transfers(raw)).await {
-                Err(_) => Err(at.unreachable().into()),
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(CreateTransfersError::Api(e))) => {
-                    let results: Vec<(usize, String, u32)> = e
-                        .as_slice()
-                        .iter()
-                        .map(|r| {
-                            (
-                                r.index() as usize,
-                                format!("{:?}", r.kind()),
-                                r.inner().code().get(),
-                            )
-                        })
-                        .collect();
-                    Err(rejected_transfer(transfers, &results))
-                }
-                Ok(Err(e)) => Err(TargetError::Send(e.to_string()).into()),
+            let raw: Vec<tbc::Transfer> = transfers
+                .iter()
+                .map(|t| tbc::Transfer::from(&t.transfer))
+                .collect();
+            let rejected = cluster
+                .create_transfers(raw)
+                .await
+                .map_err(TargetError::from)?;
+            match root_cause(&rejected) {
+                None => Ok(()),
+                Some(r) => Err(rejected_transfer(transfers, r)),
             }
         }
     }
 }
 
-/// The result that explains a failed request: the first one that is not merely the failure of a
-/// linked chain another event broke.
-fn root_cause(results: &[(usize, String, u32)]) -> &(usize, String, u32) {
-    assert!(
-        !results.is_empty(),
-        "an API error carries at least one result"
-    );
-    results
-        .iter()
-        .find(|(_, kind, _)| kind != "LinkedEventFailed")
-        .unwrap_or(&results[0])
-}
-
-fn rejected_account(accounts: &[PlannedAccount], results: &[(usize, String, u32)]) -> ExecuteError {
-    let (index, kind, code) = root_cause(results);
-    let a = &accounts[*index];
+fn rejected_account(accounts: &[PlannedAccount], r: &Rejected) -> ExecuteError {
+    let a = &accounts[r.index];
     ExecuteError::Rejected {
         object: "account",
         id: a.id,
         origin: "account creation".to_string(),
         timestamp: a.timestamp,
         time: rfc3339(a.timestamp),
-        result: snake_case(kind),
-        code: *code,
+        result: r.result.clone(),
+        code: r.code,
     }
 }
 
-fn rejected_transfer(
-    transfers: &[PlannedTransfer],
-    results: &[(usize, String, u32)],
-) -> ExecuteError {
-    let (index, kind, code) = root_cause(results);
-    let t = &transfers[*index];
+fn rejected_transfer(transfers: &[PlannedTransfer], r: &Rejected) -> ExecuteError {
+    let t = &transfers[r.index];
     ExecuteError::Rejected {
         object: "transfer",
-        id: t.id,
+        id: t.transfer.id,
         origin: format!("{} event", t.event_type),
-        timestamp: t.timestamp,
-        time: rfc3339(t.timestamp),
-        result: snake_case(kind),
-        code: *code,
-    }
-}
-
-/// `ExceedsCredits` → `exceeds_credits`, the name TigerBeetle's documentation uses.
-fn snake_case(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 4);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-pub fn raw_account(a: &PlannedAccount) -> Account {
-    Account::from_raw(account::Raw {
-        id: a.id,
-        debits_pending: 0,
-        debits_posted: 0,
-        credits_pending: 0,
-        credits_posted: 0,
-        user_data_128: a.user_data_128,
-        user_data_64: a.user_data_64,
-        user_data_32: a.user_data_32,
-        reserved: 0,
-        ledger: a.ledger,
-        code: a.code,
-        flags: a.flags,
-        timestamp: a.timestamp,
-    })
-}
-
-pub fn raw_transfer(t: &PlannedTransfer) -> Transfer {
-    Transfer::from_raw(transfer::Raw {
-        id: t.id,
-        debit_account_id: t.debit_account_id,
-        credit_account_id: t.credit_account_id,
-        amount: t.amount,
-        pending_id: t.pending_id,
-        user_data_128: t.user_data_128,
-        user_data_64: t.user_data_64,
-        user_data_32: t.user_data_32,
-        timeout: t.timeout,
-        ledger: t.ledger,
-        code: t.code,
-        flags: t.flags,
-        timestamp: t.timestamp,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn result_names_follow_tigerbeetle_docs() {
-        assert_eq!(snake_case("ExceedsCredits"), "exceeds_credits");
-        assert_eq!(
-            snake_case("ImportedEventTimestampMustNotRegress"),
-            "imported_event_timestamp_must_not_regress"
-        );
-    }
-
-    #[test]
-    fn a_broken_chain_is_explained_by_the_event_that_broke_it() {
-        let results = vec![
-            (0, "LinkedEventFailed".to_string(), 1),
-            (1, "ExceedsCredits".to_string(), 54),
-            (2, "LinkedEventFailed".to_string(), 1),
-        ];
-        assert_eq!(root_cause(&results).0, 1);
+        timestamp: t.transfer.timestamp,
+        time: rfc3339(t.transfer.timestamp),
+        result: r.result.clone(),
+        code: r.code,
     }
 }

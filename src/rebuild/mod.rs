@@ -207,8 +207,8 @@ pub async fn rebuild(
         reply_timeout: options.reply_timeout,
     };
     let start = Instant::now();
-    let client = target::connect(options.cluster_id, addresses)?;
-    let state = target::inspect(&client, &at).await?;
+    let client = target::connect(&at)?;
+    let state = target::inspect(&client).await?;
     let inspected = start.elapsed();
     state.check_until(plan.until)?;
     let input = ReplayInput {
@@ -222,7 +222,7 @@ pub async fn rebuild(
         planned_transfers: plan.summary.transfers_created,
         batch_max: options.batch_events_max,
     };
-    let replayed = execute::replay(input, &client, &at, &state, progress)
+    let replayed = execute::replay(input, &client, &state, progress)
         .await
         .map_err(|e| match e {
             // A refused target is a refused target, whether found before or during the replay.

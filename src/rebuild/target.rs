@@ -9,31 +9,14 @@
 
 use std::time::Duration;
 
-use tigerbeetle_unofficial::core::query_filter::Flags as QueryFlags;
-use tigerbeetle_unofficial::{Account, Client, QueryFilter, Transfer};
-
-use super::plan::{
-    account_flags, transfer_flags, PlannedAccount, PlannedTransfer, ResumePoint, Skipped,
-};
-
-/// Objects per query reply: 8,189 × 128 bytes fills TigerBeetle's 1 MiB message.
-const QUERY_LIMIT: u32 = 8189;
+use super::plan::{ResumePoint, Skipped};
+use crate::tb::flags::{account as account_flags, transfer as transfer_flags};
+use crate::tb::{Account, Cluster, ClusterError, Transfer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    #[error(
-        "no reply from the target cluster within {waited_s} s: is a cluster with id {cluster_id} \
-         running at {addresses}? (a wrong cluster id goes unanswered)"
-    )]
-    Unreachable {
-        addresses: String,
-        cluster_id: u128,
-        waited_s: u64,
-    },
-    #[error("cannot connect a client to {addresses}: {reason}")]
-    Client { addresses: String, reason: String },
-    #[error("the request to the target failed: {0}")]
-    Send(String),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     #[error(
         "the target is not empty and was not written by a rebuild: {object} {id} at timestamp \
          {timestamp} is not imported; rebuild into a fresh cluster"
@@ -55,87 +38,13 @@ pub enum TargetError {
     NotThisRebuild { detail: String },
 }
 
-/// A transfer's stored fields, for comparing the target's with the plan's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoredTransfer {
-    pub id: u128,
-    pub debit_account_id: u128,
-    pub credit_account_id: u128,
-    pub amount: u128,
-    pub pending_id: u128,
-    pub user_data_128: u128,
-    pub user_data_64: u64,
-    pub user_data_32: u32,
-    pub timeout: u32,
-    pub ledger: u32,
-    pub code: u16,
-    pub flags: u16,
-    pub timestamp: u64,
-}
-
-impl From<&PlannedTransfer> for StoredTransfer {
-    fn from(t: &PlannedTransfer) -> Self {
-        StoredTransfer {
-            id: t.id,
-            debit_account_id: t.debit_account_id,
-            credit_account_id: t.credit_account_id,
-            amount: t.amount,
-            pending_id: t.pending_id,
-            user_data_128: t.user_data_128,
-            user_data_64: t.user_data_64,
-            user_data_32: t.user_data_32,
-            timeout: t.timeout,
-            ledger: t.ledger,
-            code: t.code,
-            flags: t.flags,
-            timestamp: t.timestamp,
-        }
-    }
-}
-
-impl From<&Transfer> for StoredTransfer {
-    fn from(t: &Transfer) -> Self {
-        let r = t.as_raw();
-        StoredTransfer {
-            id: r.id,
-            debit_account_id: r.debit_account_id,
-            credit_account_id: r.credit_account_id,
-            amount: r.amount,
-            pending_id: r.pending_id,
-            user_data_128: r.user_data_128,
-            user_data_64: r.user_data_64,
-            user_data_32: r.user_data_32,
-            timeout: r.timeout,
-            ledger: r.ledger,
-            code: r.code,
-            flags: r.flags,
-            timestamp: r.timestamp,
-        }
-    }
-}
-
-/// An account as the target stores it (balances aside: they follow from the transfers).
-pub fn stored_account(a: &Account) -> PlannedAccount {
-    let r = a.as_raw();
-    PlannedAccount {
-        id: r.id,
-        ledger: r.ledger,
-        code: r.code,
-        flags: r.flags,
-        user_data_128: r.user_data_128,
-        user_data_64: r.user_data_64,
-        user_data_32: r.user_data_32,
-        timestamp: r.timestamp,
-    }
-}
-
 /// What the target holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TargetState {
     pub accounts: u64,
     pub transfers: u64,
-    pub last_account: Option<PlannedAccount>,
-    pub last_transfer: Option<StoredTransfer>,
+    pub last_account: Option<Account>,
+    pub last_transfer: Option<Transfer>,
 }
 
 impl TargetState {
@@ -176,7 +85,7 @@ pub fn check_resume(target: &TargetState, skipped: &Skipped) -> Result<(), Targe
             target.accounts, target.transfers, skipped.accounts, skipped.transfers
         ));
     }
-    let account = |a: &PlannedAccount| PlannedAccount {
+    let account = |a: &Account| Account {
         flags: a.flags & !account_flags::CLOSED,
         ..*a
     };
@@ -186,11 +95,11 @@ pub fn check_resume(target: &TargetState, skipped: &Skipped) -> Result<(), Targe
             target.last_account, skipped.last_account
         ));
     }
-    let transfer = |t: StoredTransfer| StoredTransfer {
+    let transfer = |t: Transfer| Transfer {
         flags: t.flags & !transfer_flags::LINKED,
         ..t
     };
-    let planned = skipped.last_transfer.as_ref().map(StoredTransfer::from);
+    let planned = skipped.last_transfer.map(|t| t.transfer);
     if target.last_transfer.map(transfer) != planned.map(transfer) {
         return mismatch(format!(
             "its last transfer is {:?}, the plan's at that point is {:?}",
@@ -198,14 +107,6 @@ pub fn check_resume(target: &TargetState, skipped: &Skipped) -> Result<(), Targe
         ));
     }
     Ok(())
-}
-
-/// Connects a client (the TigerBeetle client connects lazily; the first reply proves it).
-pub fn connect(cluster_id: u128, addresses: &str) -> Result<Client, TargetError> {
-    Client::new(cluster_id, addresses).map_err(|e| TargetError::Client {
-        addresses: addresses.to_string(),
-        reason: e.to_string(),
-    })
 }
 
 /// Where to send requests, and how long to wait for a reply.
@@ -216,103 +117,67 @@ pub struct TargetAddress {
     pub reply_timeout: Duration,
 }
 
-impl TargetAddress {
-    pub fn unreachable(&self) -> TargetError {
-        TargetError::Unreachable {
-            addresses: self.addresses.clone(),
-            cluster_id: self.cluster_id,
-            waited_s: self.reply_timeout.as_secs(),
-        }
-    }
-}
-
-fn filter(timestamp_min: u64, limit: u32, reversed: bool) -> QueryFilter {
-    let mut f = QueryFilter::new(limit);
-    f.as_raw_mut().timestamp_min = timestamp_min;
-    if reversed {
-        f.set_flags(QueryFlags::REVERSED);
-    }
-    f
+/// Connects a client (the TigerBeetle client connects lazily; the first reply proves it).
+pub fn connect(at: &TargetAddress) -> Result<Cluster, TargetError> {
+    Ok(Cluster::connect(
+        at.cluster_id,
+        &at.addresses,
+        at.reply_timeout,
+    )?)
 }
 
 /// Reads what the target holds: its last account and transfer (reversed queries), and, if it is
-/// not empty, every object's count and `imported` flag (queries paged by timestamp).
-pub async fn inspect(client: &Client, at: &TargetAddress) -> Result<TargetState, TargetError> {
-    let last_account = query_accounts(client, at, filter(0, 1, true)).await?.pop();
-    let last_transfer = query_transfers(client, at, filter(0, 1, true)).await?.pop();
+/// not empty, every object's count and `imported` flag (queries paged by timestamp; counting
+/// needs no memory, so no bound on the objects).
+pub async fn inspect(cluster: &Cluster) -> Result<TargetState, TargetError> {
     let mut state = TargetState {
-        last_account: last_account.as_ref().map(stored_account),
-        last_transfer: last_transfer.as_ref().map(StoredTransfer::from),
+        last_account: cluster.last_account().await?.as_ref().map(Account::from),
+        last_transfer: cluster.last_transfer().await?,
         ..TargetState::default()
     };
     if state.is_fresh() {
         return Ok(state);
     }
-    let mut from = 0;
-    loop {
-        let page = query_accounts(client, at, filter(from, QUERY_LIMIT, false)).await?;
-        for a in page.iter().map(stored_account) {
-            if a.flags & account_flags::IMPORTED == 0 {
-                return Err(TargetError::NotImported {
+    let mut accounts = 0;
+    cluster
+        .for_each_accounts_page(usize::MAX, |page| {
+            accounts += page.len() as u64;
+            match page.iter().find(|a| a.flags & account_flags::IMPORTED == 0) {
+                Some(a) => Err(TargetError::NotImported {
                     object: "account",
                     id: a.id,
                     timestamp: a.timestamp,
-                });
+                }),
+                None => Ok(()),
             }
-        }
-        state.accounts += page.len() as u64;
-        match page.last() {
-            Some(last) if page.len() == QUERY_LIMIT as usize => from = last.as_raw().timestamp + 1,
-            _ => break,
-        }
-    }
-    from = 0;
-    loop {
-        let page = query_transfers(client, at, filter(from, QUERY_LIMIT, false)).await?;
-        for t in page.iter().map(StoredTransfer::from) {
-            if t.flags & transfer_flags::IMPORTED == 0 {
-                return Err(TargetError::NotImported {
+        })
+        .await?;
+    let mut transfers = 0;
+    cluster
+        .for_each_transfers_page(usize::MAX, |page| {
+            transfers += page.len() as u64;
+            match page
+                .iter()
+                .find(|t| t.flags & transfer_flags::IMPORTED == 0)
+            {
+                Some(t) => Err(TargetError::NotImported {
                     object: "transfer",
                     id: t.id,
                     timestamp: t.timestamp,
-                });
+                }),
+                None => Ok(()),
             }
-        }
-        state.transfers += page.len() as u64;
-        match page.last() {
-            Some(last) if page.len() == QUERY_LIMIT as usize => from = last.as_raw().timestamp + 1,
-            _ => break,
-        }
-    }
+        })
+        .await?;
+    (state.accounts, state.transfers) = (accounts, transfers);
     Ok(state)
-}
-
-async fn query_accounts(
-    client: &Client,
-    at: &TargetAddress,
-    f: QueryFilter,
-) -> Result<Vec<Account>, TargetError> {
-    match tokio::time::timeout(at.reply_timeout, client.query_accounts(Box::new(f))).await {
-        Err(_) => Err(at.unreachable()),
-        Ok(reply) => reply.map_err(|e| TargetError::Send(e.to_string())),
-    }
-}
-
-async fn query_transfers(
-    client: &Client,
-    at: &TargetAddress,
-    f: QueryFilter,
-) -> Result<Vec<Transfer>, TargetError> {
-    match tokio::time::timeout(at.reply_timeout, client.query_transfers(Box::new(f))).await {
-        Err(_) => Err(at.unreachable()),
-        Ok(reply) => reply.map_err(|e| TargetError::Send(e.to_string())),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cdc::EventType;
+    use crate::rebuild::plan::{PlannedAccount, PlannedTransfer};
 
     fn account(id: u128, timestamp: u64, flags: u16) -> PlannedAccount {
         PlannedAccount {
@@ -328,7 +193,7 @@ mod tests {
     }
 
     fn transfer(id: u128, timestamp: u64, flags: u16) -> PlannedTransfer {
-        PlannedTransfer {
+        let transfer = Transfer {
             id,
             debit_account_id: 1,
             credit_account_id: 2,
@@ -342,6 +207,9 @@ mod tests {
             code: 1,
             flags,
             timestamp,
+        };
+        PlannedTransfer {
+            transfer,
             event_type: EventType::SinglePhase,
         }
     }
@@ -373,7 +241,7 @@ mod tests {
             accounts: 2,
             transfers: 4,
             last_account: Some(account(2, 20, imported_a | account_flags::CLOSED)),
-            last_transfer: Some(StoredTransfer::from(&transfer(9, 30, imported_t))),
+            last_transfer: Some(transfer(9, 30, imported_t).transfer),
         };
         assert_eq!(
             target.resume_point(),
@@ -398,7 +266,7 @@ mod tests {
             accounts: 2,
             transfers: 4,
             last_account: Some(a),
-            last_transfer: Some(StoredTransfer::from(&t)),
+            last_transfer: Some(t.transfer),
         };
         let refused = |s: Skipped| {
             matches!(
@@ -418,7 +286,13 @@ mod tests {
             2,
             4,
             a,
-            PlannedTransfer { amount: 6, ..t }
+            PlannedTransfer {
+                transfer: Transfer {
+                    amount: 6,
+                    ..t.transfer
+                },
+                ..t
+            }
         )));
         assert!(
             refused(Skipped::default()),

@@ -10,36 +10,44 @@ use std::time::Duration;
 
 use ledgerlake::cdc::{Event, EventType};
 use ledgerlake::lake::{AccountRecord, Lake};
+use ledgerlake::tb::client::for_each_page;
+use ledgerlake::tb::flags::{account, transfer};
+use ledgerlake::tb::limits::{BATCH_EVENTS_MAX, NS_PER_S, QUERY_LIMIT_MAX};
+use ledgerlake::tb::{Balances, ClusterError};
 use tigerbeetle_unofficial::account::Filter as AccountFilter;
 use tigerbeetle_unofficial::{Account, Client, QueryFilter, Transfer};
 
-/// TigerBeetle's largest batch.
-pub const PAGE: u32 = 8189;
+/// TigerBeetle's largest batch, as a query's limit.
+pub const PAGE: u32 = QUERY_LIMIT_MAX;
 
-const TRANSFER_PENDING: u16 = 1 << 1;
-const TRANSFER_POST: u16 = 1 << 2;
-const TRANSFER_VOID: u16 = 1 << 3;
-pub const ACCOUNT_HISTORY: u16 = 1 << 3;
+const TRANSFER_PENDING: u16 = transfer::PENDING;
+const TRANSFER_POST: u16 = transfer::POST_PENDING_TRANSFER;
+const TRANSFER_VOID: u16 = transfer::VOID_PENDING_TRANSFER;
+pub const ACCOUNT_HISTORY: u16 = account::HISTORY;
+
+/// Objects one test reads from a cluster, at most.
+const OBJECTS_MAX: usize = 10_000_000;
 
 /// Every object a paged query returns, following the timestamp cursor: `fetch(timestamp_min)`
 /// returns up to `PAGE` objects from that timestamp on, in timestamp order.
-async fn all_pages<T, F, Fut>(mut fetch: F, timestamp_of: fn(&T) -> u64) -> Vec<T>
+async fn all_pages<T, F, Fut>(fetch: F, timestamp_of: fn(&T) -> u64) -> Vec<T>
 where
     F: FnMut(u64) -> Fut,
-    Fut: std::future::Future<Output = Vec<T>>,
+    Fut: std::future::Future<Output = Result<Vec<T>, ClusterError>>,
 {
     let mut all = Vec::new();
-    let mut timestamp_min = 0u64;
-    loop {
-        let page = fetch(timestamp_min).await;
-        let Some(last) = page.last() else { break };
-        timestamp_min = timestamp_of(last) + 1;
-        let full = page.len() == PAGE as usize;
-        all.extend(page);
-        if !full {
-            break;
-        }
-    }
+    for_each_page::<_, ClusterError, _, _, _>(
+        "objects",
+        OBJECTS_MAX,
+        timestamp_of,
+        fetch,
+        |page| {
+            all.extend(page);
+            Ok(())
+        },
+    )
+    .await
+    .expect("a paged query");
     all
 }
 
@@ -52,10 +60,10 @@ fn query_filter(timestamp_min: u64) -> Box<QueryFilter> {
 /// Every transfer in the source cluster, in timestamp order.
 pub async fn source_transfers(client: &Client) -> Vec<Transfer> {
     let fetch = |timestamp_min| async move {
-        client
+        Ok(client
             .query_transfers(query_filter(timestamp_min))
             .await
-            .expect("query_transfers")
+            .expect("query_transfers"))
     };
     all_pages(fetch, |t: &Transfer| t.as_raw().timestamp).await
 }
@@ -63,10 +71,10 @@ pub async fn source_transfers(client: &Client) -> Vec<Transfer> {
 /// Every account in the source cluster, in timestamp order.
 pub async fn source_accounts(client: &Client) -> Vec<Account> {
     let fetch = |timestamp_min| async move {
-        client
+        Ok(client
             .query_accounts(query_filter(timestamp_min))
             .await
-            .expect("query_accounts")
+            .expect("query_accounts"))
     };
     all_pages(fetch, |a: &Account| a.as_raw().timestamp).await
 }
@@ -78,10 +86,10 @@ pub async fn account_history(client: &Client, account_id: u128) -> Vec<(u64, [u1
         filter.as_raw_mut().timestamp_min = timestamp_min;
         // Both directions: debits and credits.
         filter.as_raw_mut().flags = 0b11;
-        client
+        Ok(client
             .get_account_balances(Box::new(filter))
             .await
-            .expect("get_account_balances")
+            .expect("get_account_balances"))
     };
     let balances = all_pages(fetch, |b: &tigerbeetle_unofficial::account::Balance| {
         b.as_raw().timestamp
@@ -89,28 +97,12 @@ pub async fn account_history(client: &Client, account_id: u128) -> Vec<(u64, [u1
     .await;
     balances
         .iter()
-        .map(|b| {
-            let r = b.as_raw();
-            (
-                r.timestamp,
-                [
-                    r.debits_pending,
-                    r.debits_posted,
-                    r.credits_pending,
-                    r.credits_posted,
-                ],
-            )
-        })
+        .map(|b| (b.as_raw().timestamp, Balances::from(b).values()))
         .collect()
 }
 
 fn balances_of(side: &ledgerlake::cdc::AccountFields) -> [u128; 4] {
-    [
-        side.debits_pending,
-        side.debits_posted,
-        side.credits_pending,
-        side.credits_posted,
-    ]
+    Balances::from(side).values()
 }
 
 fn expected_event_type(flags: u16) -> EventType {
@@ -213,7 +205,7 @@ pub async fn assert_lake_matches_source(lake: &Lake, client: &Client) -> Compari
             raw.id
         );
         assert!(
-            event.timestamp >= raw.timestamp + u64::from(raw.timeout) * 1_000_000_000,
+            event.timestamp >= raw.timestamp + u64::from(raw.timeout) * NS_PER_S,
             "expiry of {} is not before its timeout",
             raw.id
         );
@@ -300,7 +292,7 @@ async fn assert_accounts_match(
     }
     let ids: Vec<u128> = accounts.iter().map(|a| a.id).collect();
     let mut source: HashMap<u128, Account> = HashMap::new();
-    for chunk in ids.chunks(PAGE as usize) {
+    for chunk in ids.chunks(BATCH_EVENTS_MAX) {
         for account in client
             .lookup_accounts(chunk.to_vec())
             .await

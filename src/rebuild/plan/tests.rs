@@ -1,8 +1,11 @@
 //! The planning rules, on synthetic lakes: order, batching, chains, expiries, deviations, resume.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use super::*;
 use crate::cdc::TransferFields;
-use crate::lake::AccountState;
+use crate::lake::{AccountState, EventRow};
+use crate::tb::flags::{account as account_flags, transfer as transfer_flags};
 
 const T: u64 = 1_700_000_000_000_000_000;
 
@@ -268,14 +271,20 @@ fn transfers_keep_their_fields_with_imported_and_no_timeout() {
     r.transfer.amount = u128::MAX - 3;
     r.ledger = u32::MAX;
     let t = PlannedTransfer::from_row(&r).unwrap();
-    assert_eq!(t.id, u128::MAX - 1);
-    assert_eq!((t.debit_account_id, t.credit_account_id), (1, 2));
-    assert_eq!(t.amount, u128::MAX - 3);
-    assert_eq!(t.user_data_128, u128::MAX);
-    assert_eq!(t.ledger, u32::MAX);
-    assert_eq!(t.timeout, 0);
-    assert_eq!(t.flags, transfer_flags::PENDING | transfer_flags::IMPORTED);
-    assert_eq!(t.timestamp, T + 5);
+    assert_eq!(t.transfer.id, u128::MAX - 1);
+    assert_eq!(
+        (t.transfer.debit_account_id, t.transfer.credit_account_id),
+        (1, 2)
+    );
+    assert_eq!(t.transfer.amount, u128::MAX - 3);
+    assert_eq!(t.transfer.user_data_128, u128::MAX);
+    assert_eq!(t.transfer.ledger, u32::MAX);
+    assert_eq!(t.transfer.timeout, 0);
+    assert_eq!(
+        t.transfer.flags,
+        transfer_flags::PENDING | transfer_flags::IMPORTED
+    );
+    assert_eq!(t.transfer.timestamp, T + 5);
 
     let mut bad = single(T + 6, 9);
     bad.transfer.timestamp = T + 7;
@@ -295,17 +304,22 @@ fn an_expiry_becomes_a_void_of_the_pending_transfer_at_the_expiry_time() {
     ) = (11, 12, 13);
     let e = expiry(T + 1_000_000_005, &p);
     let v = PlannedTransfer::from_row(&e).unwrap();
-    assert_eq!(v.id, 77 ^ EXPIRY_VOID_ID_XOR);
-    assert_eq!(v.id, expiry_void_id(77));
-    assert_eq!(v.pending_id, 77);
-    assert_eq!(v.amount, 10);
+    assert_eq!(v.transfer.id, 77 ^ EXPIRY_VOID_ID_XOR);
+    assert_eq!(v.transfer.id, expiry_void_id(77));
+    assert_eq!(v.transfer.pending_id, 77);
+    assert_eq!(v.transfer.amount, 10);
     assert_eq!(
-        v.flags,
+        v.transfer.flags,
         transfer_flags::VOID_PENDING_TRANSFER | transfer_flags::IMPORTED
     );
-    assert_eq!(v.timestamp, T + 1_000_000_005);
+    assert_eq!(v.transfer.timestamp, T + 1_000_000_005);
     assert_eq!(
-        (v.user_data_128, v.user_data_64, v.user_data_32, v.timeout),
+        (
+            v.transfer.user_data_128,
+            v.transfer.user_data_64,
+            v.transfer.user_data_32,
+            v.transfer.timeout
+        ),
         (11, 12, 13, 0),
         "the pending transfer's user data, as TigerBeetle stores a void that leaves it 0"
     );
@@ -422,7 +436,7 @@ fn accounts_and_transfers_interleave_in_timestamp_order() {
         .iter()
         .flat_map(|b| match b {
             Batch::Accounts(a) => a.iter().map(|a| ('a', a.timestamp - T)).collect::<Vec<_>>(),
-            Batch::Transfers(t) => t.iter().map(|t| ('t', t.timestamp - T)).collect(),
+            Batch::Transfers(t) => t.iter().map(|t| ('t', t.transfer.timestamp - T)).collect(),
         })
         .collect();
     assert_eq!(
@@ -447,7 +461,10 @@ fn batches_hold_at_most_8189_events_and_never_split_a_chain() {
     let sizes: Vec<usize> = batches.iter().map(Batch::len).collect();
     assert_eq!(sizes, [2, 8187, 13]);
     let chain = &transfers(&batches[2])[..3];
-    assert_eq!(chain.iter().map(|t| t.id).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        chain.iter().map(|t| t.transfer.id).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     assert!(chain[0].is_linked() && chain[1].is_linked() && !chain[2].is_linked());
 
     let full: Vec<EventRow> = (0..8189 * 2 + 1u64)
@@ -502,7 +519,10 @@ fn a_chain_cut_by_until_ends_on_its_last_replayed_transfer() {
     let (batches, _, tally) =
         replay(two_accounts(), &rows, T + 12, ResumePoint::default()).unwrap();
     let t = transfers(&batches[1]);
-    assert_eq!(t.iter().map(|t| t.id).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        t.iter().map(|t| t.transfer.id).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     assert!(t[1].is_linked(), "the chain itself is kept");
     assert!(!t[2].is_linked(), "the cut end closes the chain");
     assert_eq!(
@@ -536,11 +556,11 @@ fn a_chain_losing_its_end_to_the_ledger_filter_is_closed_on_its_last_kept_transf
     assert_eq!(
         chain
             .iter()
-            .map(|t| (t.id, t.is_linked()))
+            .map(|t| (t.transfer.id, t.is_linked()))
             .collect::<Vec<_>>(),
         [(1, true), (3, false)]
     );
-    assert_eq!(seq.pop_unit().unwrap()[0].id, 6);
+    assert_eq!(seq.pop_unit().unwrap()[0].transfer.id, 6);
     assert_eq!(seq.tally.chain_cuts[0].reason, ChainCutReason::LedgerFilter);
     assert_eq!(seq.tally.events.total(), 3);
 }
@@ -609,10 +629,10 @@ fn resume_skips_what_the_target_holds_and_remembers_the_last_of_each_kind() {
     };
     let (batches, skipped, _) = replay(accounts, &rows, u64::MAX, resume).unwrap();
     assert_eq!(batches.len(), 1);
-    assert_eq!(transfers(&batches[0])[0].id, 12);
+    assert_eq!(transfers(&batches[0])[0].transfer.id, 12);
     assert_eq!((skipped.accounts, skipped.transfers), (3, 2));
     assert_eq!(skipped.last_account.unwrap().id, 3);
-    assert_eq!(skipped.last_transfer.unwrap().id, 11);
+    assert_eq!(skipped.last_transfer.unwrap().transfer.id, 11);
 
     let chain = [linked(single(T + 2, 10)), single(T + 4, 11)];
     let inside = ResumePoint {
@@ -672,10 +692,12 @@ fn every_transfer_follows_its_accounts_and_each_kind_stays_in_timestamp_order() 
                         "a batch ends every chain it holds"
                     );
                     for t in t {
-                        assert!(t.timestamp > last_transfer && t.timestamp <= until);
-                        last_transfer = t.timestamp;
-                        for id in [t.debit_account_id, t.credit_account_id] {
-                            assert!(seen.contains(&id) && created[&id] < t.timestamp);
+                        assert!(
+                            t.transfer.timestamp > last_transfer && t.transfer.timestamp <= until
+                        );
+                        last_transfer = t.transfer.timestamp;
+                        for id in [t.transfer.debit_account_id, t.transfer.credit_account_id] {
+                            assert!(seen.contains(&id) && created[&id] < t.transfer.timestamp);
                         }
                     }
                 }
