@@ -24,6 +24,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// An account's balances after each of its events: (timestamp, [debits pending, debits posted,
+/// credits pending, credits posted]).
+type BalanceHistory = Vec<(u64, [u128; 4])>;
+
 use common::stack::{wait_for_event_count, InProcessExporter, Stack};
 use futures::FutureExt;
 use ledgerlake::lake::Lake;
@@ -112,13 +116,13 @@ impl Wide {
     fn sub(&self, other: &Wide) -> Wide {
         let mut out = [0u64; 4];
         let mut borrow = 0i128;
-        for i in 0..4 {
+        for (i, limb) in out.iter_mut().enumerate() {
             let d = i128::from(self.0[i]) - i128::from(other.0[i]) - borrow;
             if d < 0 {
-                out[i] = (d + (1i128 << 64)) as u64;
+                *limb = (d + (1i128 << 64)) as u64;
                 borrow = 1;
             } else {
-                out[i] = d as u64;
+                *limb = d as u64;
                 borrow = 0;
             }
         }
@@ -467,7 +471,7 @@ impl Cases {
 
 async fn balance_cases(cases: &mut Cases, client: &Client, source: &Source) {
     // History accounts: at points of their get_account_balances history.
-    let mut history_accounts: Vec<(u128, Vec<(u64, [u128; 4])>)> = Vec::new();
+    let mut history_accounts: Vec<(u128, BalanceHistory)> = Vec::new();
     for a in source
         .accounts
         .values()
@@ -588,7 +592,7 @@ async fn statement_cases(cases: &mut Cases, client: &Client, source: &Source) {
     // A history account: its transfers in a range (get_account_transfers), each with the balances
     // that get_account_balances records at it. The range ends before the account's first possible
     // expiry, so that no expiry (an event the source cannot place) falls in it.
-    let mut best: Option<(u128, Vec<(u64, [u128; 4])>)> = None;
+    let mut best: Option<(u128, BalanceHistory)> = None;
     for a in source
         .accounts
         .values()
@@ -909,7 +913,7 @@ fn pending_open_cases(cases: &mut Cases, source: &Source, mid: u64) {
                     "created": t.timestamp.to_string(),
                     "created_time": utc_time_text(t.timestamp),
                     "timeout": t.timeout.to_string(),
-                    "expires_at": exp.map(|e| s(e)).unwrap_or(Value::Null),
+                    "expires_at": exp.map(s).unwrap_or(Value::Null),
                     "past_expiry": exp.map(|e| Value::Bool(e <= as_of)).unwrap_or(Value::Null),
                 })
             })
