@@ -32,19 +32,20 @@ pub fn one_line(error: &dyn Error) -> String {
     chain_lines(error).join(": ")
 }
 
+/// Chained errors for tests of code that prints errors.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
+pub(crate) mod test_support {
+    /// One layer of a chain: its message, and the layer below as `source()`.
     #[derive(Debug, thiserror::Error)]
     #[error("{text}")]
-    struct Layer {
+    pub(crate) struct Layer {
         text: String,
         #[source]
         source: Option<Box<Layer>>,
     }
 
-    fn layers(texts: &[&str]) -> Layer {
+    /// A chain of layers with these messages, outermost first.
+    pub(crate) fn layers(texts: &[&str]) -> Layer {
         texts
             .iter()
             .rev()
@@ -56,7 +57,12 @@ mod tests {
             })
             .expect("at least one layer")
     }
+}
 
+#[cfg(test)]
+mod tests {
+    use super::test_support::layers;
+    use super::*;
     #[test]
     fn each_cause_is_printed_once() {
         let error = layers(&[

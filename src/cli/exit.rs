@@ -61,26 +61,7 @@ pub fn print_error(error: &(dyn Error + 'static)) {
 mod tests {
     use super::*;
 
-    #[derive(Debug, thiserror::Error)]
-    #[error("{text}")]
-    struct Layer {
-        text: String,
-        #[source]
-        source: Option<Box<Layer>>,
-    }
-
-    fn chain(texts: &[&str]) -> Layer {
-        texts
-            .iter()
-            .rev()
-            .fold(None, |source, text| {
-                Some(Layer {
-                    text: text.to_string(),
-                    source: source.map(Box::new),
-                })
-            })
-            .expect("at least one layer")
-    }
+    use crate::errors::test_support::layers as chain;
 
     #[test]
     fn the_exit_status_says_how_the_command_ended() {
