@@ -35,7 +35,7 @@ step() { echo; echo "== $*"; }
 
 step "building ledgerlake (release)"
 cargo build --release --locked -q
-LL="$ROOT/target/release/ledgerlake"
+LL="${CARGO_TARGET_DIR:-$ROOT/target}/release/ledgerlake"
 
 step "starting a TigerBeetle 0.16.78 replica (cluster $CLUSTER) on 127.0.0.1:$PORT"
 "$TB" format --cluster="$CLUSTER" --replica=0 --replica-count=1 --development "$WORK/0_0.tigerbeetle" 2>"$WORK/format.log"

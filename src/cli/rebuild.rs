@@ -115,7 +115,7 @@ pub async fn run(args: RebuildArgs) -> Result<Outcome, CliError> {
             label: "rebuild".to_string(),
             done: p.done,
             total: p.total,
-            unit: "objects",
+            unit: "accounts and transfers",
             events: p.done,
         })
     })
