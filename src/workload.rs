@@ -21,6 +21,7 @@
 
 mod plan;
 
+use crate::cdc::EventCounts;
 use std::time::{Duration, Instant};
 
 use tigerbeetle_unofficial::error::{CreateAccountsError, CreateTransfersError, SendError};
@@ -177,26 +178,6 @@ impl RejectedCounts {
             + self.exceeds_debits
             + self.account_closed
             + self.overflows
-    }
-}
-
-/// The CDC events the run must produce, by `type`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EventCounts {
-    pub single_phase: usize,
-    pub two_phase_pending: usize,
-    pub two_phase_posted: usize,
-    pub two_phase_voided: usize,
-    pub two_phase_expired: usize,
-}
-
-impl EventCounts {
-    pub fn total(&self) -> usize {
-        self.single_phase
-            + self.two_phase_pending
-            + self.two_phase_posted
-            + self.two_phase_voided
-            + self.two_phase_expired
     }
 }
 
@@ -596,7 +577,7 @@ mod tests {
             assert!(n > 0, "{name} never planned: {c:?} {:?}", p.rejected);
         }
         assert_eq!(
-            p.events.total() - p.events.two_phase_expired + p.rejected.total(),
+            (p.events.total() - p.events.two_phase_expired) as usize + p.rejected.total(),
             a.len()
         );
         assert!(a.contains(&(u128::MAX - 1)));

@@ -76,7 +76,7 @@ async fn build_source(replica: Replica, seed: u64, transfer_count: usize) -> Sou
         .await
         .expect("workload");
     let lake = Lake::open(&lake_location).await.expect("lake");
-    let expected = summary.events.total();
+    let expected = summary.events.total() as usize;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (events, _) = lake.read_all().await.expect("lake reads");
@@ -557,7 +557,7 @@ async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
         &mut targets,
     )
     .await;
-    assert_eq!(report.plan.events.total, 0);
+    assert_eq!(report.plan.events.total(), 0);
     // A target that holds an object not created by a rebuild is refused before any write.
     let client = target.client().expect("client");
     let stranger = Account::new(u128::MAX - 12345, 1, 1);
@@ -654,7 +654,7 @@ async fn rebuild_reproduces_the_source_at_every_cut_and_resumes_after_a_kill() {
         "two_phase_voided",
         "two_phase_expired",
     ] {
-        let json = serde_json::to_value(&report.plan.events).unwrap();
+        let json = serde_json::to_value(report.plan.events).unwrap();
         let replayed: u64 = json[kind].as_str().unwrap().parse().unwrap();
         assert!(replayed > 0, "no {kind} replayed");
     }

@@ -191,7 +191,7 @@ async fn the_sweep_records_every_account_once_and_a_rebuild_recreates_them_all()
         .collect();
     let workload_done = started.elapsed();
 
-    let events_total = summary.events.total();
+    let events_total = summary.events.total() as usize;
     let race_handle = Lake::open(&race_lake).await.expect("lake");
     let late_handle = Lake::open(&late_lake).await.expect("lake");
     let accounts_total = source.len();

@@ -104,7 +104,7 @@ async fn workload_through_cdc_reaches_the_queue() {
         wait_until(
             "the CDC events in the queue",
             Duration::from_secs(60),
-            || async { broker.queue_depth(&queue).await.unwrap_or(0) as usize >= want },
+            || async { u64::from(broker.queue_depth(&queue).await.unwrap_or(0)) >= want },
         )
         .await
         .map_err(|e| format!("{e}; CDC job output:\n{}", job.output_tail()))?;
@@ -132,7 +132,7 @@ async fn workload_through_cdc_reaches_the_queue() {
 
     let (summary, bodies) = outcome.unwrap_or_else(|e| panic!("{e}"));
     let expected = summary.events;
-    let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
     let mut seen_ids: HashSet<u128> = HashSet::new();
     let mut expired_ids: HashSet<u128> = HashSet::new();
     let mut account_ids: HashSet<u128> = HashSet::new();
@@ -162,7 +162,7 @@ async fn workload_through_cdc_reaches_the_queue() {
     );
 
     assert!(
-        bodies.len() >= expected.total(),
+        bodies.len() as u64 >= expected.total(),
         "{} messages, expected at least {}",
         bodies.len(),
         expected.total()
@@ -225,7 +225,8 @@ async fn workload_model_holds_across_many_requests() {
     assert!(summary.requests >= 30);
     assert!(reports > summary.requests);
     assert_eq!(
-        summary.events.total() - summary.events.two_phase_expired + summary.rejected.total(),
+        (summary.events.total() - summary.events.two_phase_expired) as usize
+            + summary.rejected.total(),
         summary.transfer_ids.len() + summary.rejected_transfer_ids.len()
     );
     assert!(summary.transfer_ids.len() + summary.rejected_transfer_ids.len() >= 30_000);

@@ -10,6 +10,7 @@
 //! `encode` writes the bytes TigerBeetle publishes (tests, benchmarks, the demo).
 
 mod canonical;
+mod counts;
 mod encode;
 mod explain;
 mod headers;
@@ -20,6 +21,7 @@ mod tests;
 
 use lapin::types::FieldTable;
 
+pub use counts::EventCounts;
 pub use encode::{encode, encode_into, STRING_THRESHOLD};
 pub use headers::Headers;
 

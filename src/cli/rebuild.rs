@@ -259,6 +259,7 @@ mod tests {
     }
 
     fn report(ts: u64) -> Report {
+        use crate::cdc::EventCounts;
         use crate::rebuild::report::*;
         Report {
             plan: PlanReport {
@@ -275,11 +276,7 @@ mod tests {
                 accounts: 2,
                 events: EventCounts {
                     single_phase: 1,
-                    two_phase_pending: 0,
-                    two_phase_posted: 0,
-                    two_phase_voided: 0,
-                    two_phase_expired: 0,
-                    total: 1,
+                    ..EventCounts::default()
                 },
                 transfers: 1,
                 first_timestamp: Some(ts),

@@ -177,8 +177,8 @@ pub use accounts::{plan_accounts, plan_accounts_with_swept, AccountDeviations, P
 pub use batches::{Batch, Batcher, ResumePoint, Skipped};
 pub use builder::{PlanBuilder, PlanSummary};
 pub use transfers::{
-    ChainCut, ChainCutReason, EventTypeCounts, ExpiryVoid, OpenPending, PlannedTransfer, Sequencer,
-    TransferTally, ZeroedTimeout,
+    ChainCut, ChainCutReason, ExpiryVoid, OpenPending, PlannedTransfer, Sequencer, TransferTally,
+    ZeroedTimeout,
 };
 
 #[cfg(test)]

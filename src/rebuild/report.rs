@@ -13,7 +13,7 @@ use serde_with::{serde_as, DisplayFromStr};
 use super::execute::Replayed;
 use super::plan::{ChainCutReason, EXPIRY_VOID_ID_XOR};
 use super::RebuildPlan;
-use crate::cdc::EventType;
+use crate::cdc::EventCounts;
 use crate::timefmt::rfc3339;
 
 /// The most entries of one list a report prints.
@@ -62,23 +62,6 @@ pub struct PlanReport {
     /// Pending transfers neither posted, voided nor expired at `--until`.
     pub open_pending_total: usize,
     pub open_pending: Vec<OpenPendingLine>,
-}
-
-#[serde_as]
-#[derive(Debug, Clone, Serialize)]
-pub struct EventCounts {
-    #[serde_as(as = "DisplayFromStr")]
-    pub single_phase: u64,
-    #[serde_as(as = "DisplayFromStr")]
-    pub two_phase_pending: u64,
-    #[serde_as(as = "DisplayFromStr")]
-    pub two_phase_posted: u64,
-    #[serde_as(as = "DisplayFromStr")]
-    pub two_phase_voided: u64,
-    #[serde_as(as = "DisplayFromStr")]
-    pub two_phase_expired: u64,
-    #[serde_as(as = "DisplayFromStr")]
-    pub total: u64,
 }
 
 #[serde_as]
@@ -189,7 +172,6 @@ impl PlanReport {
     pub fn new(plan: &RebuildPlan) -> PlanReport {
         let s = &plan.summary;
         let t = &s.transfers;
-        let events = |e| t.events.get(e);
         let open: Vec<_> = t.open_pending.values().collect();
         PlanReport {
             lake: plan.lake.clone(),
@@ -203,14 +185,7 @@ impl PlanReport {
             segments_in_lake: plan.segments_in_lake,
             segments_to_read: plan.segments.len(),
             accounts: s.accounts,
-            events: EventCounts {
-                single_phase: events(EventType::SinglePhase),
-                two_phase_pending: events(EventType::TwoPhasePending),
-                two_phase_posted: events(EventType::TwoPhasePosted),
-                two_phase_voided: events(EventType::TwoPhaseVoided),
-                two_phase_expired: events(EventType::TwoPhaseExpired),
-                total: t.events.total(),
-            },
+            events: t.events,
             transfers: s.transfers_created,
             first_timestamp: s.first_timestamp,
             last_timestamp: s.last_timestamp,

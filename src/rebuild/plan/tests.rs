@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::*;
-use crate::cdc::TransferFields;
+use crate::cdc::{EventCounts, TransferFields};
 use crate::lake::{AccountState, EventRow};
 use crate::tb::flags::{account as account_flags, transfer as transfer_flags};
 
@@ -370,7 +370,16 @@ fn the_plan_counts_events_deviations_and_open_pending_transfers() {
     let s = summary(accounts, &rows, T + 1_000_000_012).unwrap();
     assert_eq!(s.accounts, 3);
     assert_eq!(s.account_deviations.closed_dropped, 1);
-    assert_eq!(s.transfers.events.0, [1, 3, 1, 0, 1]);
+    assert_eq!(
+        s.transfers.events,
+        EventCounts {
+            single_phase: 1,
+            two_phase_pending: 3,
+            two_phase_posted: 1,
+            two_phase_voided: 0,
+            two_phase_expired: 1,
+        }
+    );
     assert_eq!(s.transfers_created, 6);
     assert_eq!(
         s.transfers

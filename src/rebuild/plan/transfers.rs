@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::{expiry_void_id, PlanError};
-use crate::cdc::EventType;
+use crate::cdc::{EventCounts, EventType};
 use crate::lake::EventRow;
 use crate::tb::flags::transfer as transfer_flags;
 use crate::tb::limits::{self, BATCH_EVENTS_MAX};
@@ -117,28 +117,10 @@ pub struct OpenPending {
     pub expires_at: Option<u64>,
 }
 
-/// Counts per event type, in `EventType` discriminant order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EventTypeCounts(pub [u64; 5]);
-
-impl EventTypeCounts {
-    pub fn add(&mut self, t: EventType) {
-        self.0[t as usize] += 1;
-    }
-
-    pub fn get(&self, t: EventType) -> u64 {
-        self.0[t as usize]
-    }
-
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-}
-
 /// What the transfers of a replay amount to, and every way they differ from the source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransferTally {
-    pub events: EventTypeCounts,
+    pub events: EventCounts,
     pub first_timestamp: Option<u64>,
     pub last_timestamp: Option<u64>,
     pub timeouts_zeroed: Vec<ZeroedTimeout>,
