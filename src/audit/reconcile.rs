@@ -157,7 +157,7 @@ pub async fn reconcile(
         .all_accounts()
         .await?
         .into_iter()
-        .map(|a| (a.id, a))
+        .map(|a| (a.account.id, a))
         .collect();
     loop {
         let segments = lake.list_segments().await?;
@@ -178,7 +178,7 @@ pub async fn reconcile(
         }
         tokio::time::sleep(CATCH_UP_POLL).await;
         for a in cluster.lookup(&lagging).await? {
-            accounts.insert(a.id, a);
+            accounts.insert(a.account.id, a);
         }
     }
     let through = state.through.ok_or_else(|| ReconcileError::EmptyLake {
@@ -193,7 +193,7 @@ pub async fn reconcile(
         .copied()
         .collect();
     for a in cluster.lookup(&unlisted).await? {
-        accounts.insert(a.id, a);
+        accounts.insert(a.account.id, a);
     }
     let mut report = ReconcileReport {
         lake: location,
@@ -222,7 +222,7 @@ fn lagging_accounts(state: &LakeState, accounts: &HashMap<u128, ClusterAccount>)
         .values()
         .filter_map(|l| {
             let c = accounts.get(&l.id)?;
-            (c.flags & FLAG_HISTORY == 0 && c.balances != l.balances).then_some(l.id)
+            (c.account.flags & FLAG_HISTORY == 0 && c.balances != l.balances).then_some(l.id)
         })
         .collect()
 }
@@ -281,14 +281,17 @@ async fn compare_account(
     cluster: &Cluster,
     through: u64,
 ) -> Result<Outcome, ClusterError> {
-    let history = c.flags & FLAG_HISTORY != 0;
-    let Some(l) = state.accounts.get(&c.id) else {
-        if c.timestamp > through {
+    let history = c.account.flags & FLAG_HISTORY != 0;
+    let Some(l) = state.accounts.get(&c.account.id) else {
+        if c.account.timestamp > through {
             return Ok(Outcome::Skipped); // created after the lake's horizon
         }
         let cluster_balances = if history {
-            cluster.balances_at(c.id, through).await?.map(|(_, b)| b)
-        } else if cluster.has_transfer_in(c.id, 0, through).await? {
+            cluster
+                .balances_at(c.account.id, through)
+                .await?
+                .map(|(_, b)| b)
+        } else if cluster.has_transfer_in(c.account.id, 0, through).await? {
             Some(c.balances)
         } else {
             None
@@ -296,7 +299,7 @@ async fn compare_account(
         return Ok(match cluster_balances {
             None => Outcome::WithoutEvents,
             Some(b) => Outcome::Other(balance_differences(
-                c.id,
+                c.account.id,
                 DifferenceKind::MissingFromLake,
                 &Balances::default(),
                 &b,
@@ -306,18 +309,18 @@ async fn compare_account(
     };
     let mut differences = state
         .records
-        .get(&c.id)
+        .get(&c.account.id)
         .map(|r| immutable_differences(r, c))
         .unwrap_or_default();
     if history {
         // Compared at the account's last transfer by T (expiries after it are not in the
         // cluster's balance history; `verify` checks them against the chain).
         let (timestamp, at_t) = cluster
-            .balances_at(c.id, through)
+            .balances_at(c.account.id, through)
             .await?
             .unwrap_or_default();
         differences.extend(balance_differences(
-            c.id,
+            c.account.id,
             DifferenceKind::Differs,
             &l.last_transfer_balances,
             &at_t,
@@ -325,7 +328,7 @@ async fn compare_account(
         ));
         if timestamp != l.last_transfer_timestamp {
             differences.push(Difference {
-                account: c.id,
+                account: c.account.id,
                 kind: DifferenceKind::Differs,
                 field: "last_transfer_timestamp",
                 lake: Some(l.last_transfer_timestamp.to_string()),
@@ -335,14 +338,17 @@ async fn compare_account(
         return Ok(Outcome::History(differences));
     }
     if l.balances != c.balances {
-        let moved = state.may_expire(c.id) || cluster.has_transfer_in(c.id, through + 1, 0).await?;
+        let moved = state.may_expire(c.account.id)
+            || cluster
+                .has_transfer_in(c.account.id, through + 1, 0)
+                .await?;
         let kind = if moved {
             DifferenceKind::MovedSince
         } else {
             DifferenceKind::Differs
         };
         differences.extend(balance_differences(
-            c.id,
+            c.account.id,
             kind,
             &l.balances,
             &c.balances,
@@ -375,32 +381,32 @@ fn balance_differences(
 
 fn immutable_differences(r: &AccountRecord, c: &ClusterAccount) -> Vec<Difference> {
     let pairs: [(&'static str, String, String); 7] = [
-        ("ledger", r.ledger.to_string(), c.ledger.to_string()),
-        ("code", r.code.to_string(), c.code.to_string()),
+        ("ledger", r.ledger.to_string(), c.account.ledger.to_string()),
+        ("code", r.code.to_string(), c.account.code.to_string()),
         (
             "flags",
             (r.flags & !FLAG_CLOSED).to_string(),
-            (c.flags & !FLAG_CLOSED).to_string(),
+            (c.account.flags & !FLAG_CLOSED).to_string(),
         ),
         (
             "user_data_128",
             r.user_data_128.to_string(),
-            c.user_data_128.to_string(),
+            c.account.user_data_128.to_string(),
         ),
         (
             "user_data_64",
             r.user_data_64.to_string(),
-            c.user_data_64.to_string(),
+            c.account.user_data_64.to_string(),
         ),
         (
             "user_data_32",
             r.user_data_32.to_string(),
-            c.user_data_32.to_string(),
+            c.account.user_data_32.to_string(),
         ),
         (
             "timestamp",
             r.timestamp.to_string(),
-            c.timestamp.to_string(),
+            c.account.timestamp.to_string(),
         ),
     ];
     pairs

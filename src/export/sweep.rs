@@ -58,20 +58,20 @@ pub fn take_new(page: Vec<AccountRecord>, seen: &mut HashSet<u128>) -> Vec<Accou
 /// transfer-closed account reaches the lake through that transfer's event.
 pub fn record_of(a: &ClusterAccount, closed_by_transfer: bool) -> AccountRecord {
     let flags = if closed_by_transfer {
-        a.flags & !FLAG_CLOSED
+        a.account.flags & !FLAG_CLOSED
     } else {
-        a.flags
+        a.account.flags
     };
     AccountRecord {
-        id: a.id,
-        ledger: a.ledger,
-        code: a.code,
+        id: a.account.id,
+        ledger: a.account.ledger,
+        code: a.account.code,
         flags,
-        user_data_128: a.user_data_128,
-        user_data_64: a.user_data_64,
-        user_data_32: a.user_data_32,
-        timestamp: a.timestamp,
-        first_seen_timestamp: a.timestamp,
+        user_data_128: a.account.user_data_128,
+        user_data_64: a.account.user_data_64,
+        user_data_32: a.account.user_data_32,
+        timestamp: a.account.timestamp,
+        first_seen_timestamp: a.account.timestamp,
     }
 }
 
@@ -139,12 +139,12 @@ async fn pass(
         let full = page.len() == ACCOUNTS_PER_REQUEST;
         let mut records = Vec::with_capacity(page.len());
         for a in &page {
-            let closed_by_transfer =
-                a.flags & FLAG_CLOSED != 0 && cluster.has_transfer_in(a.id, 0, 0).await?;
+            let closed_by_transfer = a.account.flags & FLAG_CLOSED != 0
+                && cluster.has_transfer_in(a.account.id, 0, 0).await?;
             records.push(record_of(a, closed_by_transfer));
         }
         if let Some(last) = page.last() {
-            *after = last.timestamp;
+            *after = last.account.timestamp;
         }
         if !records.is_empty() && tx.send(SweepMessage::Page(records)).await.is_err() {
             return Ok(false);
@@ -158,18 +158,20 @@ async fn pass(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tb::Balances;
+    use crate::tb::{Account, Balances};
 
     fn account(id: u128, timestamp: u64, flags: u16) -> ClusterAccount {
         ClusterAccount {
-            id,
-            ledger: 7,
-            code: 9,
-            flags,
-            user_data_128: u128::MAX,
-            user_data_64: 64,
-            user_data_32: 32,
-            timestamp,
+            account: Account {
+                id,
+                ledger: 7,
+                code: 9,
+                flags,
+                user_data_128: u128::MAX,
+                user_data_64: 64,
+                user_data_32: 32,
+                timestamp,
+            },
             balances: Balances::default(),
         }
     }

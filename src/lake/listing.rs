@@ -155,19 +155,25 @@ impl Lake {
     }
 
     /// The last event timestamp of the lake: the exporter resumes after it.
+    /// Test and benchmark API: the exporter reads all of this at once with `resume_state`.
+    #[cfg(any(test, feature = "testbed"))]
     pub async fn last_committed_timestamp(&self) -> Result<Option<u64>, LakeError> {
         let transfers = self.listing(&[Table::Transfers]).await?;
         Ok(transfers.segments().iter().map(|s| s.last_timestamp).max())
     }
 
     /// Where the next sweep starts: after the newest swept account (`None`: from the start).
+    /// Test and benchmark API: the exporter reads all of this at once with `resume_state`.
+    #[cfg(any(test, feature = "testbed"))]
     pub async fn swept_through(&self) -> Result<Option<u64>, LakeError> {
         let swept = self.listing(&[Table::SweptAccounts]).await?;
         Ok(swept.swept().iter().map(|f| f.last_timestamp).max())
     }
 
     /// Deletes accounts files whose transfers twin does not exist (left by a crash between
-    /// the two writes of a commit). Run by the exporter on start, before it commits anything.
+    /// the two writes of a commit).
+    /// Test and benchmark API: the exporter reads all of this at once with `resume_state`.
+    #[cfg(any(test, feature = "testbed"))]
     pub async fn remove_orphan_accounts(&self) -> Result<Vec<Path>, LakeError> {
         let listing = self.listing(&[Table::Transfers, Table::Accounts]).await?;
         self.delete_orphans(&listing).await

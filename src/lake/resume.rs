@@ -65,6 +65,8 @@ impl Lake {
 
     /// The ids of every account recorded in a committed accounts file or a swept file, reading
     /// only the two id columns of each file. An id recorded twice is an error.
+    /// Test and benchmark API: the exporter reads all of this at once with `resume_state`.
+    #[cfg(any(test, feature = "testbed"))]
     pub async fn load_account_ids(&self) -> Result<HashSet<u128>, LakeError> {
         let listing = self.listing_all().await?;
         self.account_ids_of(&listing).await

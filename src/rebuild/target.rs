@@ -131,7 +131,7 @@ pub fn connect(at: &TargetAddress) -> Result<Cluster, TargetError> {
 /// needs no memory, so no bound on the objects).
 pub async fn inspect(cluster: &Cluster) -> Result<TargetState, TargetError> {
     let mut state = TargetState {
-        last_account: cluster.last_account().await?.as_ref().map(Account::from),
+        last_account: cluster.last_account().await?.map(|a| a.account),
         last_transfer: cluster.last_transfer().await?,
         ..TargetState::default()
     };
@@ -142,7 +142,11 @@ pub async fn inspect(cluster: &Cluster) -> Result<TargetState, TargetError> {
     cluster
         .for_each_accounts_page(usize::MAX, |page| {
             accounts += page.len() as u64;
-            match page.iter().find(|a| a.flags & account_flags::IMPORTED == 0) {
+            match page
+                .iter()
+                .map(|a| &a.account)
+                .find(|a| a.flags & account_flags::IMPORTED == 0)
+            {
                 Some(a) => Err(TargetError::NotImported {
                     object: "account",
                     id: a.id,

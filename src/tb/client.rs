@@ -54,50 +54,15 @@ pub enum ClusterError {
 /// An account as the cluster has it now: its fields and its current balances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClusterAccount {
-    pub id: u128,
-    pub ledger: u32,
-    pub code: u16,
-    pub flags: u16,
-    pub user_data_128: u128,
-    pub user_data_64: u64,
-    pub user_data_32: u32,
-    pub timestamp: u64,
+    pub account: Account,
     pub balances: Balances,
 }
 
 impl From<&tbc::Account> for ClusterAccount {
     fn from(a: &tbc::Account) -> Self {
-        ClusterAccount::new(Account::from(a), Balances::from(a))
-    }
-}
-
-impl From<&ClusterAccount> for Account {
-    fn from(a: &ClusterAccount) -> Self {
-        Account {
-            id: a.id,
-            ledger: a.ledger,
-            code: a.code,
-            flags: a.flags,
-            user_data_128: a.user_data_128,
-            user_data_64: a.user_data_64,
-            user_data_32: a.user_data_32,
-            timestamp: a.timestamp,
-        }
-    }
-}
-
-impl ClusterAccount {
-    pub fn new(a: Account, balances: Balances) -> ClusterAccount {
         ClusterAccount {
-            id: a.id,
-            ledger: a.ledger,
-            code: a.code,
-            flags: a.flags,
-            user_data_128: a.user_data_128,
-            user_data_64: a.user_data_64,
-            user_data_32: a.user_data_32,
-            timestamp: a.timestamp,
-            balances,
+            account: Account::from(a),
+            balances: Balances::from(a),
         }
     }
 }
@@ -289,7 +254,14 @@ impl Cluster {
         visit: impl FnMut(Vec<ClusterAccount>) -> Result<(), E>,
     ) -> Result<(), E> {
         let fetch = |timestamp_min: u64| self.accounts_after(timestamp_min.saturating_sub(1));
-        for_each_page("accounts", accounts_max, |a| a.timestamp, fetch, visit).await
+        for_each_page(
+            "accounts",
+            accounts_max,
+            |a| a.account.timestamp,
+            fetch,
+            visit,
+        )
+        .await
     }
 
     /// Every transfer, one page (up to [`BATCH_EVENTS_MAX`]) at a time, in timestamp order.
