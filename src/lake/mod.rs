@@ -15,6 +15,7 @@ mod audit_scan;
 mod columns;
 mod commit;
 mod error;
+pub mod format1;
 mod layout;
 mod listing;
 mod meta;
