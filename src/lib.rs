@@ -19,4 +19,5 @@ pub mod tb;
 #[cfg(feature = "testbed")]
 pub mod testbed;
 pub mod timefmt;
+pub mod upgrade;
 pub mod workload;

@@ -12,6 +12,7 @@ pub mod output;
 pub mod progress;
 pub mod rebuild;
 pub mod time;
+pub mod upgrade;
 
 use std::path::PathBuf;
 
@@ -24,6 +25,7 @@ use crate::export::{ExportError, Shutdown};
 use crate::generate::GenerateError;
 use crate::lake::LakeError;
 use crate::rebuild::RebuildError;
+use crate::upgrade::UpgradeError;
 pub use exit::Outcome;
 pub use export::{ExportArgs, OptionsError};
 pub use output::{OutputError, OutputFormat, ReportFormat};
@@ -77,6 +79,8 @@ pub enum Command {
     /// Drive a TigerBeetle cluster with a generated ledger that has every kind of transfer
     /// event (for trying ledgerlake out, demos and benchmarks; never point it at a real ledger).
     Generate(generate::GenerateArgs),
+    /// Turn a format-1 lake into format 2 in place, losing nothing (resumable, idempotent).
+    Upgrade(upgrade::UpgradeArgs),
 }
 
 /// Why a command could not run (exit status 2).
@@ -100,6 +104,8 @@ pub enum CliError {
     Reconcile(#[from] ReconcileError),
     #[error(transparent)]
     Generate(#[from] GenerateError),
+    #[error(transparent)]
+    Upgrade(#[from] UpgradeError),
     #[error(transparent)]
     Output(#[from] OutputError),
 }
@@ -134,6 +140,7 @@ pub async fn run(command: Command, shutdown: Shutdown) -> Result<Outcome, CliErr
         Command::Verify(args) => audit::verify(args).await,
         Command::Reconcile(args) => audit::reconcile(args).await,
         Command::Generate(args) => generate::run(args).await,
+        Command::Upgrade(args) => upgrade::run(args).await,
     }
 }
 

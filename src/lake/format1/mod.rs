@@ -32,6 +32,7 @@ use crate::cdc::EventType;
 pub use error::Format1Error;
 pub use listing::{Format1Listing, Format1Segment, Format1Swept};
 pub use meta::MetaFile;
+pub use read::check_first_seen;
 
 /// The format version this module reads.
 pub const FORMAT_1: u32 = 1;
