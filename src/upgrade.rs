@@ -434,3 +434,6 @@ fn check_event(e: &Event, path: &Path) -> Result<(), UpgradeError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
