@@ -32,7 +32,8 @@ use serde_with::{serde_as, DisplayFromStr};
 
 use crate::cdc::Event;
 use crate::lake::format1::{
-    check_first_seen, Format1Error, Format1Lake, Format1Listing, Format1Segment, MetaFile, FORMAT_1,
+    check_first_seen, prepare_tables, Format1Error, Format1Lake, Format1Listing, Format1Segment,
+    MetaFile, FORMAT_1,
 };
 use crate::lake::{AccountRecord, CommitOutcome, Lake, LakeError, Segment};
 
@@ -204,6 +205,7 @@ pub async fn upgrade(
                 cluster_id: meta.cluster_id,
                 commits_max,
                 report: &mut report,
+                tables_ready: false,
             };
             let finished = replay.run(&listing, progress).await?;
             progress.finished();
@@ -254,6 +256,8 @@ struct Replay<'a> {
     cluster_id: u128,
     commits_max: Option<u64>,
     report: &'a mut UpgradeReport,
+    /// The current format's tables exist (created before the first commit).
+    tables_ready: bool,
 }
 
 impl Replay<'_> {
@@ -354,6 +358,7 @@ impl Replay<'_> {
             events: g.events,
             new_accounts: g.new_accounts,
         };
+        self.prepare().await?;
         let outcome = self.lake.commit(&segment, self.cluster_id).await?;
         self.count(outcome);
         Ok(true)
@@ -363,9 +368,18 @@ impl Replay<'_> {
         if self.stop() {
             return Ok(false);
         }
+        self.prepare().await?;
         let outcome = self.lake.commit_swept(accounts, self.cluster_id).await?;
         self.count(outcome);
         Ok(true)
+    }
+
+    async fn prepare(&mut self) -> Result<(), UpgradeError> {
+        if !self.tables_ready {
+            prepare_tables(self.lake, self.cluster_id).await?;
+            self.tables_ready = true;
+        }
+        Ok(())
     }
 
     /// Whether `commits_max` commits were written.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
@@ -27,7 +27,7 @@ use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
 use ledgerlake::export::sweep::SweepOptions;
 use ledgerlake::export::{self};
 use ledgerlake::lake::format1::{self, Format1Lake, MetaFile};
-use ledgerlake::lake::{AccountRecord, Lake, Segment};
+use ledgerlake::lake::{AccountRecord, Lake, LakeError, Segment};
 use ledgerlake::timefmt::{date_partition, NS_PER_DAY};
 use ledgerlake::upgrade::{
     upgrade, NoProgress, UpgradeError, UpgradeOutcome, UpgradeReport, TARGET_FORMAT_VERSION,
@@ -230,6 +230,16 @@ fn assert_same(got: &Contents, want: &Contents) {
     }
 }
 
+/// What an exporter session starts with refuses the lake, naming the upgrade.
+async fn assert_refused_as_format1(lake: &Lake) {
+    match lake.resume_state(CLUSTER).await {
+        Err(error @ LakeError::Format1 { .. }) => {
+            assert!(error.to_string().contains("ledgerlake upgrade"), "{error}")
+        }
+        other => panic!("a format-1 lake must be refused: {other:?}"),
+    }
+}
+
 async fn run_upgrade(lake: &Lake, commits_max: Option<u64>) -> UpgradeReport {
     upgrade(lake, commits_max, &NoProgress)
         .await
@@ -259,7 +269,9 @@ async fn a_format1_lake_upgrades_exactly_and_its_small_files_merge() {
     let want = format1_contents(&v1).await;
     assert_eq!(want.0.len(), 30);
     assert!(want.0.iter().any(|e| e.transfer.amount == u128::MAX));
-    assert!(format1::ensure_not_format1(&lake).await.is_err());
+    assert_refused_as_format1(&lake).await;
+    let format1_files = v1.listing().await.unwrap().files().len();
+    assert!(format1_files > 9 + 1 + 2, "segments have accounts files");
 
     let report = run_upgrade(&lake, None).await;
     assert_eq!(report.outcome, UpgradeOutcome::Upgraded, "{report:?}");
@@ -277,7 +289,7 @@ async fn a_format1_lake_upgrades_exactly_and_its_small_files_merge() {
     assert_eq!(report.accounts + report.swept_accounts, want.1.len() as u64);
     // One file per UTC date, and the two swept files.
     assert_eq!((report.commits, report.already_committed), (3 + 2, 0));
-    assert_eq!(report.format1_files_deleted, 9 + 8 + 1 + 2);
+    assert_eq!(report.format1_files_deleted, format1_files);
 
     let lake = Lake::open(dir.path().to_str().unwrap()).await.unwrap();
     assert_same(&format2_contents(&lake).await, &want);
@@ -286,7 +298,9 @@ async fn a_format1_lake_upgrades_exactly_and_its_small_files_merge() {
         "the orphan is not data"
     );
     assert_no_format1_files(&lake, &v1).await;
-    format1::ensure_not_format1(&lake).await.unwrap();
+    lake.resume_state(CLUSTER)
+        .await
+        .expect("an exporter may start on it");
     assert!(dir
         .path()
         .join("quarantine/00000000000000000001-000000.json")
@@ -310,7 +324,7 @@ async fn an_upgrade_stopped_after_k_commits_goes_on_where_it_stopped() {
         assert_eq!(first.commits, k);
         // Still format 1, whole, and refused by export.
         assert_eq!(format1::detect(&lake).await.unwrap(), Some(1));
-        assert!(format1::ensure_not_format1(&lake).await.is_err());
+        assert_refused_as_format1(&lake).await;
         assert_same(&format1_contents(&v1).await, &want);
 
         let lake = Lake::open(dir.path().to_str().unwrap()).await.unwrap();
@@ -425,13 +439,12 @@ impl ObjectStore for Dying {
 async fn an_upgrade_killed_at_any_write_resumes_to_the_same_lake() {
     let mut writes_max = 0;
     loop {
-        let (dir, _lake, v1) = synthetic_lake().await;
+        // In memory: `Lake::from_store` needs a store that lists in lexical order.
+        let inner: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let v1 = Format1Lake::of(&Lake::from_store(inner.clone(), "memory"));
+        let (segments, swept) = synthetic();
+        write_format1(&v1, CLUSTER, &segments, &swept).await;
         let want = format1_contents(&v1).await;
-        let inner: Arc<dyn ObjectStore> = Arc::new(
-            LocalFileSystem::new_with_prefix(dir.path())
-                .unwrap()
-                .with_fsync(true),
-        );
         let dying = Arc::new(Dying {
             inner: inner.clone(),
             writes: AtomicUsize::new(0),
@@ -442,9 +455,9 @@ async fn an_upgrade_killed_at_any_write_resumes_to_the_same_lake() {
         let died = dying.dead();
         assert_eq!(first.is_err(), died, "writes_max={writes_max}: {first:?}");
 
-        let lake = Lake::open(dir.path().to_str().unwrap()).await.unwrap();
+        let lake = Lake::from_store(inner.clone(), "memory");
         let second = run_upgrade(&lake, None).await;
-        let lake = Lake::open(dir.path().to_str().unwrap()).await.unwrap();
+        let lake = Lake::from_store(inner.clone(), "memory");
         assert_same(&format2_contents(&lake).await, &want);
         assert_no_format1_files(&lake, &v1).await;
         if !died {

@@ -122,6 +122,7 @@ async fn replay(
         cluster_id: CLUSTER,
         commits_max,
         report: &mut report,
+        tables_ready: false,
     }
     .run(&listing, &NoProgress)
     .await

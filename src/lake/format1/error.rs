@@ -41,12 +41,6 @@ pub enum Format1Error {
         account_id: u128,
         event_timestamp: u64,
     },
-
-    #[error(
-        "the lake at {location} is in format 1; run `ledgerlake upgrade --lake {location}` \
-         to turn it into format 2 in place (see docs/UPGRADE.md)"
-    )]
-    NeedsUpgrade { location: String },
 }
 
 impl Format1Error {

@@ -162,7 +162,9 @@ pub fn is_format2_object(path: &Path) -> bool {
         return false;
     };
     digest.len() == DIGEST_PREFIX_DIGITS
-        && digest.bytes().all(|c| c.is_ascii_hexdigit())
+        && digest
+            .bytes()
+            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
         && parse_range(range).is_some()
 }
 
@@ -243,7 +245,7 @@ mod tests {
             "transfers/_delta_log/_last_checkpoint",
             "swept_accounts/_delta_log/00000000000000000003.json",
             "transfers/date=1970-01-01/00000000000000000001-00000000000000000002-0123456789abcdef.parquet",
-            "accounts/date=1970-01-01/00000000000000000001-00000000000000000002-0123456789ABCDEF.parquet",
+            "accounts/date=1970-01-01/00000000000000000001-00000000000000000002-0123456789abcdef.parquet",
             "swept_accounts/00000000000000000001-00000000000000000002-0123456789abcdef.parquet",
         ] {
             assert!(is_format2_object(&Path::from(v2)), "{v2}");
@@ -253,6 +255,7 @@ mod tests {
             "swept_accounts/00000000000000000001-00000000000000000002.parquet",
             "transfers/date=1970-01-01/00000000000000000001-00000000000000000002-0123.parquet",
             "transfers/date=1970-01-01/00000000000000000001-00000000000000000002-0123456789abcdeg.parquet",
+            "transfers/date=1970-01-01/00000000000000000001-00000000000000000002-0123456789ABCDEF.parquet",
             "transfers/x/y/00000000000000000001-00000000000000000002-0123456789abcdef.parquet",
             "transfers/_SUCCESS",
         ] {

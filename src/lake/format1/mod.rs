@@ -5,7 +5,8 @@
 //! Everything here is a private copy of what format 1 was (its columns, names, checks and
 //! metadata file), independent of the current format's code, which is free to change.
 //! `Format1Lake` lists and decodes a format-1 lake with every check the format-1 readers made;
-//! `detect` and `ensure_not_format1` let the other commands refuse such a lake by name.
+//! `detect` reads the format version whatever it is, and `prepare_tables` readies the current
+//! format's tables for the replay while the lake still says format 1.
 
 mod columns;
 mod error;
@@ -26,7 +27,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
-use super::Lake;
+use super::{Lake, LakeError, Table};
 use crate::cdc::EventType;
 
 pub use error::Format1Error;
@@ -98,15 +99,19 @@ pub async fn detect(lake: &Lake) -> Result<Option<u32>, Format1Error> {
         .map(|m| m.format_version))
 }
 
-/// Refuses a format-1 lake with an error that names `ledgerlake upgrade`; any other lake
-/// (newer, or not bound to a cluster yet) passes. For the commands that write the lake.
-pub async fn ensure_not_format1(lake: &Lake) -> Result<(), Format1Error> {
-    match detect(lake).await? {
-        Some(FORMAT_1) => Err(Format1Error::NeedsUpgrade {
-            location: lake.location().to_string(),
-        }),
-        _ => Ok(()),
+/// Creates the current format's tables in a lake still marked format 1, so that the commit
+/// path can replay it: `Lake::commit` would otherwise bind the lake first, and binding refuses a
+/// format-1 lake (rightly: only the upgrade may write one). `cluster_id` is the one format 1's
+/// `_ledgerlake.json` records; the caller has read it.
+pub async fn prepare_tables(lake: &Lake, cluster_id: u128) -> Result<(), LakeError> {
+    for table in [Table::Accounts, Table::Transfers, Table::SweptAccounts] {
+        if !lake.table_exists(table).await? {
+            lake.log.create(table, cluster_id).await?;
+        }
     }
+    lake.tables_ready
+        .store(true, std::sync::atomic::Ordering::Release);
+    Ok(())
 }
 
 /// The stored discriminant back to an `EventType`.
