@@ -176,7 +176,10 @@ async fn write_format1(
         .unwrap());
     v1.put_raw(
         "quarantine/00000000000000000001-000000.json",
-        br#"{"reason":"kept"}"#.to_vec(),
+        br#"{"received_ns": "1", "received_at": "1970-01-01T00:00:00.000000001Z",
+            "reason": "kept", "exchange": "x", "routing_key": "k", "headers": [],
+            "body_utf8": "not JSON"}"#
+            .to_vec(),
     )
     .await
     .unwrap();
@@ -680,4 +683,70 @@ async fn an_exported_lake_in_format1_upgrades_and_verifies_the_same() {
     let ids: HashMap<u128, usize> = want.1.iter().map(|a| (a.id, 1)).collect();
     assert_eq!(ids.len(), want.1.len(), "each account exactly once");
     stack.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line.
+
+fn ledgerlake(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ledgerlake"))
+        .args(args)
+        .env_remove("LEDGERLAKE_LAKE")
+        .env("LEDGERLAKE_LOG", "warn")
+        .output()
+        .expect("ledgerlake runs")
+}
+
+#[tokio::test]
+async fn the_command_upgrades_reports_and_exits_as_documented() {
+    let (dir, lake, v1) = synthetic_lake().await;
+    let location = dir.path().to_string_lossy().into_owned();
+    // The other commands refuse the format-1 lake and name the upgrade.
+    let output = ledgerlake(&["ls", "--lake", &location]);
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("ledgerlake upgrade --lake"), "{err}");
+
+    let output = ledgerlake(&["upgrade", "--lake", &location, "--commits-max", "1"]);
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("stopped after 1 commits"), "{out}");
+
+    let output = ledgerlake(&["upgrade", "--lake", &location, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["outcome"], "upgraded", "{json}");
+    assert_eq!(json["already_committed"], "1", "{json}");
+    assert_eq!(json["events"], "30", "{json}");
+    assert_eq!(json["cluster_id"], CLUSTER.to_string());
+
+    let output = ledgerlake(&["upgrade", "--lake", &location]);
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("already format 2: nothing to do"), "{out}");
+    let output = ledgerlake(&["ls", "--lake", &location]);
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{err}");
+
+    v1.replace_meta(&MetaFile {
+        format_version: 3,
+        cluster_id: CLUSTER,
+    })
+    .await
+    .unwrap();
+    let output = ledgerlake(&["upgrade", "--lake", &location]);
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("format version 3"), "{err}");
+    drop(lake);
+
+    let output = ledgerlake(&["upgrade", "--lake", "/no/such/lake"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!std::path::Path::new("/no/such/lake").exists());
+    let help = ledgerlake(&["upgrade", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    assert!(
+        help.contains("in place") && help.contains("--commits-max"),
+        "{help}"
+    );
 }
