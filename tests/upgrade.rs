@@ -750,3 +750,21 @@ async fn the_command_upgrades_reports_and_exits_as_documented() {
         "{help}"
     );
 }
+
+#[tokio::test]
+async fn a_bound_but_empty_format1_lake_becomes_an_empty_format2_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap()).await.unwrap();
+    let v1 = Format1Lake::of(&lake);
+    v1.write_meta(CLUSTER).await.unwrap();
+    let report = run_upgrade(&lake, None).await;
+    assert_eq!(report.outcome, UpgradeOutcome::Upgraded);
+    assert_eq!((report.events, report.commits), (0, 0));
+    let lake = Lake::open(dir.path().to_str().unwrap()).await.unwrap();
+    let state = lake
+        .resume_state(CLUSTER)
+        .await
+        .expect("an exporter may start");
+    assert_eq!(state.committed_last, None);
+    assert_eq!(format2_contents(&lake).await, (Vec::new(), Vec::new()));
+}
