@@ -5,8 +5,12 @@ files are data): one account's statement and the trial balance as of a moment, s
 SQL (statement.py: the common decimal(38,0) sum and the exact recipe beyond 10^38). Usage and
 output: see statement.py."""
 
+import os
 import sys
 from importlib import metadata
+
+# Sail logs every session at INFO; the reader's output is its JSON.
+os.environ.setdefault("RUST_LOG", "warn")
 
 from pysail.spark import SparkConnectServer
 from pyspark.sql import SparkSession

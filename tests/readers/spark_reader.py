@@ -40,6 +40,7 @@ def main():
     spark.sparkContext.setLogLevel("ERROR")
     try:
         spark.read.parquet(*files).createOrReplaceTempView("transfers")
+        spark.catalog.cacheTable("transfers")
         for query in args.queries:
             statement = [
                 statement_line(r.asDict())
