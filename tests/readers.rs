@@ -4,6 +4,9 @@
 //! what the lake's own events (`Lake::read_all`) and `ledgerlake balances --format json` say,
 //! every u128 exactly — including values at and above 10^38, u128::MAX, and sums beyond 2^128.
 //!
+//! Two lakes: one committed directly (`Lake::commit`) with chosen extremes, and one that the
+//! exporter wrote from the real stack after a workload.
+//!
 //! The readers are installed by `scripts/setup.sh`; a missing one fails its test naming it.
 //! JVM Spark (about 460 MB and a JVM start per run) is installed and tested only with
 //! `LEDGERLAKE_HEAVY_READERS=1` (e.g. `LEDGERLAKE_HEAVY_READERS=1 scripts/test.sh --test readers`).
@@ -11,8 +14,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+mod common;
+
+use common::stack::{wait_for_event_count, InProcessExporter, Stack};
 use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
 use ledgerlake::lake::{AccountRecord, Lake, Segment};
 use ledgerlake::timefmt::date_partition;
@@ -580,17 +586,31 @@ async fn reader_agrees_with_the_lake(reader: Reader) {
             queries.push((account, at));
         }
     }
-    let mut expected: Vec<Value> = Vec::new();
-    for &(account, at) in &queries {
-        let answer = expected_from_events(&lake_events, account, at);
-        assert_agrees_with_balances(&answer, &balances_report(&location, at));
+    let expected = expected_answers(&location, &lake_events, &queries);
+    assert_history_reaches_the_extremes(&expected);
+    assert_answers(&reader, &location, &queries, &expected);
+}
+
+/// The answers to `queries` from the lake's events, each checked against `ledgerlake balances`.
+fn expected_answers(location: &str, events: &[Event], queries: &[(u128, u64)]) -> Vec<Value> {
+    let mut reports: HashMap<u64, Value> = HashMap::new();
+    let mut expected = Vec::new();
+    for &(account, at) in queries {
+        let answer = expected_from_events(events, account, at);
+        let report = reports
+            .entry(at)
+            .or_insert_with(|| balances_report(location, at));
+        assert_agrees_with_balances(&answer, report);
         expected.push(answer);
     }
-    assert_history_reaches_the_extremes(&expected);
+    expected
+}
 
-    let answers = reader.run(&location, &queries);
+/// Runs the reader on the queries and compares its every answer exactly with `expected`.
+fn assert_answers(reader: &Reader, location: &str, queries: &[(u128, u64)], expected: &[Value]) {
+    let answers = reader.run(location, queries);
     assert_eq!(answers.len(), queries.len(), "one answer per query");
-    for (mut answer, expected) in answers.into_iter().zip(&expected) {
+    for (mut answer, expected) in answers.into_iter().zip(expected) {
         let engine = answer
             .as_object_mut()
             .and_then(|o| o.remove("engine"))
@@ -669,4 +689,69 @@ async fn jvm_spark_reads_statements_and_the_trial_balance_exactly() {
         return;
     }
     reader_agrees_with_the_lake(jvm_spark()).await;
+}
+
+/// The readers that run by default, and JVM Spark with `LEDGERLAKE_HEAVY_READERS=1`.
+fn readers_to_run() -> Vec<Reader> {
+    let mut readers = vec![delta_rs(), sail()];
+    if std::env::var(HEAVY_READERS_VAR).as_deref() == Ok("1") {
+        readers.push(jvm_spark());
+    }
+    readers
+}
+
+/// A lake the exporter wrote from the real stack (a TigerBeetle replica, the CDC job, RabbitMQ)
+/// after a workload with every kind of event and amounts above 10^38: every reader's statements
+/// of its busiest accounts, and its trial balances, at an event's moment and at the last event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_agree_on_an_exported_lake() {
+    let readers = readers_to_run();
+    for reader in &readers {
+        reader.assert_installed();
+    }
+    let stack = Stack::start().await;
+    let summary = stack.run_workload(0x5ead_0001, 1_500).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = common::stack::lake_path(dir.path());
+    let lake = Lake::open(&location).await.expect("lake");
+    let exporter = InProcessExporter::start(stack.export_options(&location));
+    let expected_events = summary.events.total();
+    wait_for_event_count(&lake, expected_events, Duration::from_secs(180)).await;
+    exporter.stop().await;
+    let (events, _) = lake.read_all().await.expect("read_all");
+    assert_eq!(events.len() as u64, expected_events);
+
+    // The busiest accounts of each ledger, and the one with the largest balance.
+    let mut event_counts: HashMap<u128, (u32, usize)> = HashMap::new();
+    let mut largest = (0u128, 0u128);
+    for e in &events {
+        for a in [&e.debit_account, &e.credit_account] {
+            event_counts.entry(a.id).or_insert((e.ledger, 0)).1 += 1;
+            let top = balances_of(a).into_iter().max().expect("four balances");
+            if top > largest.1 {
+                largest = (a.id, top);
+            }
+        }
+    }
+    let mut busiest: BTreeMap<u32, (usize, u128)> = BTreeMap::new();
+    for (&id, &(ledger, count)) in &event_counts {
+        let best = busiest.entry(ledger).or_insert((count, id));
+        if (count, id) > *best {
+            *best = (count, id);
+        }
+    }
+    let mut accounts: Vec<u128> = busiest.values().map(|&(_, id)| id).collect();
+    accounts.push(largest.0);
+    assert!(largest.1 >= E38, "the workload moves amounts above 10^38");
+    let middle = events[events.len() / 2].timestamp;
+    let last = events[events.len() - 1].timestamp;
+    let queries: Vec<(u128, u64)> = [middle, last]
+        .into_iter()
+        .flat_map(|at| accounts.iter().map(move |&account| (account, at)))
+        .collect();
+    let expected = expected_answers(&location, &events, &queries);
+    for reader in &readers {
+        assert_answers(reader, &location, &queries, &expected);
+    }
+    stack.cleanup().await;
 }
