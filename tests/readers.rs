@@ -577,6 +577,13 @@ async fn reader_agrees_with_the_lake(reader: Reader) {
     let dir = tempfile::tempdir().expect("tempdir");
     // One event per segment, so that the tables have over 100 commits (and a checkpoint).
     let (location, lake) = write_lake(dir.path(), &events, 1).await;
+    let checkpoint = dir
+        .path()
+        .join("lake/transfers/_delta_log/_last_checkpoint");
+    assert!(
+        checkpoint.exists(),
+        "the readers open the table through a checkpoint"
+    );
     let (lake_events, _) = lake.read_all().await.expect("read_all");
     assert_eq!(lake_events, events, "the lake holds the history");
 
