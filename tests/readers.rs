@@ -543,6 +543,8 @@ impl Reader {
             .join("tests/readers")
             .join(self.script);
         let mut command = Command::new(&self.python);
+        // No `__pycache__` in the source tree.
+        command.env("PYTHONDONTWRITEBYTECODE", "1");
         command.arg(&script).arg(location);
         for (account, at) in queries {
             command.arg(account.to_string()).arg(at.to_string());
