@@ -158,6 +158,10 @@ impl Lake {
     /// Binds the lake to `cluster_id` and creates the tables that do not exist yet (once per
     /// `Lake`).
     pub(crate) async fn ensure_tables(&self, cluster_id: u128) -> Result<(), LakeError> {
+        assert!(
+            self.as_of.is_none(),
+            "a lake read at an earlier version is read-only"
+        );
         if self.tables_ready.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }

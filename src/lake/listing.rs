@@ -148,13 +148,19 @@ impl Lake {
         Ok((Some(v), self.log.active_files(table, snapshot).await?))
     }
 
-    /// One listing of the given tables, as the logs say now.
+    /// One listing of the given tables, as the logs say now, or, for a lake opened at a
+    /// `transfers` version (`at_version`), as the lake stood then: `transfers` at that version,
+    /// the accounts twins of its files, and the swept files committed by then.
     pub(crate) async fn listing(&self, tables: &[Table]) -> Result<Listing, LakeError> {
         let mut listing = Listing::default();
+        let cutoff_ms = match self.as_of {
+            Some(v) => Some(self.log.commit_time(Table::Transfers, v).await?),
+            None => None,
+        };
         for &table in tables {
             match table {
                 Table::Transfers => {
-                    let (version, files) = self.active(table, None).await?;
+                    let (version, files) = self.active(table, self.as_of).await?;
                     listing.transfers = parse_segment_files(table, files)?;
                     listing.transfers_version = version;
                 }
@@ -163,7 +169,11 @@ impl Lake {
                         parse_segment_files(table, self.active(table, None).await?.1)?
                 }
                 Table::SweptAccounts => {
-                    listing.swept = parse_swept_files(self.active(table, None).await?.1)?
+                    let mut files = self.active(table, None).await?.1;
+                    if let Some(cutoff) = cutoff_ms {
+                        files.retain(|f| f.modification_ms <= cutoff);
+                    }
+                    listing.swept = parse_swept_files(files)?
                 }
             }
         }
@@ -174,6 +184,20 @@ impl Lake {
     pub(crate) async fn listing_all(&self) -> Result<Listing, LakeError> {
         self.listing(&[Table::Transfers, Table::Accounts, Table::SweptAccounts])
             .await
+    }
+
+    /// The `transfers` version this lake is read at: `at_version`'s, or the latest (`None`: no
+    /// table yet).
+    pub async fn transfers_version(&self) -> Result<Option<u64>, LakeError> {
+        if self.as_of.is_some() {
+            return Ok(self.as_of);
+        }
+        if !self.table_exists(Table::Transfers).await? {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.log.snapshot(Table::Transfers, None).await?.version(),
+        ))
     }
 
     /// Every version of `table` with its commit time, oldest first (empty: no table yet).

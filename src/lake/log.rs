@@ -117,6 +117,8 @@ pub(crate) struct ActiveFile {
     pub path: String,
     pub size: u64,
     pub date: Option<String>,
+    /// `add.modificationTime`: when it was committed, milliseconds since the epoch.
+    pub modification_ms: i64,
 }
 
 /// A table version and when it was committed.
@@ -252,6 +254,7 @@ fn collect_file(files: &mut Vec<ActiveFile>, f: ScanFile) {
         path: f.path,
         size: u64::try_from(f.size).unwrap_or(0),
         date: f.partition_values.get("date").cloned(),
+        modification_ms: f.modification_time,
     });
 }
 
@@ -269,6 +272,15 @@ fn read_commit(
         Some(bytes) => Ok(bytes?.to_vec()),
         None => Err(delta_kernel::KernelError::FileNotFound(file.to_string())),
     }
+}
+
+/// The `commitInfo.timestamp` of a commit's bytes (0 if it has none).
+fn commit_timestamp(commit: &[u8]) -> i64 {
+    commit
+        .split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("commitInfo")?.get("timestamp")?.as_i64())
+        .unwrap_or(0)
 }
 
 /// The `commitInfo.ledgerlake.writer` of a commit's bytes, if any.
@@ -486,6 +498,16 @@ impl Log {
         .await
     }
 
+    /// When version `version` of `table` was committed (its commitInfo `timestamp`, ms).
+    pub async fn commit_time(&self, table: Table, version: u64) -> Result<i64, LakeError> {
+        let url = self.table_url(table);
+        self.run(table, move |engine| {
+            let bytes = read_commit(engine, &url, version).map_err(|e| kernel_err(table, e))?;
+            Ok(commit_timestamp(&bytes))
+        })
+        .await
+    }
+
     /// Every version of a table with its commit time, oldest first (reads each commit's
     /// `commitInfo`: for `ls`, not for the hot path).
     pub async fn versions(
@@ -498,11 +520,7 @@ impl Log {
             let mut out = Vec::new();
             for version in 0..=latest {
                 let bytes = read_commit(engine, &url, version).map_err(|e| kernel_err(table, e))?;
-                let timestamp_ms = bytes
-                    .split(|&b| b == b'\n')
-                    .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
-                    .find_map(|v| v.get("commitInfo")?.get("timestamp")?.as_i64())
-                    .unwrap_or(0);
+                let timestamp_ms = commit_timestamp(&bytes);
                 out.push(TableVersion {
                     version,
                     timestamp_ms,
