@@ -54,6 +54,26 @@ impl Lake {
         segment: &Segment,
         cluster_id: u128,
     ) -> Result<CommitOutcome, LakeError> {
+        self.commit_segment(segment, cluster_id, true).await
+    }
+
+    /// Commits a segment whatever the tables' positions say, as a tampering or buggy writer
+    /// could: for tests of what `verify` finds (overlaps, duplicates). Test API.
+    #[cfg(any(test, feature = "testbed"))]
+    pub async fn commit_ignoring_position(
+        &self,
+        segment: &Segment,
+        cluster_id: u128,
+    ) -> Result<CommitOutcome, LakeError> {
+        self.commit_segment(segment, cluster_id, false).await
+    }
+
+    async fn commit_segment(
+        &self,
+        segment: &Segment,
+        cluster_id: u128,
+        check_position: bool,
+    ) -> Result<CommitOutcome, LakeError> {
         let events = &segment.events;
         parquet::assert_segment_events(events);
         let first = events[0].timestamp;
@@ -75,7 +95,7 @@ impl Lake {
             .log
             .known_position(Table::Transfers, cluster_id)
             .await?;
-        if committed.is_some_and(|p| p >= position) {
+        if check_position && committed.is_some_and(|p| p >= position) {
             return Ok(CommitOutcome::AlreadyCommitted);
         }
 
@@ -84,7 +104,7 @@ impl Lake {
             let encoded = encode_accounts_file(&segment.new_accounts, cluster_id, first, last)?;
             let file = prepare(Table::Accounts, first, last, encoded);
             bytes += file.add.size;
-            self.commit_file(Table::Accounts, file, position, cluster_id)
+            self.commit_file(Table::Accounts, file, position, cluster_id, check_position)
                 .await?;
         }
         let file = prepare(
@@ -95,7 +115,7 @@ impl Lake {
         );
         bytes += file.add.size;
         match self
-            .commit_file(Table::Transfers, file, position, cluster_id)
+            .commit_file(Table::Transfers, file, position, cluster_id, check_position)
             .await?
         {
             Committed::Version(_) => Ok(CommitOutcome::Committed { bytes }),
@@ -118,7 +138,7 @@ impl Lake {
         let encoded = encode_accounts_file(&segment.new_accounts, cluster_id, first, last)?;
         let file = prepare(Table::Accounts, first, last, encoded);
         let path = file.path.clone();
-        self.commit_file(Table::Accounts, file, timestamp_to_i64(last), cluster_id)
+        self.commit_file(Table::Accounts, file, timestamp_to_i64(last), cluster_id, true)
             .await?;
         Ok(path)
     }
@@ -132,12 +152,14 @@ impl Lake {
         file: Prepared,
         position: i64,
         cluster_id: u128,
+        check_position: bool,
     ) -> Result<Committed, LakeError> {
-        if self
-            .log
-            .known_position(table, cluster_id)
-            .await?
-            .is_some_and(|p| p >= position)
+        if check_position
+            && self
+                .log
+                .known_position(table, cluster_id)
+                .await?
+                .is_some_and(|p| p >= position)
         {
             return Ok(Committed::AlreadyCovered);
         }
@@ -150,7 +172,7 @@ impl Lake {
             adds: vec![file.add],
             removes: Vec::new(),
             position,
-            skip_if_covered: true,
+            skip_if_covered: check_position,
         };
         self.log.commit(request, cluster_id).await
     }

@@ -76,6 +76,7 @@ impl Lake {
                 file,
                 timestamp_to_i64(last),
                 cluster_id,
+                true,
             )
             .await?
         {
