@@ -10,7 +10,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 
 use super::columns::timestamp_to_i64;
 use super::layout::{self, Table};
-use super::log::{self, AddFile, CommitRequest, Committed};
+use super::log::{self, AddFile, CommitRequest, Committed, Pins};
 use super::parquet::{self, encode_accounts_file, encode_transfers_file, Encoded};
 use super::{CommitOutcome, Lake, LakeError, Segment};
 
@@ -104,9 +104,23 @@ impl Lake {
             let encoded = encode_accounts_file(&segment.new_accounts, cluster_id, first, last)?;
             let file = prepare(Table::Accounts, first, last, encoded);
             bytes += file.add.size;
-            self.commit_file(Table::Accounts, file, position, cluster_id, check_position)
-                .await?;
+            self.commit_file(
+                Table::Accounts,
+                file,
+                position,
+                cluster_id,
+                check_position,
+                None,
+            )
+            .await?;
         }
+        let pins = Pins {
+            accounts: self.log.known_version(Table::Accounts, cluster_id).await?,
+            swept_accounts: self
+                .log
+                .known_version(Table::SweptAccounts, cluster_id)
+                .await?,
+        };
         let file = prepare(
             Table::Transfers,
             first,
@@ -115,7 +129,14 @@ impl Lake {
         );
         bytes += file.add.size;
         match self
-            .commit_file(Table::Transfers, file, position, cluster_id, check_position)
+            .commit_file(
+                Table::Transfers,
+                file,
+                position,
+                cluster_id,
+                check_position,
+                Some(pins),
+            )
             .await?
         {
             Committed::Version(_) => Ok(CommitOutcome::Committed { bytes }),
@@ -138,8 +159,15 @@ impl Lake {
         let encoded = encode_accounts_file(&segment.new_accounts, cluster_id, first, last)?;
         let file = prepare(Table::Accounts, first, last, encoded);
         let path = file.path.clone();
-        self.commit_file(Table::Accounts, file, timestamp_to_i64(last), cluster_id, true)
-            .await?;
+        self.commit_file(
+            Table::Accounts,
+            file,
+            timestamp_to_i64(last),
+            cluster_id,
+            true,
+            None,
+        )
+        .await?;
         Ok(path)
     }
 
@@ -153,6 +181,7 @@ impl Lake {
         position: i64,
         cluster_id: u128,
         check_position: bool,
+        pins: Option<Pins>,
     ) -> Result<Committed, LakeError> {
         if check_position
             && self
@@ -173,6 +202,7 @@ impl Lake {
             removes: Vec::new(),
             position,
             skip_if_covered: check_position,
+            pins,
         };
         self.log.commit(request, cluster_id).await
     }

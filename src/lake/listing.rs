@@ -150,11 +150,12 @@ impl Lake {
 
     /// One listing of the given tables, as the logs say now, or, for a lake opened at a
     /// `transfers` version (`at_version`), as the lake stood then: `transfers` at that version,
-    /// the accounts twins of its files, and the swept files committed by then.
+    /// and `accounts` and `swept_accounts` at the versions that commit recorded
+    /// (`tableVersions`; the table-creating version 0 records none: nothing was swept then).
     pub(crate) async fn listing(&self, tables: &[Table]) -> Result<Listing, LakeError> {
         let mut listing = Listing::default();
-        let cutoff_ms = match self.as_of {
-            Some(v) => Some(self.log.commit_time(Table::Transfers, v).await?),
+        let pins = match self.as_of {
+            Some(v) => Some(self.log.pins_of(Table::Transfers, v).await?),
             None => None,
         };
         for &table in tables {
@@ -165,15 +166,13 @@ impl Lake {
                     listing.transfers_version = version;
                 }
                 Table::Accounts => {
+                    let version = pins.map(|p| p.map_or(0, |p| p.accounts));
                     listing.accounts =
-                        parse_segment_files(table, self.active(table, None).await?.1)?
+                        parse_segment_files(table, self.active(table, version).await?.1)?
                 }
                 Table::SweptAccounts => {
-                    let mut files = self.active(table, None).await?.1;
-                    if let Some(cutoff) = cutoff_ms {
-                        files.retain(|f| f.modification_ms <= cutoff);
-                    }
-                    listing.swept = parse_swept_files(files)?
+                    let version = pins.map(|p| p.map_or(0, |p| p.swept_accounts));
+                    listing.swept = parse_swept_files(self.active(table, version).await?.1)?
                 }
             }
         }
@@ -274,6 +273,7 @@ impl Lake {
             removes: orphans.iter().map(|o| o.table_path.clone()).collect(),
             position,
             skip_if_covered: false,
+            pins: None,
         };
         self.log.commit(request, cluster_id).await?;
         Ok(orphans.into_iter().map(|o| o.path.clone()).collect())

@@ -77,6 +77,7 @@ impl Lake {
                 timestamp_to_i64(last),
                 cluster_id,
                 true,
+                None,
             )
             .await?
         {
