@@ -32,8 +32,8 @@ use serde_with::{serde_as, DisplayFromStr};
 
 use crate::cdc::Event;
 use crate::lake::format1::{
-    check_first_seen, prepare_tables, Format1Error, Format1Lake, Format1Listing, Format1Segment,
-    MetaFile, FORMAT_1,
+    check_first_seen, prepare_tables, transfers_position, Format1Error, Format1Lake,
+    Format1Listing, Format1Segment, MetaFile, FORMAT_1,
 };
 use crate::lake::{AccountRecord, CommitOutcome, Lake, LakeError, Segment};
 
@@ -83,6 +83,16 @@ pub enum UpgradeError {
          cannot store (TigerBeetle timestamps stay below 2^63 until the year 2262)"
     )]
     TimestampOutOfRange { path: String, timestamp: u64 },
+    #[error(
+        "the transfers log records events up to {position}, inside the events {first}..={last} \
+         this upgrade would commit next: an earlier upgrade of this lake cut it into files \
+         differently; finish it with the ledgerlake that started it"
+    )]
+    PositionInsideFile {
+        position: u64,
+        first: u64,
+        last: u64,
+    },
 }
 
 /// How the run ended.
@@ -359,6 +369,17 @@ impl Replay<'_> {
             new_accounts: g.new_accounts,
         };
         self.prepare().await?;
+        let first = segment.events[0].timestamp;
+        if let Some(position) = transfers_position(self.lake, self.cluster_id)
+            .await?
+            .filter(|&p| first <= p && p < last)
+        {
+            return Err(UpgradeError::PositionInsideFile {
+                position,
+                first,
+                last,
+            });
+        }
         let outcome = self.lake.commit(&segment, self.cluster_id).await?;
         self.count(outcome);
         Ok(true)

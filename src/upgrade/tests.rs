@@ -188,3 +188,46 @@ async fn the_replay_stops_after_k_commits_and_goes_on_from_there() {
         assert_eq!(target.read_all().await.unwrap().0, want_events, "k={k}");
     }
 }
+
+#[tokio::test]
+async fn a_position_inside_the_next_file_is_refused_not_committed_twice() {
+    let (_src, v1) = source().await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = Lake::open(dir.path().to_str().unwrap()).await.unwrap();
+    target.bind_cluster(CLUSTER).await.unwrap();
+    // Part of day 0 committed as its own file (as a run with smaller files would have).
+    let events = vec![event(DAY0 + 10, 1, 3), event(DAY0 + 20, 3, 4)];
+    let new_accounts = [(3, DAY0 + 10), (4, DAY0 + 20)]
+        .map(|(id, seen)| AccountRecord::from_event_account(&account(id), 1, seen))
+        .to_vec();
+    let segment = Segment {
+        events,
+        new_accounts,
+    };
+    target.commit(&segment, CLUSTER).await.unwrap();
+    let listing = v1.listing().await.unwrap();
+    let mut report = empty_report();
+    let error = Replay {
+        lake: &target,
+        v1: &v1,
+        cluster_id: CLUSTER,
+        commits_max: None,
+        report: &mut report,
+        tables_ready: false,
+    }
+    .run(&listing, &NoProgress)
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            UpgradeError::PositionInsideFile {
+                position,
+                first,
+                last
+            } if (position, first, last) == (DAY0 + 20, DAY0 + 10, DAY0 + 30)
+        ),
+        "{error}"
+    );
+    assert_eq!(target.read_all().await.unwrap().0.len(), 2, "nothing twice");
+}

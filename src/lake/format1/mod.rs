@@ -114,6 +114,16 @@ pub async fn prepare_tables(lake: &Lake, cluster_id: u128) -> Result<(), LakeErr
     Ok(())
 }
 
+/// The `transfers` table's position (the last event timestamp its log records as committed), as
+/// the lake's writer knows it; `None` before the first commit.
+pub async fn transfers_position(lake: &Lake, cluster_id: u128) -> Result<Option<u64>, LakeError> {
+    Ok(lake
+        .log
+        .known_position(Table::Transfers, cluster_id)
+        .await?
+        .map(|p| u64::try_from(p).unwrap_or(0)))
+}
+
 /// The stored discriminant back to an `EventType`.
 fn event_type_from_u8(v: u8) -> Option<EventType> {
     Some(match v {
