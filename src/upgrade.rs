@@ -16,9 +16,10 @@
 //! change until everything is committed, so a rerun forms the same groups, and `Lake::commit`
 //! reports `AlreadyCommitted` for each one the log already holds. Once all is committed, the
 //! metadata file is replaced by the current format's (the only overwrite in a lake; see
-//! `Format1Lake::replace_meta`), and only then are the format-1 files deleted: before the flip a
-//! reader of the lake sees a whole format-1 lake, after it a whole current one; a crash while
-//! deleting leaves files the rerun deletes.
+//! `Format1Lake::replace_meta`), and only then are the format-1 files deleted: before the flip
+//! every format-1 file is in place and the lake says format 1 (which every other command
+//! refuses, so nobody reads a half-replayed lake as the current format); after it the current
+//! format's tables hold everything; a crash while deleting leaves files the rerun deletes.
 //!
 //! Memory: one group's events, and every account record of the lake (events are rebuilt from
 //! them, and the records of a format-1 lake are in no particular file).
