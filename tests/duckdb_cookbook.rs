@@ -1,13 +1,16 @@
 //! The auditors' DuckDB cookbook (`schemas/duckdb/cookbook/*.sql`, quoted in docs/AUDIT.md), run
 //! with the real DuckDB CLI by `tests/duckdb/check_cookbook.py`:
 //!
-//! - on a synthetic lake whose answers come from a Python reference ledger
-//!   (`tests/duckdb/run_synthetic.sh`);
+//! - on a synthetic lake (written with delta-rs) whose answers come from a Python reference ledger
+//!   (`tests/duckdb/run_synthetic.sh`): every query with plain DuckDB at the latest version and at
+//!   an earlier transfers version (time travel, answers from the events committed up to it), and a
+//!   subset through DuckDB's delta extension at both;
 //! - on a lake exported from the real stack (TigerBeetle replica, the `tigerbeetle amqp` CDC job,
 //!   RabbitMQ, the exporter in-process), with every expected answer computed from the source
 //!   cluster through the client (`query_transfers`, `query_accounts`, `lookup_accounts`,
 //!   `get_account_transfers`, `get_account_balances`) and the workload's list of expired
-//!   transfers, never from the lake.
+//!   transfers, never from the lake; every query with plain DuckDB, the subset with the delta
+//!   extension.
 //!
 //! What the source cannot tell: when the cluster expired a pending transfer (TigerBeetle keeps no
 //! balance point for an expiry and `query_transfers` returns the pending transfer only). The
@@ -64,11 +67,31 @@ fn require_duckdb() {
     );
 }
 
+/// The DuckDB 1.5.5 CLI and the delta extension that loads into it (scripts/setup.sh fetches both;
+/// the extension sits next to the httpfs one when LEDGERLAKE_DUCKDB_DELTA is not set).
+fn delta_reader() -> (String, String) {
+    let cli = std::env::var("LEDGERLAKE_DUCKDB_S3_CLI")
+        .expect("LEDGERLAKE_DUCKDB_S3_CLI (run scripts/setup.sh)");
+    let extension = std::env::var("LEDGERLAKE_DUCKDB_DELTA").unwrap_or_else(|_| {
+        std::env::var("LEDGERLAKE_DUCKDB_HTTPFS")
+            .expect("LEDGERLAKE_DUCKDB_DELTA or LEDGERLAKE_DUCKDB_HTTPFS (run scripts/setup.sh)")
+            .replace("httpfs", "delta")
+    });
+    assert!(
+        Path::new(&cli).is_file() && Path::new(&extension).is_file(),
+        "the DuckDB 1.5.5 CLI ({cli}) or the delta extension ({extension}) is missing: run scripts/setup.sh"
+    );
+    (cli, extension)
+}
+
 #[test]
 fn synthetic_lake_cookbook_matches_the_reference_ledger() {
     require_duckdb();
+    let (delta_cli, delta_extension) = delta_reader();
     let out = Command::new("bash")
         .arg("tests/duckdb/run_synthetic.sh")
+        .env("DELTA_CLI", delta_cli)
+        .env("DELTA_EXTENSION", delta_extension)
         .current_dir(repo_root())
         .output()
         .expect("bash runs");
@@ -79,9 +102,15 @@ fn synthetic_lake_cookbook_matches_the_reference_ledger() {
         "run_synthetic.sh failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
-    assert!(
-        stdout.contains(" passed, 0 failed"),
+    // Plain at the latest version and at an earlier one, then the delta extension at both.
+    assert_eq!(
+        stdout.matches(" passed, 0 failed").count(),
+        4,
         "unexpected output:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("97 passed, 0 failed") && stdout.contains("5 passed, 0 failed"),
+        "every cookbook case ran:\n{stdout}\n{stderr}"
     );
     eprintln!("{stdout}");
 }
@@ -1155,11 +1184,20 @@ fn posted_volume_case(cases: &mut Cases, source: &Source) {
 
 // ------------------------------------------------------------------------------------------------
 
-fn run_checker(lake: &str, expected: &Path) -> (bool, String) {
-    let out = Command::new("python3")
+/// Runs the cookbook checker with plain DuckDB, or (`delta`) the subset through the delta extension.
+fn run_checker(lake: &str, expected: &Path, delta: bool) -> (bool, String) {
+    let mut command = Command::new("python3");
+    command
         .arg(repo_root().join("tests/duckdb/check_cookbook.py"))
         .arg(lake)
-        .arg(expected)
+        .arg(expected);
+    if delta {
+        let (cli, extension) = delta_reader();
+        command
+            .args(["--duckdb", &cli, "--delta-extension", &extension])
+            .arg("--subset");
+    }
+    let out = command
         .current_dir(repo_root())
         .output()
         .expect("python3 runs");
@@ -1280,7 +1318,10 @@ async fn export_and_check(stack: &Stack, started: Instant) -> (bool, String) {
     }
 
     let checked = Instant::now();
-    let (ok, output) = run_checker(&location, &expected_path);
+    let (plain_ok, plain) = run_checker(&location, &expected_path, false);
+    let (delta_ok, delta) = run_checker(&location, &expected_path, true);
+    let output = format!("plain DuckDB:\n{plain}\ndelta extension (subset):\n{delta}");
+    let ok = plain_ok && delta_ok;
     eprintln!("{output}");
     eprintln!(
         "{} cases checked in {:?}; total {:?}",
