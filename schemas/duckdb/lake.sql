@@ -295,6 +295,26 @@ SET VARIABLE ledgerlake_accounts_commits = ledgerlake_commits('accounts',
 SET VARIABLE ledgerlake_swept_accounts_commits = ledgerlake_commits('swept_accounts',
     getvariable('ledgerlake_swept_accounts_checkpoint'), getvariable('ledgerlake_swept_accounts_version'));
 
+-- A snapshot is whole or an error: the checkpoint it starts from exists in a form this file reads
+-- (single-file or multi-part, not a V2 checkpoint), and every commit after it is there.
+CREATE OR REPLACE MACRO ledgerlake_check_snapshot(t) AS
+    CASE
+        WHEN getvariable('ledgerlake_' || t || '_checkpoint') IS NOT NULL
+             AND len(getvariable('ledgerlake_' || t || '_checkpoint_files')) = 0
+            THEN error('ledgerlake: ' || t || ' has no readable checkpoint at version '
+                       || getvariable('ledgerlake_' || t || '_checkpoint')
+                       || ' (named by _last_checkpoint; only single-file and multi-part checkpoints are read)')
+        WHEN getvariable('ledgerlake_' || t || '_version') IS NOT NULL
+             AND len(getvariable('ledgerlake_' || t || '_commits'))
+                 <> getvariable('ledgerlake_' || t || '_version') - coalesce(getvariable('ledgerlake_' || t || '_checkpoint'), -1)
+            THEN error('ledgerlake: ' || t || ' log is missing commits between version '
+                       || coalesce(CAST(getvariable('ledgerlake_' || t || '_checkpoint') AS VARCHAR), 'start')
+                       || ' and ' || getvariable('ledgerlake_' || t || '_version'))
+    END;
+SET VARIABLE ledgerlake_checked = ledgerlake_check_snapshot('transfers');
+SET VARIABLE ledgerlake_checked = ledgerlake_check_snapshot('accounts');
+SET VARIABLE ledgerlake_checked = ledgerlake_check_snapshot('swept_accounts');
+
 -- The active files (the log reader only; NULL: the table has none).
 SET VARIABLE ledgerlake_transfers_files = CASE WHEN getvariable('lake_reader') = 'log'
     AND getvariable('ledgerlake_transfers_version') IS NOT NULL THEN ledgerlake_active_files('transfers') END;
