@@ -116,6 +116,163 @@ fn synthetic_lake_cookbook_matches_the_reference_ledger() {
 }
 
 // ------------------------------------------------------------------------------------------------
+// The views over a lake written by ledgerlake itself (`Lake::commit`, the exporter's commit path):
+// enough commits for the kernel's checkpoints, time travel to versions before, at and after one.
+
+/// A lake of `segments` single-phase segments, each committed by `Lake::commit`; returns the
+/// events of each segment, in commit order. Amounts and balances reach past 10^38.
+async fn committed_lake(location: &str, segments: usize) -> Vec<Vec<ledgerlake::cdc::Event>> {
+    use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
+    use ledgerlake::lake::{AccountRecord, Segment};
+    const CLUSTER: u128 = 0x00c0_ffee;
+    let lake = Lake::open(location).await.expect("lake");
+    lake.bind_cluster(CLUSTER).await.expect("bind");
+    // 2024-03-01T00:00:00Z; one segment every 10 minutes, so none straddles midnight.
+    let base = 1_709_251_200 * NS_PER_S;
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for k in 0..segments as u64 {
+        let mut events = Vec::new();
+        for i in 0..(1 + k % 3) {
+            let timestamp = base + k * 600 * NS_PER_S + i * NS_PER_S;
+            // Accounts 1..=40 on two ledgers; amounts small, near 10^38 and near u128::MAX.
+            let (debit, credit) = (1 + (k * 7 + i) % 40, 1 + (k * 11 + i + 1) % 40);
+            let (debit, credit) = if debit == credit {
+                (debit, 1 + debit % 40)
+            } else {
+                (debit, credit)
+            };
+            let amount = match (k + i) % 4 {
+                0 => u128::from(k + i + 1),
+                1 => 10u128.pow(38) + u128::from(k),
+                2 => 10u128.pow(38) - 1,
+                _ => u128::MAX / 7 - u128::from(i),
+            };
+            let side = |id: u64, debits: bool| AccountFields {
+                id: u128::from(id) << 100 | u128::from(id),
+                debits_posted: if debits { amount } else { 0 },
+                credits_posted: if debits { 0 } else { amount },
+                timestamp: base - 1_000 + id,
+                ..AccountFields::default()
+            };
+            events.push(Event {
+                timestamp,
+                event_type: EventType::SinglePhase,
+                ledger: 1,
+                transfer: TransferFields {
+                    id: u128::from(timestamp),
+                    amount,
+                    timestamp,
+                    user_data_128: u128::MAX,
+                    user_data_64: u64::MAX,
+                    user_data_32: u32::MAX,
+                    ..TransferFields::default()
+                },
+                debit_account: side(debit, true),
+                credit_account: side(credit, false),
+            });
+        }
+        let mut new_accounts = Vec::new();
+        for e in &events {
+            for a in [&e.debit_account, &e.credit_account] {
+                if seen.insert(a.id) {
+                    new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
+                }
+            }
+        }
+        let segment = Segment {
+            events: events.clone(),
+            new_accounts,
+        };
+        lake.commit(&segment, CLUSTER).await.expect("commit");
+        out.push(events);
+    }
+    out
+}
+
+/// Runs `queries` over the views at `lake_version` (None: latest), plain or through the delta
+/// extension; returns the JSON DuckDB printed.
+fn views_answer(lake: &str, lake_version: Option<u64>, delta: bool, queries: &str) -> String {
+    let mut command;
+    if delta {
+        let (cli, extension) = delta_reader();
+        command = Command::new(cli);
+        command.args(["-json", "-cmd", &format!("LOAD '{extension}'")]);
+    } else {
+        command = Command::new("duckdb");
+        command.arg("-json");
+    }
+    if let Some(version) = lake_version {
+        command.args(["-cmd", &format!("SET VARIABLE lake_version = {version}")]);
+    }
+    let schema = if delta { "lake_delta.sql" } else { "lake.sql" };
+    let out = command
+        .args(["-cmd", &format!("SET VARIABLE lake = '{lake}'")])
+        .args(["-cmd", &format!(".read schemas/duckdb/{schema}")])
+        .args(["-c", queries])
+        .current_dir(repo_root())
+        .output()
+        .expect("duckdb runs");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "duckdb over {lake} at {lake_version:?} (delta: {delta}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_read_a_committed_lake_at_every_kind_of_version() {
+    require_duckdb();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = dir.path().join("lake").to_string_lossy().into_owned();
+    // Past two checkpoints of `transfers` (every 100 commits).
+    let segments = committed_lake(&location, 215).await;
+    let log = dir.path().join("lake/transfers/_delta_log");
+    assert!(
+        log.join("_last_checkpoint").is_file(),
+        "the writer checkpointed transfers"
+    );
+    let queries = "SELECT count(*) AS events, CAST(exact_sum(amount) AS VARCHAR) AS volume, \
+                          CAST(max(timestamp) AS VARCHAR) AS last FROM events; \
+                   SELECT count(*) AS accounts FROM accounts; \
+                   SELECT transfers_version FROM lake_info;";
+    // Version v of transfers holds the first v segments (version 0 creates the table).
+    for version in [
+        None,
+        Some(1),
+        Some(99),
+        Some(100),
+        Some(150),
+        Some(200),
+        Some(201),
+    ] {
+        let upto = version.map_or(segments.len(), |v| v as usize);
+        let events: Vec<_> = segments[..upto].iter().flatten().collect();
+        let mut volume = Wide::default();
+        let mut accounts = HashSet::new();
+        for e in &events {
+            volume.add(e.transfer.amount);
+            accounts.insert(e.debit_account.id);
+            accounts.insert(e.credit_account.id);
+        }
+        let expected = format!(
+            "[{{\"events\":{},\"volume\":\"{}\",\"last\":\"{}\"}}]\n\
+             [{{\"accounts\":{}}}]\n[{{\"transfers_version\":{}}}]\n",
+            events.len(),
+            volume.decimal(),
+            events.last().expect("events").timestamp,
+            accounts.len(),
+            upto
+        );
+        let plain = views_answer(&location, version, false, queries);
+        assert_eq!(plain, expected, "plain DuckDB at {version:?}");
+        let delta = views_answer(&location, version, true, queries);
+        assert_eq!(delta, expected, "delta extension at {version:?}");
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
 // Exact arithmetic beyond u128, and dates.
 
 /// An unsigned 256-bit integer (little-endian u64 limbs): sums of u128 values, exactly.
