@@ -236,7 +236,7 @@ async fn views_read_a_committed_lake_at_every_kind_of_version() {
     let queries = "SELECT count(*) AS events, CAST(exact_sum(amount) AS VARCHAR) AS volume, \
                           CAST(max(timestamp) AS VARCHAR) AS last FROM events; \
                    SELECT count(*) AS accounts FROM accounts; \
-                   SELECT transfers_version FROM lake_info;";
+                   SELECT transfers_version, versions_from FROM lake_info;";
     // Version v of transfers holds the first v segments (version 0 creates the table).
     for version in [
         None,
@@ -258,12 +258,18 @@ async fn views_read_a_committed_lake_at_every_kind_of_version() {
         }
         let expected = format!(
             "[{{\"events\":{},\"volume\":\"{}\",\"last\":\"{}\"}}]\n\
-             [{{\"accounts\":{}}}]\n[{{\"transfers_version\":{}}}]\n",
+             [{{\"accounts\":{}}}]\n[{{\"transfers_version\":{},\"versions_from\":{}}}]\n",
             events.len(),
             volume.decimal(),
             events.last().expect("events").timestamp,
             accounts.len(),
-            upto
+            upto,
+            // Every transfers commit records the accounts versions it follows.
+            if version.is_some() {
+                "\"tableVersions\""
+            } else {
+                "null"
+            }
         );
         let plain = views_answer(&location, version, false, queries);
         assert_eq!(plain, expected, "plain DuckDB at {version:?}");

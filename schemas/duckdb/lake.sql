@@ -18,7 +18,7 @@
 -- Options, as variables set before loading (like `lake`):
 --   lake_version  a `transfers` table version: the lake as it stood when that version was
 --                 committed (default: the latest). `transfers` is read at that version; `accounts`
---                 and `swept_accounts` at their newest commit made no later than it.
+--                 and `swept_accounts` at the versions that commit records (tableVersions).
 --   lake_reader   'log' (default: the log replay above) or 'delta': the tables are read with the
 --                 delta extension's delta_scan, which must be loaded first (schemas/duckdb/lake_delta.sql).
 --
@@ -119,6 +119,10 @@ SELECT format_version, CAST(cluster_id AS UHUGEINT) AS cluster_id, getvariable('
        getvariable('ledgerlake_accounts_version') AS accounts_version,
        getvariable('ledgerlake_swept_accounts_version') AS swept_accounts_version,
        getvariable('lake_version') IS NOT NULL AS time_travel,
+       -- how the accounts tables' versions were chosen at a lake_version (NULL: the latest)
+       CASE WHEN getvariable('lake_version') IS NULL THEN NULL
+            WHEN getvariable('ledgerlake_pinned') THEN 'tableVersions'
+            ELSE 'commit times' END AS versions_from,
        getvariable('lake_reader') AS reader
 FROM read_json(getvariable('lake') || '/_ledgerlake.json',
                columns = {'format_version': 'UINTEGER', 'cluster_id': 'VARCHAR'});
@@ -218,50 +222,68 @@ SET VARIABLE ledgerlake_checked = CASE
     END;
 SET VARIABLE ledgerlake_transfers_version = coalesce(getvariable('lake_version'), getvariable('ledgerlake_transfers_latest'));
 
--- Time travel: the commit time of that transfers version (commitInfo.timestamp, ms). The other
--- tables are read at their newest commit made no later: an exporter commits a segment's accounts
--- before its transfers, so a later segment's accounts are never included (and the accounts rows
--- are also bounded by the last transfers event, below).
+-- Time travel: what transfers version N records. ledgerlake writes in each transfers commit the
+-- accounts and swept_accounts versions it follows (commitInfo.ledgerlake.tableVersions): those
+-- are read, exactly. A commit without them (version 0, or a lake written by another tool) falls
+-- back to commit times: each other table at its newest commit whose commitInfo.timestamp (ms) is
+-- no later than that of transfers N. An exporter commits a segment's accounts before its
+-- transfers, so no segment of the snapshot loses its accounts; a later segment's accounts that
+-- share the millisecond are dropped by the first_seen_timestamp bound below.
 SET VARIABLE ledgerlake_as_of_commit = CASE WHEN getvariable('lake_version') IS NOT NULL THEN
     ledgerlake_commits('transfers', getvariable('lake_version') - 1, getvariable('lake_version')) END;
-SET VARIABLE ledgerlake_as_of_ms = (SELECT max(ts) FROM query(ledgerlake_commit_times_sql('ledgerlake_as_of_commit')));
+SET VARIABLE ledgerlake_as_of = (
+    SELECT {'ms': max(commitInfo."timestamp"), 'pins': max(commitInfo.ledgerlake.tableVersions)}
+    FROM query(CASE WHEN len(coalesce(getvariable('ledgerlake_as_of_commit'), []::VARCHAR[])) = 0
+                    THEN 'SELECT NULL::STRUCT("timestamp" BIGINT, ledgerlake STRUCT(tableVersions STRUCT(accounts BIGINT, swept_accounts BIGINT))) AS commitInfo'
+                    ELSE 'SELECT commitInfo FROM read_json(getvariable(''ledgerlake_as_of_commit''), format = ''newline_delimited'', '
+                         || 'columns = {''commitInfo'': ''STRUCT("timestamp" BIGINT, ledgerlake STRUCT(tableVersions STRUCT(accounts BIGINT, swept_accounts BIGINT)))''})'
+               END));
+SET VARIABLE ledgerlake_as_of_ms = getvariable('ledgerlake_as_of').ms;
+SET VARIABLE ledgerlake_pinned = getvariable('ledgerlake_as_of').pins IS NOT NULL;
 SET VARIABLE ledgerlake_checked = CASE
-    WHEN getvariable('lake_version') IS NOT NULL AND getvariable('ledgerlake_as_of_ms') IS NULL
-        THEN error('ledgerlake: transfers version ' || getvariable('lake_version') || ' has no commitInfo.timestamp')
+    WHEN getvariable('lake_version') IS NOT NULL AND NOT getvariable('ledgerlake_pinned')
+         AND getvariable('ledgerlake_as_of_ms') IS NULL
+        THEN error('ledgerlake: transfers version ' || getvariable('lake_version')
+                   || ' records neither commitInfo.ledgerlake.tableVersions nor commitInfo.timestamp')
     END;
 
--- The version of `accounts` (then `swept_accounts`) at that time: its checkpoints bracket the
--- time (the newest made no later, the first made after), then the commits between them decide.
-SET VARIABLE ledgerlake_accounts_cp_commits = CASE WHEN getvariable('lake_version') IS NOT NULL THEN
+-- The version of `accounts` (then `swept_accounts`): the one recorded, or, by commit times, its
+-- checkpoints bracket the time (the newest made no later, the first made after), then the
+-- commits between them decide.
+SET VARIABLE ledgerlake_accounts_cp_commits = CASE WHEN getvariable('lake_version') IS NOT NULL AND NOT getvariable('ledgerlake_pinned') THEN
     list_filter(ledgerlake_commits('accounts', NULL, NULL), lambda f:
         list_contains(ledgerlake_checkpoint_versions('accounts', NULL), ledgerlake_log_version(f))) END;
 SET VARIABLE ledgerlake_accounts_bracket = (
     SELECT {'lo': max(version) FILTER (WHERE ts <= getvariable('ledgerlake_as_of_ms')),
             'hi': min(version) FILTER (WHERE ts > getvariable('ledgerlake_as_of_ms'))}
     FROM query(ledgerlake_commit_times_sql('ledgerlake_accounts_cp_commits')));
-SET VARIABLE ledgerlake_accounts_tail_commits = CASE WHEN getvariable('lake_version') IS NOT NULL THEN
+SET VARIABLE ledgerlake_accounts_tail_commits = CASE WHEN getvariable('lake_version') IS NOT NULL AND NOT getvariable('ledgerlake_pinned') THEN
     ledgerlake_commits('accounts', getvariable('ledgerlake_accounts_bracket').lo, getvariable('ledgerlake_accounts_bracket').hi) END;
 SET VARIABLE ledgerlake_accounts_version = CASE
     WHEN getvariable('lake_version') IS NULL
         THEN list_max(list_transform(ledgerlake_commits('accounts', NULL, NULL), lambda f: ledgerlake_log_version(f)))
+    WHEN getvariable('ledgerlake_pinned')
+        THEN CASE WHEN len(ledgerlake_commits('accounts', NULL, NULL)) > 0 THEN getvariable('ledgerlake_as_of').pins.accounts END
     ELSE coalesce(
         (SELECT max(version) FROM query(ledgerlake_commit_times_sql('ledgerlake_accounts_tail_commits'))
          WHERE ts <= getvariable('ledgerlake_as_of_ms')),
         getvariable('ledgerlake_accounts_bracket').lo)
     END;
 
-SET VARIABLE ledgerlake_swept_accounts_cp_commits = CASE WHEN getvariable('lake_version') IS NOT NULL THEN
+SET VARIABLE ledgerlake_swept_accounts_cp_commits = CASE WHEN getvariable('lake_version') IS NOT NULL AND NOT getvariable('ledgerlake_pinned') THEN
     list_filter(ledgerlake_commits('swept_accounts', NULL, NULL), lambda f:
         list_contains(ledgerlake_checkpoint_versions('swept_accounts', NULL), ledgerlake_log_version(f))) END;
 SET VARIABLE ledgerlake_swept_accounts_bracket = (
     SELECT {'lo': max(version) FILTER (WHERE ts <= getvariable('ledgerlake_as_of_ms')),
             'hi': min(version) FILTER (WHERE ts > getvariable('ledgerlake_as_of_ms'))}
     FROM query(ledgerlake_commit_times_sql('ledgerlake_swept_accounts_cp_commits')));
-SET VARIABLE ledgerlake_swept_accounts_tail_commits = CASE WHEN getvariable('lake_version') IS NOT NULL THEN
+SET VARIABLE ledgerlake_swept_accounts_tail_commits = CASE WHEN getvariable('lake_version') IS NOT NULL AND NOT getvariable('ledgerlake_pinned') THEN
     ledgerlake_commits('swept_accounts', getvariable('ledgerlake_swept_accounts_bracket').lo, getvariable('ledgerlake_swept_accounts_bracket').hi) END;
 SET VARIABLE ledgerlake_swept_accounts_version = CASE
     WHEN getvariable('lake_version') IS NULL
         THEN list_max(list_transform(ledgerlake_commits('swept_accounts', NULL, NULL), lambda f: ledgerlake_log_version(f)))
+    WHEN getvariable('ledgerlake_pinned')
+        THEN CASE WHEN len(ledgerlake_commits('swept_accounts', NULL, NULL)) > 0 THEN getvariable('ledgerlake_as_of').pins.swept_accounts END
     ELSE coalesce(
         (SELECT max(version) FROM query(ledgerlake_commit_times_sql('ledgerlake_swept_accounts_tail_commits'))
          WHERE ts <= getvariable('ledgerlake_as_of_ms')),
