@@ -55,7 +55,8 @@ if [ ! -x "$DUCKDB_S3_CLI" ] || [ ! -f "$HTTPFS" ]; then
 fi
 # --- DuckDB's delta extension (delta_scan), for schemas/duckdb/lake_delta.sql and its tests ---
 # PyPI's wheel is built for DuckDB 1.5.5 only, so it sits next to the httpfs one and loads into the
-# same 1.5.5 CLI (LOAD '<path>'). The synthetic cookbook lake is written with delta-rs and pyarrow.
+# same 1.5.5 CLI (LOAD '<path>'). The synthetic cookbook lake is written with delta-rs and pyarrow
+# (installed with the readers below).
 DELTA_EXT="$DUCKDB_S3_DIR/duckdb_extension_delta/extensions/v$DUCKDB_S3_VERSION/delta.duckdb_extension"
 if [ ! -f "$DELTA_EXT" ]; then
   log "fetching duckdb-extension-delta $DUCKDB_S3_VERSION from PyPI (delta_scan)"
@@ -65,10 +66,6 @@ if [ ! -f "$DELTA_EXT" ]; then
   mkdir -p "$DUCKDB_S3_DIR"
   for wheel in "$wheels"/*.whl; do "$PY" -m zipfile -e "$wheel" "$DUCKDB_S3_DIR"; done
   rm -rf "$wheels"
-fi
-if ! "$PY" -c 'import deltalake, pyarrow' 2>/dev/null; then
-  log "installing deltalake and pyarrow from PyPI"
-  "$PY" -m pip install -q --disable-pip-version-check deltalake pyarrow 2>&1 | grep -v "WARNING: Running pip as" >&2 || true
 fi
 # --- end of the delta extension block ---
 ZIG="$("$PY" -c 'import ziglang, os; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')"
