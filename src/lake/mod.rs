@@ -12,6 +12,7 @@
 //! binds the lake to a cluster, `quarantine` and `swept` are the two side tables.
 
 mod audit_scan;
+pub mod chain;
 mod columns;
 mod commit;
 mod error;
