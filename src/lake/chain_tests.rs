@@ -805,3 +805,83 @@ async fn the_python_script_agrees_on_every_tampering() {
         assert_eq!(ok, report.ok() && head_kept, "{tamper:?}");
     }
 }
+
+/// The code block of docs/AUDIT.md after the marker `<!-- {name}: … -->`, with the example lake
+/// directory replaced by `lake`.
+fn audit_doc_block(name: &str, lake: &std::path::Path) -> String {
+    let doc_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/AUDIT.md");
+    let doc = std::fs::read_to_string(doc_path).unwrap();
+    let marker = format!("<!-- {name}:");
+    let after = &doc[doc
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{marker} in AUDIT.md"))..];
+    let start = after.find("```").unwrap();
+    let body = &after[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    let end = body.find("\n```").unwrap();
+    body[..end].replace("/srv/ledger-lake", lake.to_str().unwrap())
+}
+
+fn run_doc_block(program: &str, name: &str, lake: &std::path::Path) -> (bool, String) {
+    let script = audit_doc_block(name, lake);
+    let out = Command::new(program)
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn the_hand_checks_of_the_audit_guide_work() {
+    for tamper in [
+        Tamper::Nothing,
+        Tamper::CommitStatsRewritten,
+        Tamper::DataByteRewritten,
+        Tamper::CommitRemoved,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let mut fx = honest(store.as_ref()).await;
+        tamper_with(store.as_ref(), &mut fx, tamper).await;
+        let head = fx.heads[0].1.clone().unwrap();
+
+        let (_, links) = run_doc_block("bash", "chain-links.sh", dir.path());
+        let links_ok = !matches!(tamper, Tamper::CommitStatsRewritten | Tamper::CommitRemoved);
+        assert_eq!(links.contains("links OK"), links_ok, "{tamper:?}: {links}");
+        match tamper {
+            Tamper::CommitStatsRewritten => assert!(
+                links.contains("version 2 records ") && links.contains(", commit 1 hashes to "),
+                "{links}"
+            ),
+            Tamper::CommitRemoved => assert!(links.contains("commit 2 is missing"), "{links}"),
+            _ => assert!(
+                links.contains(&format!("head: version 3 sha256 {head}")),
+                "{links}"
+            ),
+        }
+
+        let (files_ok, files) = run_doc_block("bash", "chain-files.sh", dir.path());
+        let want_ok = tamper != Tamper::DataByteRewritten;
+        assert_eq!(files_ok, want_ok, "{tamper:?}: {files}");
+        assert_eq!(files.contains("files OK"), want_ok, "{tamper:?}: {files}");
+        if !want_ok {
+            assert!(
+                files.contains(&format!("{}: FAILED", fx.f[2].add_path)),
+                "{files}"
+            );
+        }
+
+        let (core_ok, core) = run_doc_block("python3", "chain-core.py", dir.path());
+        assert_eq!(core_ok, tamper == Tamper::Nothing, "{tamper:?}: {core}");
+        if tamper == Tamper::Nothing {
+            assert_eq!(core.trim(), format!("head {head}"));
+        }
+    }
+}
