@@ -49,6 +49,20 @@ fn utc(ts_ns: u64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, nanos).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// The wall clock, nanoseconds since the epoch (for writer ids and log timestamps, never for
+/// event order).
+pub fn now_ns() -> u64 {
+    let now = chrono::Utc::now();
+    now.timestamp_nanos_opt()
+        .and_then(|ns| u64::try_from(ns).ok())
+        .unwrap_or(0)
+}
+
+/// The wall clock, milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 /// The UTC calendar date of a timestamp: (year, month 1..=12, day 1..=31).
 pub fn utc_date(ts_ns: u64) -> (i32, u32, u32) {
     let t = utc(ts_ns);

@@ -208,6 +208,10 @@ pub fn decode_delivery(body: &[u8], headers: Option<&FieldTable>) -> Result<Even
 
 /// TigerBeetle assigns every object a non-zero timestamp; a zero means the producer is not
 /// TigerBeetle, or the message was damaged in a way JSON cannot show.
+/// The largest timestamp TigerBeetle assigns before the year 2262, and the largest the lake
+/// stores (as a signed 64-bit integer).
+pub const TIMESTAMP_MAX: u64 = i64::MAX as u64;
+
 fn check_invariants(event: &Event) -> Result<(), DecodeError> {
     let timestamps = [
         ("timestamp", event.timestamp),
@@ -215,10 +219,17 @@ fn check_invariants(event: &Event) -> Result<(), DecodeError> {
         ("debit_account.timestamp", event.debit_account.timestamp),
         ("credit_account.timestamp", event.credit_account.timestamp),
     ];
-    match timestamps.iter().find(|(_, t)| *t == 0) {
-        Some((path, _)) => Err(DecodeError::Invariant {
+    if let Some((path, _)) = timestamps.iter().find(|(_, t)| *t == 0) {
+        return Err(DecodeError::Invariant {
             path: (*path).to_owned(),
             reason: "zero timestamp (TigerBeetle never assigns one)",
+        });
+    }
+    // The lake stores timestamps as signed 64-bit integers (schemas/lake.md).
+    match timestamps.iter().find(|(_, t)| *t > TIMESTAMP_MAX) {
+        Some((path, _)) => Err(DecodeError::Invariant {
+            path: (*path).to_owned(),
+            reason: "timestamp at or above 2^63 (TigerBeetle timestamps stay below it until 2262)",
         }),
         None => Ok(()),
     }

@@ -1,28 +1,63 @@
-//! The columns of both tables, declared once: the Arrow schema, encoding and decoding are all
-//! derived from these lists, so they cannot drift apart.
+//! The columns of the three tables, declared once: the Arrow schema, the Delta schema, encoding
+//! and decoding are all derived from these lists, so they cannot drift apart.
 //!
-//! A `u128` field becomes two UINT64 columns `<name>_hi`, `<name>_lo` (value = hi·2^64 + lo):
-//! Parquet has no unsigned 128-bit integer, and this split is lossless over the whole range,
-//! readable by every Parquet reader, and cheap when `_hi` is all zeros (see schemas/lake.md).
+//! Every type is portable (schemas/lake.md, "Types"): no engine that reads Delta or Parquet has
+//! unsigned integers, so a `u128` becomes `<name>` decimal(38,0) (value mod 10^38) and
+//! `<name>_e38` byte (value div 10^38), a non-timestamp `u64` decimal(20,0), a `u32` INT64, a
+//! `u16` INT32; timestamps are INT64 (TigerBeetle timestamps stay below 2^63 until 2262).
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, PrimitiveArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, Decimal128Array, PrimitiveArray, RecordBatch};
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Field, Schema, SchemaRef, UInt16Type, UInt32Type, UInt64Type,
-    UInt8Type,
+    ArrowPrimitiveType, DataType, Decimal128Type, Field, Int32Type, Int64Type, Int8Type, Schema,
+    SchemaRef,
 };
 
 use super::rows::{event_type_from_u8, AccountRecord, EventRow};
 use crate::cdc::EventType;
 
+/// 10^38: a `u128` is stored as (value mod 10^38, value div 10^38).
+pub const E38: u128 = 100_000_000_000_000_000_000_000_000_000_000_000_000;
+/// The precision of the decimal holding `value mod 10^38`.
+pub const U128_PRECISION: u8 = 38;
+/// The precision of the decimal holding a `u64` (u64::MAX has 20 digits).
+pub const U64_PRECISION: u8 = 20;
+/// The suffix of the column holding `value div 10^38`.
+pub const E38_SUFFIX: &str = "_e38";
+
+/// Splits a `u128` into (value mod 10^38, value div 10^38).
+pub fn split_u128(v: u128) -> (i128, i8) {
+    let low = v % E38;
+    let high = v / E38;
+    assert!(high <= 3, "u128 div 10^38 is at most 3");
+    (low as i128, high as i8)
+}
+
+/// Joins (value mod 10^38, value div 10^38) back; `None` if they do not form a `u128`.
+pub fn join_u128(low: i128, high: i8) -> Option<u128> {
+    if !(0..E38 as i128).contains(&low) || !(0..=3).contains(&high) {
+        return None;
+    }
+    (high as u128).checked_mul(E38)?.checked_add(low as u128)
+}
+
+/// A timestamp as stored: TigerBeetle timestamps are below 2^63 (until the year 2262).
+pub fn timestamp_to_i64(ts: u64) -> i64 {
+    i64::try_from(ts).unwrap_or_else(|_| panic!("timestamp {ts} is not below 2^63"))
+}
+
 /// How a column reads its value from a row and writes it back.
 pub enum Access<R> {
+    /// Two columns: `<name>` decimal(38,0) and `<name>_e38` byte.
     U128(fn(&R) -> u128, fn(&mut R, u128)),
+    /// A TigerBeetle timestamp (below 2^63): INT64.
+    Timestamp(fn(&R) -> u64, fn(&mut R, u64)),
+    /// Any `u64`: decimal(20,0).
     U64(fn(&R) -> u64, fn(&mut R, u64)),
     U32(fn(&R) -> u32, fn(&mut R, u32)),
     U16(fn(&R) -> u16, fn(&mut R, u16)),
-    /// Stored as UINT8, the `#[repr(u8)]` discriminant.
+    /// Stored as a byte (INT8), the `#[repr(u8)]` discriminant.
     EventType(fn(&R) -> EventType, fn(&mut R, EventType)),
 }
 
@@ -85,7 +120,7 @@ const CREDIT: [Column<EventRow>; 6] = account_state_cols!("credit_account_", cre
 
 /// The transfers table, in file order.
 pub static TRANSFER_COLUMNS: [Column<EventRow>; 25] = [
-    col!("timestamp", U64, timestamp),
+    col!("timestamp", Timestamp, timestamp),
     col!("event_type", EventType, event_type),
     col!("ledger", U32, ledger),
     col!("transfer_id", U128, transfer.id),
@@ -97,7 +132,7 @@ pub static TRANSFER_COLUMNS: [Column<EventRow>; 25] = [
     col!("timeout", U32, transfer.timeout),
     col!("code", U16, transfer.code),
     col!("flags", U16, transfer.flags),
-    col!("transfer_timestamp", U64, transfer.timestamp),
+    col!("transfer_timestamp", Timestamp, transfer.timestamp),
     DEBIT[0],
     DEBIT[1],
     DEBIT[2],
@@ -121,24 +156,27 @@ pub static ACCOUNT_COLUMNS: [Column<AccountRecord>; 9] = [
     col!("user_data_128", U128, user_data_128),
     col!("user_data_64", U64, user_data_64),
     col!("user_data_32", U32, user_data_32),
-    col!("timestamp", U64, timestamp),
-    col!("first_seen_timestamp", U64, first_seen_timestamp),
+    col!("timestamp", Timestamp, timestamp),
+    col!("first_seen_timestamp", Timestamp, first_seen_timestamp),
 ];
 
-/// The physical (Arrow/Parquet) fields of a table, all non-nullable.
+/// The physical (Arrow/Parquet) fields of a table's data files, all non-nullable.
 pub fn schema<R>(cols: &[Column<R>]) -> SchemaRef {
     let mut fields = Vec::new();
     for c in cols {
         let leaf = |name: String, t: DataType| Field::new(name, t, false);
         match c.access {
             Access::U128(..) => {
-                fields.push(leaf(format!("{}_hi", c.name), DataType::UInt64));
-                fields.push(leaf(format!("{}_lo", c.name), DataType::UInt64));
+                fields.push(leaf(c.name.into(), DataType::Decimal128(U128_PRECISION, 0)));
+                fields.push(leaf(format!("{}{E38_SUFFIX}", c.name), DataType::Int8));
             }
-            Access::U64(..) => fields.push(leaf(c.name.into(), DataType::UInt64)),
-            Access::U32(..) => fields.push(leaf(c.name.into(), DataType::UInt32)),
-            Access::U16(..) => fields.push(leaf(c.name.into(), DataType::UInt16)),
-            Access::EventType(..) => fields.push(leaf(c.name.into(), DataType::UInt8)),
+            Access::Timestamp(..) => fields.push(leaf(c.name.into(), DataType::Int64)),
+            Access::U64(..) => {
+                fields.push(leaf(c.name.into(), DataType::Decimal128(U64_PRECISION, 0)))
+            }
+            Access::U32(..) => fields.push(leaf(c.name.into(), DataType::Int64)),
+            Access::U16(..) => fields.push(leaf(c.name.into(), DataType::Int32)),
+            Access::EventType(..) => fields.push(leaf(c.name.into(), DataType::Int8)),
         }
     }
     Arc::new(Schema::new(fields))
@@ -148,7 +186,15 @@ fn array<T: ArrowPrimitiveType, R>(rows: &[R], f: impl Fn(&R) -> T::Native) -> A
     Arc::new(PrimitiveArray::<T>::from_iter_values(rows.iter().map(f)))
 }
 
-/// Rows → one record batch with `schema(cols)`.
+fn decimal<R>(rows: &[R], precision: u8, f: impl Fn(&R) -> i128) -> ArrayRef {
+    let a = Decimal128Array::from_iter_values(rows.iter().map(f))
+        .with_precision_and_scale(precision, 0)
+        .expect("precision 20 and 38 are valid for Decimal128");
+    Arc::new(a)
+}
+
+/// Rows → one record batch with `schema(cols)`. Panics (a writer bug) on a timestamp at or
+/// above 2^63.
 pub fn to_batch<R>(
     cols: &[Column<R>],
     rows: &[R],
@@ -157,13 +203,20 @@ pub fn to_batch<R>(
     for c in cols {
         match c.access {
             Access::U128(get, _) => {
-                arrays.push(array::<UInt64Type, _>(rows, |r| (get(r) >> 64) as u64));
-                arrays.push(array::<UInt64Type, _>(rows, |r| get(r) as u64));
+                arrays.push(decimal(rows, U128_PRECISION, |r| split_u128(get(r)).0));
+                arrays.push(array::<Int8Type, _>(rows, |r| split_u128(get(r)).1));
             }
-            Access::U64(get, _) => arrays.push(array::<UInt64Type, _>(rows, get)),
-            Access::U32(get, _) => arrays.push(array::<UInt32Type, _>(rows, get)),
-            Access::U16(get, _) => arrays.push(array::<UInt16Type, _>(rows, get)),
-            Access::EventType(get, _) => arrays.push(array::<UInt8Type, _>(rows, |r| get(r) as u8)),
+            Access::Timestamp(get, _) => {
+                arrays.push(array::<Int64Type, _>(rows, |r| timestamp_to_i64(get(r))))
+            }
+            Access::U64(get, _) => {
+                arrays.push(decimal(rows, U64_PRECISION, |r| i128::from(get(r))))
+            }
+            Access::U32(get, _) => arrays.push(array::<Int64Type, _>(rows, |r| i64::from(get(r)))),
+            Access::U16(get, _) => arrays.push(array::<Int32Type, _>(rows, |r| i32::from(get(r)))),
+            Access::EventType(get, _) => {
+                arrays.push(array::<Int8Type, _>(rows, |r| get(r) as u8 as i8))
+            }
         }
     }
     RecordBatch::try_new(schema(cols), arrays)
@@ -171,7 +224,7 @@ pub fn to_batch<R>(
 
 /// The values of physical column `i`, checked to be non-null `T`.
 fn values<T: ArrowPrimitiveType>(batch: &RecordBatch, i: usize) -> Result<&[T::Native], String> {
-    let name = batch.schema().field(i).name().clone();
+    let name = column_name(batch, i);
     let a = batch
         .column(i)
         .as_any()
@@ -181,6 +234,31 @@ fn values<T: ArrowPrimitiveType>(batch: &RecordBatch, i: usize) -> Result<&[T::N
         return Err(format!("column {name} holds nulls"));
     }
     Ok(a.values())
+}
+
+fn column_name(batch: &RecordBatch, i: usize) -> String {
+    batch.schema().field(i).name().clone()
+}
+
+/// Converts every value of physical column `i` with `f` and stores it with `set`, naming the
+/// column and value when it does not fit the source type.
+fn convert<T: ArrowPrimitiveType, V, R>(
+    batch: &RecordBatch,
+    i: usize,
+    rows: &mut [R],
+    f: impl Fn(T::Native) -> Option<V>,
+    set: fn(&mut R, V),
+) -> Result<(), String> {
+    for (r, &v) in rows.iter_mut().zip(values::<T>(batch, i)?) {
+        let converted = f(v).ok_or_else(|| {
+            format!(
+                "column {} holds {v:?}, outside the source field's range",
+                column_name(batch, i)
+            )
+        })?;
+        set(r, converted);
+    }
+    Ok(())
 }
 
 /// One record batch (whose schema the caller has checked against `schema(cols)`) → rows,
@@ -197,35 +275,36 @@ pub fn from_batch<R: Default>(
     for c in cols {
         match c.access {
             Access::U128(_, set) => {
-                let hi = values::<UInt64Type>(batch, i)?;
-                let lo = values::<UInt64Type>(batch, i + 1)?;
-                for ((r, &h), &l) in rows.iter_mut().zip(hi).zip(lo) {
-                    set(r, (u128::from(h) << 64) | u128::from(l));
+                let low = values::<Decimal128Type>(batch, i)?;
+                let high = values::<Int8Type>(batch, i + 1)?;
+                for ((r, &l), &h) in rows.iter_mut().zip(low).zip(high) {
+                    let v = join_u128(l, h).ok_or_else(|| {
+                        format!(
+                            "columns {} = {l} and {} = {h} do not form a u128",
+                            column_name(batch, i),
+                            column_name(batch, i + 1)
+                        )
+                    })?;
+                    set(r, v);
                 }
                 i += 2;
                 continue;
             }
+            Access::Timestamp(_, set) => {
+                convert::<Int64Type, _, _>(batch, i, rows, |v| u64::try_from(v).ok(), set)?
+            }
             Access::U64(_, set) => {
-                for (r, &v) in rows.iter_mut().zip(values::<UInt64Type>(batch, i)?) {
-                    set(r, v);
-                }
+                convert::<Decimal128Type, _, _>(batch, i, rows, |v| u64::try_from(v).ok(), set)?
             }
             Access::U32(_, set) => {
-                for (r, &v) in rows.iter_mut().zip(values::<UInt32Type>(batch, i)?) {
-                    set(r, v);
-                }
+                convert::<Int64Type, _, _>(batch, i, rows, |v| u32::try_from(v).ok(), set)?
             }
             Access::U16(_, set) => {
-                for (r, &v) in rows.iter_mut().zip(values::<UInt16Type>(batch, i)?) {
-                    set(r, v);
-                }
+                convert::<Int32Type, _, _>(batch, i, rows, |v| u16::try_from(v).ok(), set)?
             }
             Access::EventType(_, set) => {
-                for (r, &v) in rows.iter_mut().zip(values::<UInt8Type>(batch, i)?) {
-                    let t = event_type_from_u8(v)
-                        .ok_or_else(|| format!("event_type {v} is not a known event type"))?;
-                    set(r, t);
-                }
+                let to_type = |v: i8| u8::try_from(v).ok().and_then(event_type_from_u8);
+                convert::<Int8Type, _, _>(batch, i, rows, to_type, set)?
             }
         }
         i += 1;
@@ -247,25 +326,24 @@ mod tests {
 
     #[test]
     fn transfers_columns_are_the_documented_ones_in_order() {
-        let mut expected: Vec<String> =
-            "timestamp event_type ledger transfer_id_hi transfer_id_lo \
-             amount_hi amount_lo pending_id_hi pending_id_lo user_data_128_hi user_data_128_lo \
+        let mut expected: Vec<String> = "timestamp event_type ledger transfer_id transfer_id_e38 \
+             amount amount_e38 pending_id pending_id_e38 user_data_128 user_data_128_e38 \
              user_data_64 user_data_32 timeout code flags transfer_timestamp"
-                .split_whitespace()
-                .map(String::from)
-                .collect();
+            .split_whitespace()
+            .map(String::from)
+            .collect();
         for side in ["debit_account_", "credit_account_"] {
             for f in [
-                "id_hi",
-                "id_lo",
-                "debits_pending_hi",
-                "debits_pending_lo",
-                "debits_posted_hi",
-                "debits_posted_lo",
-                "credits_pending_hi",
-                "credits_pending_lo",
-                "credits_posted_hi",
-                "credits_posted_lo",
+                "id",
+                "id_e38",
+                "debits_pending",
+                "debits_pending_e38",
+                "debits_posted",
+                "debits_posted_e38",
+                "credits_pending",
+                "credits_pending_e38",
+                "credits_posted",
+                "credits_posted_e38",
                 "flags",
             ] {
                 expected.push(format!("{side}{f}"));
@@ -276,9 +354,33 @@ mod tests {
 
     #[test]
     fn accounts_columns_are_the_documented_ones_in_order() {
-        let expected = "id_hi id_lo ledger code flags user_data_128_hi user_data_128_lo \
+        let expected = "id id_e38 ledger code flags user_data_128 user_data_128_e38 \
                         user_data_64 user_data_32 timestamp first_seen_timestamp";
         assert_eq!(names(&ACCOUNT_COLUMNS).join(" "), expected);
+    }
+
+    #[test]
+    fn u128_split_is_exact_at_the_bounds() {
+        for v in [
+            0,
+            1,
+            E38 - 1,
+            E38,
+            E38 + 1,
+            2 * E38,
+            3 * E38,
+            u128::MAX - 1,
+            u128::MAX,
+        ] {
+            let (low, high) = split_u128(v);
+            assert_eq!(join_u128(low, high), Some(v), "{v}");
+        }
+        assert_eq!(split_u128(u128::MAX).1, 3);
+        assert_eq!(join_u128(-1, 0), None);
+        assert_eq!(join_u128(E38 as i128, 0), None);
+        assert_eq!(join_u128(0, 4), None);
+        // 3·10^38 + (10^38 − 1) is above u128::MAX.
+        assert_eq!(join_u128(E38 as i128 - 1, 3), None);
     }
 
     #[test]

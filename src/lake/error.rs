@@ -43,6 +43,30 @@ pub enum LakeError {
     )]
     UnsupportedFormat { found: u32, supported: u32 },
 
+    #[error(
+        "the lake at {location} is in format 1 (plain Parquet files); this ledgerlake writes \
+         format 2 (Delta tables). Run `ledgerlake upgrade --lake {location}` first"
+    )]
+    Format1 { location: String },
+
+    #[error("the Delta log of table {table:?} could not be read or written")]
+    Log {
+        table: &'static str,
+        #[source]
+        source: Box<delta_kernel::KernelError>,
+    },
+
+    #[error(
+        "another exporter is writing this lake: version {version} of table {table:?} was \
+         committed by {writer:?}, not by this process. Only one exporter may write a lake; stop \
+         the other one (or point this one at its own lake)"
+    )]
+    AnotherWriter {
+        table: &'static str,
+        version: u64,
+        writer: String,
+    },
+
     #[error("{path:?} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
 
@@ -86,14 +110,27 @@ impl LakeError {
     pub fn is_transient(&self) -> bool {
         match self {
             LakeError::Store { source, .. } => store_error_is_transient(source),
+            LakeError::Log { source, .. } => kernel_error_is_transient(source),
             LakeError::BadLocation { .. }
             | LakeError::Parquet { .. }
             | LakeError::BadObjectName { .. }
             | LakeError::ClusterMismatch { .. }
             | LakeError::UnsupportedFormat { .. }
+            | LakeError::Format1 { .. }
+            | LakeError::AnotherWriter { .. }
             | LakeError::Corrupt { .. }
             | LakeError::MissingAccount { .. } => false,
         }
+    }
+}
+
+/// A kernel error is transient when it wraps a transient object store error (the log could
+/// not be read or written); schema, protocol and log content errors are permanent.
+fn kernel_error_is_transient(error: &delta_kernel::KernelError) -> bool {
+    match error {
+        delta_kernel::KernelError::ObjectStore(e) => store_error_is_transient(e),
+        delta_kernel::KernelError::IOError(_) => true,
+        _ => false,
     }
 }
 

@@ -1,118 +1,129 @@
-//! Listing what a lake holds: object names carry each file's time range, so a listing alone says
-//! which segments and swept files are committed and which accounts files are orphans, without
-//! opening any file.
+//! What a lake holds, as its Delta logs say: the active data files of the three tables, parsed
+//! from their names (each name carries the file's time range), without opening any file. A
+//! data object that no log names is not part of the lake, whatever the directory holds.
 //!
-//! A `Listing` is built from one pass over the store (the whole lake, or a few table
-//! directories) and then answers every question about it; `Lake::resume_state` uses one listing
-//! for everything an exporter session needs. That whole-lake listing also walks `quarantine/`,
-//! which a healthy lake keeps small; the single questions (`list_segments`, `list_swept`, ...)
-//! list only the table directories they need.
+//! A `Listing` is built from one snapshot of each table (the latest, or the lake as it stood at
+//! an earlier `transfers` version) and then answers every question about it; `Lake::resume_state`
+//! uses one listing for everything an exporter session needs.
 
 use std::collections::{HashMap, HashSet};
 
 use object_store::path::Path;
-use object_store::ObjectMeta;
 
 use super::layout::{self, SegmentName, Table};
+use super::log::{ActiveFile, CommitRequest, TableVersion};
 use super::{Lake, LakeError, SegmentInfo, SweptInfo};
 
-/// The parsed files of the three tables, from one listing. Objects outside the table
-/// directories (the metadata file, `quarantine/`, anything else at the root) are not part of it.
-#[derive(Debug, Default)]
-pub(crate) struct Listing {
-    transfers: Vec<(SegmentName, ObjectMeta)>,
-    accounts: Vec<(SegmentName, ObjectMeta)>,
-    /// Sorted by first timestamp.
-    swept: Vec<SweptInfo>,
+/// A data file of a table, as its log lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed {
+    pub name: SegmentName,
+    /// Relative to the lake root.
+    pub path: Path,
+    /// `add.path`, relative to the table root.
+    pub table_path: String,
+    pub size: u64,
 }
 
-fn bad_name(o: &ObjectMeta) -> LakeError {
+/// The active files of the three tables, from one snapshot of each.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    transfers: Vec<Listed>,
+    accounts: Vec<Listed>,
+    /// Sorted by first timestamp.
+    swept: Vec<SweptInfo>,
+    /// The `transfers` table version the listing is of (`None`: no table yet).
+    pub transfers_version: Option<u64>,
+}
+
+fn bad_name(table: Table, path: &str) -> LakeError {
     LakeError::BadObjectName {
-        path: o.location.to_string(),
+        path: format!("{}/{path}", table.dir()),
     }
+}
+
+/// Parses the active files of a date-partitioned table; a name outside the layout, or a
+/// partition value that disagrees with it, is an error naming the file.
+fn parse_segment_files(table: Table, files: Vec<ActiveFile>) -> Result<Vec<Listed>, LakeError> {
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let path = Path::from(format!("{}/{}", table.dir(), f.path));
+        let name =
+            layout::parse_segment_path(table, &path).ok_or_else(|| bad_name(table, &f.path))?;
+        if f.date.as_deref() != Some(name.date.as_str()) {
+            return Err(LakeError::corrupt(
+                &path,
+                format!(
+                    "the log gives it partition date {:?}, its name {}",
+                    f.date, name.date
+                ),
+            ));
+        }
+        out.push(Listed {
+            name,
+            path,
+            table_path: f.path,
+            size: f.size,
+        });
+    }
+    out.sort_by_key(|l| (l.name.first_timestamp, l.name.last_timestamp));
+    Ok(out)
+}
+
+fn parse_swept_files(files: Vec<ActiveFile>) -> Result<Vec<SweptInfo>, LakeError> {
+    let table = Table::SweptAccounts;
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let path = Path::from(format!("{}/{}", table.dir(), f.path));
+        let (first_timestamp, last_timestamp) =
+            layout::parse_swept_path(&path).ok_or_else(|| bad_name(table, &f.path))?;
+        out.push(SweptInfo {
+            first_timestamp,
+            last_timestamp,
+            path,
+            bytes: f.size,
+        });
+    }
+    out.sort_by_key(|f| (f.first_timestamp, f.last_timestamp));
+    Ok(out)
 }
 
 impl Listing {
-    /// Sorts listed objects into their tables; an object inside a table directory whose name is
-    /// outside the layout is an error (it is named, never skipped).
-    pub(crate) fn from_objects(
-        objects: impl IntoIterator<Item = ObjectMeta>,
-    ) -> Result<Listing, LakeError> {
-        let mut listing = Listing::default();
-        for o in objects {
-            let table = match o.location.parts().next() {
-                Some(dir) if dir.as_ref() == layout::TRANSFERS_DIR => Table::Transfers,
-                Some(dir) if dir.as_ref() == layout::ACCOUNTS_DIR => Table::Accounts,
-                Some(dir) if dir.as_ref() == layout::SWEPT_ACCOUNTS_DIR => Table::SweptAccounts,
-                _ => continue,
-            };
-            match table {
-                Table::Transfers | Table::Accounts => {
-                    let name = layout::parse_segment_path(table, &o.location)
-                        .ok_or_else(|| bad_name(&o))?;
-                    if table == Table::Transfers {
-                        listing.transfers.push((name, o));
-                    } else {
-                        listing.accounts.push((name, o));
-                    }
-                }
-                Table::SweptAccounts => {
-                    let (first_timestamp, last_timestamp) =
-                        layout::parse_swept_path(&o.location).ok_or_else(|| bad_name(&o))?;
-                    listing.swept.push(SweptInfo {
-                        first_timestamp,
-                        last_timestamp,
-                        path: o.location,
-                        bytes: o.size,
-                    });
-                }
-            }
-        }
-        listing
-            .swept
-            .sort_by_key(|f| (f.first_timestamp, f.last_timestamp));
-        Ok(listing)
-    }
-
     /// The committed segments (one per transfers file, joined with its accounts twin), sorted by
     /// first timestamp.
     pub(crate) fn segments(&self) -> Vec<SegmentInfo> {
-        let accounts: HashMap<(u64, u64), &ObjectMeta> = self
+        let accounts: HashMap<(u64, u64), &Listed> = self
             .accounts
             .iter()
-            .map(|(name, o)| ((name.first_timestamp, name.last_timestamp), o))
+            .map(|l| ((l.name.first_timestamp, l.name.last_timestamp), l))
             .collect();
-        let mut segments: Vec<SegmentInfo> = self
-            .transfers
+        self.transfers
             .iter()
-            .map(|(name, o)| {
-                let twin = accounts.get(&(name.first_timestamp, name.last_timestamp));
+            .map(|t| {
+                let twin = accounts.get(&(t.name.first_timestamp, t.name.last_timestamp));
                 SegmentInfo {
-                    date: name.date.clone(),
-                    first_timestamp: name.first_timestamp,
-                    last_timestamp: name.last_timestamp,
-                    transfers_path: o.location.clone(),
-                    accounts_path: twin.map(|a| a.location.clone()),
-                    transfers_bytes: o.size,
+                    date: t.name.date.clone(),
+                    first_timestamp: t.name.first_timestamp,
+                    last_timestamp: t.name.last_timestamp,
+                    transfers_path: t.path.clone(),
+                    accounts_path: twin.map(|a| a.path.clone()),
+                    transfers_bytes: t.size,
                     accounts_bytes: twin.map_or(0, |a| a.size),
                 }
             })
-            .collect();
-        segments.sort_by_key(|s| (s.first_timestamp, s.last_timestamp));
-        segments
+            .collect()
     }
 
-    /// Accounts files whose transfers twin does not exist (a crash between the two writes).
-    pub(crate) fn orphan_accounts(&self) -> Vec<Path> {
+    /// Accounts files whose transfers twin is not committed (a crash between the two commits).
+    pub(crate) fn orphan_accounts(&self) -> Vec<&Listed> {
         let transfers: HashSet<(u64, u64)> = self
             .transfers
             .iter()
-            .map(|(name, _)| (name.first_timestamp, name.last_timestamp))
+            .map(|t| (t.name.first_timestamp, t.name.last_timestamp))
             .collect();
         self.accounts
             .iter()
-            .filter(|(name, _)| !transfers.contains(&(name.first_timestamp, name.last_timestamp)))
-            .map(|(_, o)| o.location.clone())
+            .filter(|a| !transfers.contains(&(a.name.first_timestamp, a.name.last_timestamp)))
             .collect()
     }
 
@@ -123,18 +134,54 @@ impl Listing {
 }
 
 impl Lake {
-    /// One listing of the given tables' directories.
-    pub(crate) async fn listing(&self, tables: &[Table]) -> Result<Listing, LakeError> {
-        let mut objects = Vec::new();
-        for &table in tables {
-            objects.extend(self.list(Some(&layout::table_dir(table))).await?);
+    /// The active files of `table` at `version` (latest: `None`); a table without a log is empty.
+    async fn active(
+        &self,
+        table: Table,
+        version: Option<u64>,
+    ) -> Result<(Option<u64>, Vec<ActiveFile>), LakeError> {
+        if !self.table_exists(table).await? {
+            return Ok((None, Vec::new()));
         }
-        Listing::from_objects(objects)
+        let snapshot = self.log.snapshot(table, version).await?;
+        let v = snapshot.version();
+        Ok((Some(v), self.log.active_files(table, snapshot).await?))
     }
 
-    /// One listing of the whole lake (a single list request stream).
+    /// One listing of the given tables, as the logs say now.
+    pub(crate) async fn listing(&self, tables: &[Table]) -> Result<Listing, LakeError> {
+        let mut listing = Listing::default();
+        for &table in tables {
+            match table {
+                Table::Transfers => {
+                    let (version, files) = self.active(table, None).await?;
+                    listing.transfers = parse_segment_files(table, files)?;
+                    listing.transfers_version = version;
+                }
+                Table::Accounts => {
+                    listing.accounts =
+                        parse_segment_files(table, self.active(table, None).await?.1)?
+                }
+                Table::SweptAccounts => {
+                    listing.swept = parse_swept_files(self.active(table, None).await?.1)?
+                }
+            }
+        }
+        Ok(listing)
+    }
+
+    /// One listing of the three tables.
     pub(crate) async fn listing_all(&self) -> Result<Listing, LakeError> {
-        Listing::from_objects(self.list(None).await?)
+        self.listing(&[Table::Transfers, Table::Accounts, Table::SweptAccounts])
+            .await
+    }
+
+    /// Every version of `table` with its commit time, oldest first (empty: no table yet).
+    pub async fn table_versions(&self, table: Table) -> Result<Vec<TableVersion>, LakeError> {
+        let (Some(latest), _) = self.active(table, None).await? else {
+            return Ok(Vec::new());
+        };
+        self.log.versions(table, latest).await
     }
 
     /// The committed segments (one per transfers file), sorted by first timestamp.
@@ -170,20 +217,41 @@ impl Lake {
         Ok(swept.swept().iter().map(|f| f.last_timestamp).max())
     }
 
-    /// Deletes accounts files whose transfers twin does not exist (left by a crash between
-    /// the two writes of a commit).
-    /// Test and benchmark API: the exporter reads all of this at once with `resume_state`.
+    /// Removes from the `accounts` log the accounts files whose transfers twin is not committed
+    /// (left by a crash between the two commits of a segment).
+    /// Test and benchmark API: the exporter does this in `resume_state`.
     #[cfg(any(test, feature = "testbed"))]
-    pub async fn remove_orphan_accounts(&self) -> Result<Vec<Path>, LakeError> {
+    pub async fn remove_orphan_accounts(&self, cluster_id: u128) -> Result<Vec<Path>, LakeError> {
         let listing = self.listing(&[Table::Transfers, Table::Accounts]).await?;
-        self.delete_orphans(&listing).await
+        self.remove_orphans(&listing, cluster_id).await
     }
 
-    pub(crate) async fn delete_orphans(&self, listing: &Listing) -> Result<Vec<Path>, LakeError> {
+    /// Commits the removal of `listing`'s orphan accounts files; the `accounts` position moves
+    /// back to the last committed segment, so that a segment re-sealed over the same events
+    /// commits its accounts again.
+    pub(crate) async fn remove_orphans(
+        &self,
+        listing: &Listing,
+        cluster_id: u128,
+    ) -> Result<Vec<Path>, LakeError> {
         let orphans = listing.orphan_accounts();
-        for path in &orphans {
-            self.delete(path).await?;
+        if orphans.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(orphans)
+        let position = listing
+            .segments()
+            .iter()
+            .map(|s| s.last_timestamp)
+            .max()
+            .map_or(0, super::columns::timestamp_to_i64);
+        let request = CommitRequest {
+            table: Table::Accounts,
+            adds: Vec::new(),
+            removes: orphans.iter().map(|o| o.table_path.clone()).collect(),
+            position,
+            skip_if_covered: false,
+        };
+        self.log.commit(request, cluster_id).await?;
+        Ok(orphans.into_iter().map(|o| o.path.clone()).collect())
     }
 }

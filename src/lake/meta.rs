@@ -69,6 +69,11 @@ impl Lake {
             Err(e) => return Err(LakeError::store(&path, e)),
         };
         let meta = from_json(&bytes).map_err(|r| LakeError::corrupt(&path, r))?;
+        if meta.format_version == 1 {
+            return Err(LakeError::Format1 {
+                location: self.location.clone(),
+            });
+        }
         if meta.format_version > FORMAT_VERSION {
             return Err(LakeError::UnsupportedFormat {
                 found: meta.format_version,
@@ -114,7 +119,7 @@ mod tests {
         let meta = new_meta(u128::MAX);
         let bytes = to_json(&meta);
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(v["format_version"], 1);
+        assert_eq!(v["format_version"], FORMAT_VERSION);
         assert_eq!(v["cluster_id"], u128::MAX.to_string());
         assert_eq!(v["created_by"], created_by());
         assert_eq!(from_json(&bytes), Ok(meta));

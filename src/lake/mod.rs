@@ -1,15 +1,16 @@
-//! The lake: an immutable, create-only set of Parquet segment files on an object store, from
-//! which every CDC event can be rebuilt exactly. The format is specified in schemas/lake.md.
+//! The lake: three Delta Lake tables of Parquet files on an object store (format 2, specified in
+//! schemas/lake.md), from which every CDC event can be rebuilt exactly.
 //!
-//! Commit protocol: a segment's accounts file is written first, then its transfers file; the
-//! transfers file is the commit point. Both writes are create-only, so a retried commit can
-//! never alter a committed segment, and an accounts file without its transfers twin (a crash
-//! between the two writes) is not part of the lake until `remove_orphan_accounts` deletes it.
-//! Accounts recorded by the exporter's account sweep are in their own table (`swept`).
+//! Commit protocol: a segment's accounts file is written and committed to the `accounts` log
+//! first, then its transfers file to the `transfers` log; the transfers commit is the commit
+//! point, and it records the consumer position. An accounts file whose transfers twin never
+//! reached the log (a crash between the two commits) is an orphan, removed from the log when the
+//! next exporter session starts. Accounts recorded by the account sweep are in their own table.
 //!
-//! One file per concern: `commit` writes segments, `listing` lists and parses what is committed,
-//! `resume` is what an exporter session starts from, `read` decodes and checks segments, `meta`
-//! binds the lake to a cluster, `quarantine` and `swept` are the two side tables.
+//! One file per concern: `log` is the Delta log (through delta_kernel), `commit` writes
+//! segments, `listing` is what the logs say is committed, `resume` is what an exporter session
+//! starts from, `read` decodes and checks data files, `meta` binds the lake to a cluster,
+//! `quarantine` and `swept` are the two side tables.
 
 mod audit_scan;
 pub mod chain;
@@ -18,6 +19,7 @@ mod commit;
 mod error;
 mod layout;
 mod listing;
+mod log;
 mod meta;
 mod parquet;
 mod quarantine;
@@ -44,6 +46,8 @@ use crate::cdc::Event;
 
 pub use audit_scan::{AuditedFileMeta, AuditedSegment};
 pub use error::LakeError;
+pub use layout::Table;
+pub use log::{TableVersion, CHECKPOINT_INTERVAL_COMMITS};
 pub use meta::LakeMeta;
 pub use parquet::estimated_row_bytes;
 /// Encoding without committing, for the codec benchmarks and tests.
@@ -55,7 +59,17 @@ pub use rows::{AccountRecord, AccountState, EventRow};
 pub use swept::SweptInfo;
 
 /// The lake format this code writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The Arrow schema of a table's data files (without the `date` partition column).
+pub(crate) fn table_arrow_schema(table: layout::Table) -> arrow::datatypes::SchemaRef {
+    match table {
+        layout::Table::Transfers => columns::schema(&columns::TRANSFER_COLUMNS),
+        layout::Table::Accounts | layout::Table::SweptAccounts => {
+            columns::schema(&columns::ACCOUNT_COLUMNS)
+        }
+    }
+}
 
 /// The sealed contents of one segment, as the exporter hands it over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +110,10 @@ pub struct Lake {
     /// Rooted at the lake: every path below is relative to the lake root.
     store: Arc<dyn ObjectStore>,
     location: String,
+    /// The Delta log of the three tables.
+    log: log::Log,
+    /// The three tables exist and the lake is bound (see `ensure_tables`).
+    tables_ready: std::sync::atomic::AtomicBool,
 }
 
 impl Lake {
@@ -105,15 +123,24 @@ impl Lake {
     /// fresh in-memory lake), or any other URL `object_store` understands.
     pub async fn open(location: &str) -> Result<Lake, LakeError> {
         let opened = store::open_store(location)?;
-        Ok(Lake::from_store(opened.store, opened.display))
+        Ok(Lake {
+            store: opened.store,
+            location: opened.display,
+            log: log::Log::new(opened.base, opened.root),
+            tables_ready: Default::default(),
+        })
     }
 
     /// A lake over an already-built store, rooted at the lake (`location` is for display and
-    /// must not contain secrets).
+    /// must not contain secrets). The store must list in lexical order, as object stores and
+    /// `InMemory` do (the Delta log relies on it); a local directory goes through `open`.
     pub fn from_store(store: Arc<dyn ObjectStore>, location: impl Into<String>) -> Lake {
+        let root = url::Url::parse("memory:///").expect("a valid URL");
         Lake {
+            log: log::Log::new(store.clone(), root),
             store,
             location: location.into(),
+            tables_ready: Default::default(),
         }
     }
 
@@ -162,12 +189,5 @@ impl Lake {
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(LakeError::store(path, e)),
         }
-    }
-
-    async fn delete(&self, path: &Path) -> Result<(), LakeError> {
-        self.store
-            .delete(path)
-            .await
-            .map_err(|e| LakeError::store(path, e))
     }
 }

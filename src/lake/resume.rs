@@ -1,6 +1,7 @@
-//! What an exporter session starts from, read from the lake itself (the lake is the consumer
-//! position): the last committed event, every recorded account id, where the account sweep
-//! resumes, and the orphans a crashed commit left, all from one listing of the lake.
+//! What an exporter session starts from, read from the lake itself (the `transfers` log records
+//! the consumer position): the last committed event, every recorded account id, where the
+//! account sweep resumes, and the orphans a crashed commit left, all from one snapshot of each
+//! table.
 //!
 //! The accounts and swept files are read concurrently, at most
 //! `ACCOUNT_FILE_READS_IN_FLIGHT_MAX` at a time, and only their two id columns: on an object
@@ -13,6 +14,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
 use super::columns::{self, ACCOUNT_COLUMNS};
+use super::layout::{self, Table};
 use super::listing::Listing;
 use super::{parquet, reader, AccountRecord, Lake, LakeError, LakeMeta};
 
@@ -31,8 +33,8 @@ pub struct ResumeState {
     /// The creation timestamp of the newest swept account: the next sweep pass starts after it
     /// (`None`: from the start).
     pub swept_through: Option<u64>,
-    /// Accounts files without their transfers twin (left by a crash between the two writes of
-    /// a commit), deleted before anything else.
+    /// Accounts files without their transfers twin (left by a crash between the two commits of
+    /// a segment), removed from the log before anything else.
     pub orphans_removed: Vec<Path>,
     /// Committed segments in the lake.
     pub segment_count: usize,
@@ -42,19 +44,39 @@ pub struct ResumeState {
 
 impl Lake {
     /// Everything an exporter session starts from, with one read of the metadata file and one
-    /// listing of the lake: binds the lake to `cluster_id` (refusing another cluster's lake),
-    /// deletes orphan accounts files, and loads every recorded account id. An id recorded twice
-    /// is an error.
+    /// snapshot of each table: binds the lake to `cluster_id` (refusing another cluster's lake
+    /// and a format-1 lake), creates missing tables, removes orphan accounts files from the log,
+    /// and loads every recorded account id. An id recorded twice is an error, and so is a
+    /// position that disagrees with the last committed file.
     pub async fn resume_state(&self, cluster_id: u128) -> Result<ResumeState, LakeError> {
+        self.log.forget();
+        self.tables_ready
+            .store(false, std::sync::atomic::Ordering::Release);
+        self.ensure_tables(cluster_id).await?;
         let meta = self.bind_cluster(cluster_id).await?;
         let listing = self.listing_all().await?;
-        let orphans_removed = self.delete_orphans(&listing).await?;
+        let orphans_removed = self.remove_orphans(&listing, cluster_id).await?;
         let account_ids = self.account_ids_of(&listing).await?;
         let segments = listing.segments();
         let swept = listing.swept();
+        let committed_last = segments.iter().map(|s| s.last_timestamp).max();
+        let position = self
+            .log
+            .known_position(Table::Transfers, cluster_id)
+            .await?
+            .map(|p| u64::try_from(p).unwrap_or(0));
+        if position.unwrap_or(0) != committed_last.unwrap_or(0) {
+            return Err(LakeError::corrupt(
+                &layout::table_dir(Table::Transfers),
+                format!(
+                    "the log's position is {position:?} but its last data file ends at \
+                     {committed_last:?}"
+                ),
+            ));
+        }
         Ok(ResumeState {
             meta,
-            committed_last: segments.iter().map(|s| s.last_timestamp).max(),
+            committed_last,
             account_ids,
             swept_through: swept.iter().map(|f| f.last_timestamp).max(),
             orphans_removed,
@@ -115,7 +137,7 @@ impl Lake {
             .await
             .map_err(|e| LakeError::parquet(path, e))?;
         parquet::check_schema(&ACCOUNT_COLUMNS, builder.schema(), path)?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), ["id_hi", "id_lo"]);
+        let mask = ProjectionMask::columns(builder.parquet_schema(), ["id", "id_e38"]);
         let mut stream = builder
             .with_projection(mask)
             .build()

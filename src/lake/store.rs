@@ -33,9 +33,24 @@ use super::LakeError;
 use crate::secret::redact_url;
 
 pub struct Opened {
+    /// Rooted at the lake (the URL's prefix applied).
     pub store: Arc<dyn ObjectStore>,
     /// Safe to print: no credentials, no query string.
     pub display: String,
+    /// The same store without the prefix, and the lake root as a directory URL of it: the Delta
+    /// kernel resolves table URLs against the store's own root (see `lake::log`).
+    pub base: Arc<dyn ObjectStore>,
+    pub root: Url,
+}
+
+/// `scheme://host/prefix/`: the lake root as a directory URL, without credentials or query.
+fn root_url(scheme: &str, host: &str, prefix: &Path) -> Result<Url, String> {
+    let mut root = format!("{scheme}://{host}/");
+    if !prefix.as_ref().is_empty() {
+        root.push_str(prefix.as_ref());
+        root.push('/');
+    }
+    Url::parse(&root).map_err(|e| format!("cannot form the lake root URL: {e}"))
 }
 
 /// How many times object_store retries one S3 request (see the module comment).
@@ -96,12 +111,15 @@ fn open_local(location: &str, dir: &std::path::Path) -> Result<Opened, LakeError
     let store = LocalFileSystem::new_with_prefix(dir)
         .map_err(|e| bad(location, e.to_string()))?
         .with_fsync(true);
-    let display = std::fs::canonicalize(dir)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| dir.display().to_string());
+    let canonical =
+        std::fs::canonicalize(dir).map_err(|e| bad(location, format!("cannot resolve: {e}")))?;
+    let root = Url::from_directory_path(&canonical)
+        .map_err(|()| bad(location, "not an absolute directory path"))?;
     Ok(Opened {
         store: Arc::new(store),
-        display,
+        display: canonical.display().to_string(),
+        base: Arc::new(LocalFileSystem::new().with_fsync(true)),
+        root,
     })
 }
 
@@ -140,10 +158,15 @@ pub fn open_store(location: &str) -> Result<Opened, LakeError> {
                 .map_err(|()| bad(location, "not a local file path"))?;
             open_local(location, &dir)
         }
-        "memory" => Ok(Opened {
-            store: Arc::new(InMemory::new()),
-            display: "memory://".into(),
-        }),
+        "memory" => {
+            let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+            Ok(Opened {
+                store: store.clone(),
+                display: "memory://".into(),
+                base: store,
+                root: Url::parse("memory:///").expect("a valid URL"),
+            })
+        }
         "s3" | "s3a" => {
             if !url.username().is_empty() || url.password().is_some() {
                 return Err(bad(
@@ -162,17 +185,29 @@ pub fn open_store(location: &str) -> Result<Opened, LakeError> {
                 .map_err(|e| bad(location, e.to_string()))?;
             let prefix = Path::from_url_path(url.path())
                 .map_err(|e| bad(location, format!("bad prefix: {e}")))?;
+            let root = root_url("s3", bucket, &prefix).map_err(|r| bad(location, r))?;
+            let base: Arc<dyn ObjectStore> = Arc::new(s3);
             Ok(Opened {
-                store: with_prefix(Arc::new(s3), prefix),
+                store: with_prefix(base.clone(), prefix),
                 display,
+                base,
+                root,
             })
         }
         _ => {
             let (store, prefix) =
                 parse_url_opts(&url, store_env()).map_err(|e| bad(location, e.to_string()))?;
+            let base: Arc<dyn ObjectStore> = Arc::from(store);
+            let host = match url.port() {
+                Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+                None => url.host_str().unwrap_or_default().to_string(),
+            };
+            let root = root_url(url.scheme(), &host, &prefix).map_err(|r| bad(location, r))?;
             Ok(Opened {
-                store: with_prefix(Arc::from(store), prefix),
+                store: with_prefix(base.clone(), prefix),
                 display,
+                base,
+                root,
             })
         }
     }
@@ -210,7 +245,6 @@ mod tests {
             "s3://",
             "s3://key:secret@bucket/p",
             "file://otherhost/dir",
-            "gs://bucket/p?token=secret",
             "nonsense://x",
             "::not a url:://u:secret@x",
         ] {
@@ -221,6 +255,17 @@ mod tests {
                 Err(e) => panic!("{location}: unexpected error {e}"),
                 Ok(_) => panic!("{location} was accepted"),
             }
+        }
+    }
+
+    #[test]
+    fn a_query_in_a_location_is_never_shown() {
+        match open_store("gs://bucket/p?token=secret") {
+            Ok(opened) => {
+                assert!(!opened.display.contains("secret"), "{}", opened.display);
+                assert!(!opened.root.as_str().contains("secret"), "{}", opened.root);
+            }
+            Err(e) => assert!(!e.to_string().contains("secret"), "{e}"),
         }
     }
 

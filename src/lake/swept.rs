@@ -3,15 +3,18 @@
 //! transfer, or only rejected ones).
 //!
 //! One file per sweep page that found accounts the lake did not hold, named by the creation
-//! timestamps of its first and last account, written create-only in one put: a swept file is
-//! committed or absent, never partial, so it needs no twin and leaves no orphan. An account is in
-//! exactly one of `accounts/` and `swept_accounts/` (the exporter checks every id against both
-//! before writing either); see docs/DESIGN.md.
+//! timestamps of its first and last account and committed to the `swept_accounts` log in one
+//! commit that also records where the sweep resumes (the last account's timestamp): a swept file
+//! is committed or absent, so it needs no twin and leaves no orphan. An account is in exactly one
+//! of `accounts` and `swept_accounts` (the exporter checks every id against both before writing
+//! either); see docs/DESIGN.md.
 
 use object_store::path::Path;
 
-use super::columns::ACCOUNT_COLUMNS;
-use super::layout::{self, Table};
+use super::columns::{timestamp_to_i64, ACCOUNT_COLUMNS};
+use super::commit::prepare;
+use super::layout::Table;
+use super::log::Committed;
 use super::parquet::{self, FileMeta};
 use super::read::check_cluster;
 use super::{AccountRecord, CommitOutcome, Lake, LakeError};
@@ -50,8 +53,8 @@ fn assert_swept(accounts: &[AccountRecord]) {
 }
 
 impl Lake {
-    /// Writes one sweep page's new accounts (creation order, `first_seen_timestamp` = creation
-    /// timestamp). Create-only: a retry of a write that succeeded finds the file and reports
+    /// Commits one sweep page's new accounts (creation order, `first_seen_timestamp` = creation
+    /// timestamp). A retry of a commit that succeeded finds the position covered and reports
     /// `AlreadyCommitted`. Panics (exporter bug) on an empty or unordered page.
     pub async fn commit_swept(
         &self,
@@ -59,16 +62,25 @@ impl Lake {
         cluster_id: u128,
     ) -> Result<CommitOutcome, LakeError> {
         assert_swept(accounts);
-        let path = layout::swept_path(
+        let (first, last) = (
             accounts[0].timestamp,
             accounts[accounts.len() - 1].timestamp,
         );
-        let bytes = parquet::encode_swept_accounts(accounts, cluster_id)?;
-        let size = bytes.len() as u64;
-        if self.put_create(&path, bytes).await? {
-            Ok(CommitOutcome::Committed { bytes: size })
-        } else {
-            Ok(CommitOutcome::AlreadyCommitted)
+        self.ensure_tables(cluster_id).await?;
+        let encoded = parquet::encode_swept_accounts(accounts, cluster_id)?;
+        let file = prepare(Table::SweptAccounts, first, last, encoded);
+        let size = file.add.size;
+        match self
+            .commit_file(
+                Table::SweptAccounts,
+                file,
+                timestamp_to_i64(last),
+                cluster_id,
+            )
+            .await?
+        {
+            Committed::Version(_) => Ok(CommitOutcome::Committed { bytes: size }),
+            Committed::AlreadyCovered => Ok(CommitOutcome::AlreadyCommitted),
         }
     }
 

@@ -9,9 +9,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::layout::{self, Table};
-use super::parquet::encode_swept_accounts;
 use super::*;
-use crate::cdc::{AccountFields, EventType, TransferFields};
+use crate::cdc::{AccountFields, EventType, TransferFields, TIMESTAMP_MAX};
 use crate::timefmt::{parse_rfc3339, NS_PER_DAY};
 
 pub(super) const CLUSTER: u128 = u128::MAX - 7;
@@ -34,7 +33,7 @@ fn immutable_account(id: u128) -> AccountFields {
         user_data_64: (h >> 64) as u64,
         user_data_32: (h >> 32) as u32,
         code: h as u16,
-        timestamp: (h >> 3) as u64,
+        timestamp: ((h >> 3) as u64) >> 1,
         ..Default::default()
     }
 }
@@ -93,13 +92,15 @@ fn assert_events_equal(got: &[Event], want: &[Event]) {
 
 const U128S: [u128; 6] = [0, 1, u64::MAX as u128, 1 << 64, u128::MAX - 1, u128::MAX];
 const U64S: [u64; 4] = [0, 1, u64::MAX - 1, u64::MAX];
+/// Timestamps are below 2^63 (schemas/lake.md).
+const TIMESTAMPS: [u64; 4] = [1, 2, TIMESTAMP_MAX - 1, TIMESTAMP_MAX];
 
 /// Events in which every u128 field takes every extreme value (in rotation), on the first and
 /// on the last representable UTC day.
 fn extreme_segments() -> Vec<Segment> {
     let mut known = HashSet::new();
     let mut segments = Vec::new();
-    for base in [0, u64::MAX - 11] {
+    for base in [0, TIMESTAMP_MAX - 11] {
         let mut events = Vec::new();
         for i in 0..12usize {
             let v = |k: usize| U128S[(i + k) % U128S.len()];
@@ -118,7 +119,7 @@ fn extreme_segments() -> Vec<Segment> {
                     timeout: [u32::MAX, 0][i % 2],
                     code: [0, u16::MAX][i % 2],
                     flags: [u16::MAX, 0][i % 2],
-                    timestamp: w(1),
+                    timestamp: TIMESTAMPS[(i + 1) % TIMESTAMPS.len()],
                 },
                 debit_account: account(v(4), [v(5), v(0), v(1), v(2)], u16::MAX),
                 credit_account: account(v(5), [v(3), v(4), v(5), v(0)], i as u16),
@@ -145,7 +146,7 @@ async fn check_round_trip(lake: &Lake) {
     assert_eq!(lake.load_account_ids().await.unwrap(), ids);
     assert_eq!(
         lake.last_committed_timestamp().await.unwrap(),
-        Some(u64::MAX)
+        Some(TIMESTAMP_MAX)
     );
 }
 
@@ -170,7 +171,7 @@ async fn u128_max_round_trips_through_parquet() {
 fn random_segments(seed: u64, n: usize, max_step: u64) -> Vec<Segment> {
     let mut rng = StdRng::seed_from_u64(seed);
     let pool: Vec<u128> = (0..8).map(|_| rng.random()).collect();
-    let mut ts: u64 = rng.random_range(0..u64::MAX / 2);
+    let mut ts: u64 = rng.random_range(0..TIMESTAMP_MAX / 2);
     let mut known = HashSet::new();
     let mut segments = Vec::new();
     let mut current: Vec<Event> = Vec::new();
@@ -198,7 +199,7 @@ fn random_segments(seed: u64, n: usize, max_step: u64) -> Vec<Segment> {
                 timeout: rng.random(),
                 code: rng.random(),
                 flags: rng.random(),
-                timestamp: rng.random(),
+                timestamp: rng.random_range(1..=TIMESTAMP_MAX),
             },
             debit_account: account(pool[rng.random_range(0..8)], b1, rng.random()),
             credit_account: account(pool[rng.random_range(0..8)], b2, rng.random()),
@@ -272,7 +273,7 @@ async fn bind_cluster_refuses_another_cluster_and_newer_formats() {
     }
 
     let newer = Lake::open("memory://").await.unwrap();
-    let json = br#"{"format_version":2,"cluster_id":"7","created_by":"ledgerlake 9"}"#;
+    let json = br#"{"format_version":3,"cluster_id":"7","created_by":"ledgerlake 9"}"#;
     newer
         .store
         .put(&layout::meta_path(), PutPayload::from_static(json))
@@ -280,9 +281,24 @@ async fn bind_cluster_refuses_another_cluster_and_newer_formats() {
         .unwrap();
     match newer.bind_cluster(7).await {
         Err(LakeError::UnsupportedFormat {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
         }) => {}
+        other => panic!("{other:?}"),
+    }
+
+    // A format-1 lake is refused with the command that upgrades it.
+    let older = Lake::open("memory://").await.unwrap();
+    let json = br#"{"format_version":1,"cluster_id":"7","created_by":"ledgerlake 0.1"}"#;
+    older
+        .store
+        .put(&layout::meta_path(), PutPayload::from_static(json))
+        .await
+        .unwrap();
+    match older.bind_cluster(7).await {
+        Err(e @ LakeError::Format1 { .. }) => {
+            assert!(e.to_string().contains("ledgerlake upgrade --lake"), "{e}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -299,9 +315,11 @@ async fn committing_twice_is_already_committed_and_changes_nothing() {
     assert_eq!(listed.len(), 1);
     assert_eq!(bytes, listed[0].transfers_bytes + listed[0].accounts_bytes);
     assert_eq!(listed[0].date, "2026-11-21");
-    assert_eq!(
-        listed[0].transfers_path.as_ref(),
-        "transfers/date=2026-11-21/01795294950000000000-01795294950000000002.parquet"
+    let path = listed[0].transfers_path.as_ref();
+    assert!(
+        path.starts_with("transfers/date=2026-11-21/01795294950000000000-01795294950000000002-")
+            && path.ends_with(".parquet"),
+        "{path}"
     );
 
     // A retry of the same segment, even with different contents, leaves the lake as it was.
@@ -323,15 +341,9 @@ async fn orphan_accounts_are_removed_and_replaced() {
     let lake = Lake::open("memory://").await.unwrap();
     let committed = one_day_segment("2026-11-21T00:00:00Z", 2, 1);
     lake.commit(&committed, CLUSTER).await.unwrap();
-    // A crash between the two writes of the next segment leaves its accounts file alone.
+    // A crash between the two commits of the next segment leaves its accounts file alone.
     let crashed = one_day_segment("2026-11-22T00:00:00Z", 2, 10);
-    let (first, last) = (crashed.events[0].timestamp, crashed.events[1].timestamp);
-    let orphan = layout::segment_path(Table::Accounts, first, last);
-    let bytes = encode_accounts(&crashed.new_accounts, CLUSTER, first, last).unwrap();
-    lake.store
-        .put(&orphan, PutPayload::from(bytes))
-        .await
-        .unwrap();
+    let orphan = lake.commit_accounts_only(&crashed, CLUSTER).await.unwrap();
 
     // Not part of the lake:
     assert_eq!(lake.list_segments().await.unwrap().len(), 1);
@@ -340,42 +352,47 @@ async fn orphan_accounts_are_removed_and_replaced() {
         HashSet::from([1, 2])
     );
     assert_eq!(
-        lake.remove_orphan_accounts().await.unwrap(),
+        lake.remove_orphan_accounts(CLUSTER).await.unwrap(),
         vec![orphan.clone()]
     );
     assert_eq!(
-        lake.remove_orphan_accounts().await.unwrap(),
+        lake.remove_orphan_accounts(CLUSTER).await.unwrap(),
         Vec::<Path>::new()
     );
-    assert!(!lake.exists(&orphan).await.unwrap());
-    assert!(lake
-        .exists(&layout::segment_path(
-            Table::Accounts,
-            committed.events[0].timestamp,
-            committed.events[1].timestamp
-        ))
-        .await
-        .unwrap());
-
-    // An orphan still present when its segment is committed again is replaced.
-    let stale = encode_accounts(&committed.new_accounts, CLUSTER, first, last).unwrap();
-    lake.store
-        .put(&orphan, PutPayload::from(stale))
+    let accounts = lake
+        .listing(&[Table::Transfers, Table::Accounts])
         .await
         .unwrap();
-    assert!(matches!(
-        lake.commit(&crashed, CLUSTER).await.unwrap(),
-        CommitOutcome::Committed { .. }
-    ));
-    let segs = lake.list_segments().await.unwrap();
+    assert_eq!(accounts.orphan_accounts().len(), 0);
+    assert!(lake.list_segments().await.unwrap()[0]
+        .accounts_path
+        .is_some());
+
+    // The segment committed again (re-sealed after a restart) records its accounts again.
+    lake.log.forget();
+    let outcome = lake.commit(&crashed, CLUSTER).await.unwrap();
     assert_eq!(
-        lake.read_accounts(&segs[1]).await.unwrap(),
-        crashed.new_accounts
+        outcome,
+        CommitOutcome::Committed {
+            bytes: committed_bytes(&lake, &crashed).await
+        }
     );
     assert_eq!(
         lake.load_account_ids().await.unwrap(),
         HashSet::from([1, 2, 10, 11])
     );
+    let (events, _) = lake.read_all().await.unwrap();
+    assert_eq!(events.len(), 4);
+}
+
+/// The bytes of the committed files of `seg`'s segment.
+async fn committed_bytes(lake: &Lake, seg: &Segment) -> u64 {
+    lake.list_segments()
+        .await
+        .unwrap()
+        .iter()
+        .find(|s| s.first_timestamp == seg.events[0].timestamp)
+        .map_or(0, |s| s.transfers_bytes + s.accounts_bytes)
 }
 
 #[tokio::test]
@@ -410,7 +427,7 @@ async fn empty_segments_are_refused() {
 }
 
 #[tokio::test]
-async fn foreign_objects_are_named_not_skipped() {
+async fn objects_the_log_does_not_name_are_not_lake_data() {
     let lake = Lake::open("memory://").await.unwrap();
     lake.commit(&one_day_segment("2026-11-21T12:00:00Z", 1, 1), CLUSTER)
         .await
@@ -420,10 +437,10 @@ async fn foreign_objects_are_named_not_skipped() {
         .put(&stray, PutPayload::from_static(b"x"))
         .await
         .unwrap();
-    match lake.list_segments().await {
-        Err(LakeError::BadObjectName { path }) => assert_eq!(path, stray.to_string()),
-        other => panic!("{other:?}"),
-    }
+    // Not named by the log, so not part of the lake (verify names it).
+    let listed = lake.list_segments().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_ne!(listed[0].transfers_path, stray);
     let stray_q = Path::from("quarantine/notes.txt");
     lake.store
         .put(&stray_q, PutPayload::from_static(b"x"))
@@ -442,13 +459,16 @@ async fn misnamed_and_unjoinable_files_are_reported() {
     lake.commit(&one_day_segment("2026-11-21T12:00:00Z", 2, 1), CLUSTER)
         .await
         .unwrap();
-    let seg = &lake.list_segments().await.unwrap()[0];
-    let wrong = layout::segment_path(
-        Table::Transfers,
-        seg.first_timestamp + 10,
-        seg.last_timestamp + 10,
-    );
-    lake.store.copy(&seg.transfers_path, &wrong).await.unwrap();
+    lake.commit(&one_day_segment("2026-11-22T12:00:00Z", 2, 3), CLUSTER)
+        .await
+        .unwrap();
+    let segs = lake.list_segments().await.unwrap();
+    // The second segment's file replaced by the first's bytes: its name promises another range.
+    let wrong = segs[1].transfers_path.clone();
+    lake.store
+        .copy(&segs[0].transfers_path, &wrong)
+        .await
+        .unwrap();
     match lake.read_all().await {
         Err(LakeError::Corrupt { path, .. }) => assert_eq!(path, wrong.to_string()),
         other => panic!("{other:?}"),
@@ -472,12 +492,13 @@ async fn misnamed_and_unjoinable_files_are_reported() {
     // Files of another cluster.
     let lake = Lake::open("memory://").await.unwrap();
     lake.bind_cluster(1).await.unwrap();
-    lake.commit(&one_day_segment("2026-11-21T12:00:00Z", 2, 1), 2)
-        .await
-        .unwrap();
     assert!(matches!(
-        lake.read_all().await,
-        Err(LakeError::Corrupt { .. })
+        lake.commit(&one_day_segment("2026-11-21T12:00:00Z", 2, 1), 2)
+            .await,
+        Err(LakeError::ClusterMismatch {
+            lake: 1,
+            requested: 2
+        })
     ));
 }
 
@@ -515,7 +536,11 @@ async fn an_empty_lake_lists_nothing() {
         let lake = Lake::open(location).await.unwrap();
         assert!(lake.list_segments().await.unwrap().is_empty());
         assert_eq!(lake.last_committed_timestamp().await.unwrap(), None);
-        assert!(lake.remove_orphan_accounts().await.unwrap().is_empty());
+        assert!(lake
+            .remove_orphan_accounts(CLUSTER)
+            .await
+            .unwrap()
+            .is_empty());
         assert!(lake.load_account_ids().await.unwrap().is_empty());
         assert!(lake.list_quarantine().await.unwrap().is_empty());
         assert_eq!(lake.read_all().await.unwrap(), (vec![], vec![]));
@@ -622,8 +647,9 @@ async fn duckdb_reads_the_lake_exactly() {
         "read_parquet('{}/transfers/*/*.parquet', hive_partitioning = true)",
         dir.path().display()
     );
+    const E38: u128 = columns::E38;
     let got = duckdb(&format!(
-        "SELECT ((transfer_id_hi::UHUGEINT << 64) | transfer_id_lo::UHUGEINT)::VARCHAR, \
+        "SELECT (transfer_id_e38::UHUGEINT * {E38}::UHUGEINT + transfer_id::UHUGEINT)::VARCHAR, \
                 date, typeof(date) FROM {transfers} ORDER BY timestamp"
     ));
     assert_eq!(
@@ -631,22 +657,21 @@ async fn duckdb_reads_the_lake_exactly() {
         "1,2026-11-21,DATE\n340282366920938463463374607431768211454,2026-11-21,DATE\n\
          18446744073709551616,2026-11-21,DATE\n"
     );
-    // Exact sums over the full range, as schemas/lake.md recommends.
-    // Exact sums over the full range, as schemas/lake.md recommends: the total (2·u128::MAX + 10)
-    // does not even fit a u128, yet both halves are exact.
+    // Exact sums over the full range: the total (2·u128::MAX + 10) does not even fit a u128, yet
+    // both parts (value mod 10^38, value div 10^38) sum exactly.
     let got = duckdb(&format!(
-        "SELECT sum(amount_hi::HUGEINT)::VARCHAR, sum(amount_lo::HUGEINT)::VARCHAR FROM {transfers}"
+        "SELECT sum(amount)::VARCHAR, sum(amount_e38)::VARCHAR FROM {transfers}"
     ));
-    let max = u64::MAX as u128;
-    assert_eq!(got, format!("{},{}\n", 2 * max, 10 + 2 * max));
+    let low = u128::MAX % columns::E38;
+    assert_eq!(got, format!("{},6\n", 10 + 2 * low));
     let got = duckdb(&format!(
         "SELECT column_name || ':' || column_type FROM (DESCRIBE SELECT timestamp, event_type, \
-         ledger, code, timeout, amount_hi FROM {transfers})"
+         ledger, code, timeout, amount, amount_e38, user_data_64 FROM {transfers})"
     ));
     assert_eq!(
         got,
-        "timestamp:UBIGINT\nevent_type:UTINYINT\nledger:UINTEGER\ncode:USMALLINT\n\
-         timeout:UINTEGER\namount_hi:UBIGINT\n"
+        "timestamp:BIGINT\nevent_type:TINYINT\nledger:BIGINT\ncode:INTEGER\n\
+         timeout:BIGINT\n\"amount:DECIMAL(38,0)\"\namount_e38:TINYINT\n\"user_data_64:DECIMAL(20,0)\"\n"
     );
     let got = duckdb(&format!(
         "SELECT key::VARCHAR || '=' || value::VARCHAR FROM parquet_kv_metadata('{}/transfers/*/*.parquet') \
@@ -657,7 +682,7 @@ async fn duckdb_reads_the_lake_exactly() {
         got,
         format!(
             "ledgerlake.cluster_id={CLUSTER}\nledgerlake.first_timestamp=1795294950000000000\n\
-             ledgerlake.format_version=1\nledgerlake.last_timestamp=1795294950000000002\n\
+             ledgerlake.format_version=2\nledgerlake.last_timestamp=1795294950000000002\n\
              ledgerlake.row_count=3\nledgerlake.table=transfers\n"
         )
     );
@@ -753,8 +778,8 @@ async fn swept_accounts_are_part_of_the_lake_and_segments_ignore_them() {
     let swept_files = lake.list_swept().await.unwrap();
     assert_eq!(swept_files.len(), 1);
     assert_eq!(
-        swept_files[0].path.as_ref(),
-        format!("swept_accounts/{:020}-{:020}.parquet", base + 3, base + 4)
+        &swept_files[0].path.as_ref()[..57],
+        format!("swept_accounts/{:020}-{:020}-", base + 3, base + 4)
     );
     assert_eq!(lake.swept_through().await.unwrap(), Some(base + 4));
     assert_eq!(
@@ -805,20 +830,20 @@ async fn an_account_in_both_tables_is_refused() {
 #[tokio::test]
 async fn swept_files_are_checked_against_their_names() {
     let lake = Lake::open("memory://").await.unwrap();
-    lake.bind_cluster(CLUSTER).await.unwrap();
-    // A stray object under swept_accounts/ is named, not skipped.
+    lake.commit_swept(&[swept(1, 10), swept(2, 20)], CLUSTER)
+        .await
+        .unwrap();
+    // A stray object under swept_accounts/ is not part of the lake: the log does not name it.
     lake.put_create(&Path::from("swept_accounts/notes.txt"), b"x".to_vec())
         .await
         .unwrap();
-    assert!(matches!(
-        lake.list_swept().await,
-        Err(LakeError::BadObjectName { .. })
-    ));
-    let lake = Lake::open("memory://").await.unwrap();
-    lake.bind_cluster(CLUSTER).await.unwrap();
+    let listed = lake.list_swept().await.unwrap();
+    assert_eq!(listed.len(), 1);
     // A file whose name promises other accounts than it holds.
-    let bytes = encode_swept_accounts(&[swept(1, 10), swept(2, 20)], CLUSTER).unwrap();
-    lake.put_create(&layout::swept_path(10, 30), bytes)
+    lake.commit_swept(&[swept(3, 30)], CLUSTER).await.unwrap();
+    let listed = lake.list_swept().await.unwrap();
+    lake.store
+        .copy(&listed[0].path, &listed[1].path)
         .await
         .unwrap();
     let err = lake.read_all_swept(None).await.unwrap_err().to_string();
