@@ -707,9 +707,15 @@ async fn verify_names_the_place_of_each_alteration() {
     assert!(!out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["ok"], false);
-    assert_eq!(json["problems"][0]["kind"], "segment_unreadable");
+    // The chained log's check comes first: the truncated file no longer has its digest.
+    assert_eq!(json["problems"][0]["check"], "file_altered");
     assert_eq!(
-        json["problems"][0]["segment"],
+        json["problems"][0]["file"],
+        victim.transfers_path.to_string()
+    );
+    assert_eq!(json["problems"][1]["kind"], "segment_unreadable");
+    assert_eq!(
+        json["problems"][1]["segment"],
         victim.transfers_path.to_string()
     );
 
