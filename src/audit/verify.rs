@@ -102,7 +102,10 @@ pub async fn run(
     let unbound = matches!(lake.read_meta().await, Ok(None));
     let no_segments = matches!(lake.list_segments().await, Ok(s) if s.is_empty());
     let no_swept = matches!(lake.list_swept().await, Ok(s) if s.is_empty());
-    if unbound && no_segments && no_swept {
+    // An object under a table directory (even one no commit names) makes it a broken lake,
+    // not a wrong `--lake`.
+    let no_table_objects = matches!(lake.holds_table_objects().await, Ok(false));
+    if unbound && no_segments && no_swept && no_table_objects {
         return Err(VerifyError::NoLake {
             location: lake.location().to_string(),
         });

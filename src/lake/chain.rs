@@ -198,6 +198,20 @@ impl Lake {
         Ok(ChainReport { tables })
     }
 
+    /// Whether any table directory holds an object (a log or a data file, committed or not).
+    /// Lists at most one object per table.
+    pub async fn holds_table_objects(&self) -> Result<bool, LakeError> {
+        for table in CHAIN_TABLES {
+            let dir = Path::from(table);
+            match self.store.list(Some(&dir)).next().await {
+                None => {}
+                Some(Ok(_)) => return Ok(true),
+                Some(Err(e)) => return Err(LakeError::store(&dir, e)),
+            }
+        }
+        Ok(false)
+    }
+
     /// Checks one table's chain.
     pub async fn check_table_chain(&self, table: &str) -> Result<TableChain, LakeError> {
         let dir = Path::from(table);

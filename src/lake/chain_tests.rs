@@ -1048,3 +1048,23 @@ async fn commits_are_read_one_at_a_time_and_files_eight_at_a_time() {
     assert_eq!(seen.log_reading_max, 1, "{seen:?}");
     assert_eq!(seen.data_reading_max, HASHES_IN_FLIGHT_MAX, "{seen:?}");
 }
+
+#[tokio::test]
+async fn any_object_under_a_table_makes_a_lake() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    put(
+        store.as_ref(),
+        &Path::from("quarantine/1-1.json"),
+        b"{}".to_vec(),
+    )
+    .await;
+    let lake = Lake::from_store(store.clone(), "memory");
+    assert!(!lake.holds_table_objects().await.unwrap());
+    put(
+        store.as_ref(),
+        &Path::from("swept_accounts/stray.txt"),
+        b"x".to_vec(),
+    )
+    .await;
+    assert!(lake.holds_table_objects().await.unwrap());
+}
