@@ -512,7 +512,9 @@ async fn plain_drain(url: &str, queue: &str, expected: u64) -> (Duration, u64) {
     (elapsed, bytes)
 }
 
-/// Watches a lake's `transfers/` for new files (first-seen times) and a process's peak RSS.
+/// Watches a lake's `transfers/` log for new commits and a process's peak RSS: a data file's
+/// first-seen time is when the commit that adds it appeared (the commit point), not when the file
+/// was written.
 struct Watcher {
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<HashMap<PathBuf, u64>>>,
@@ -532,24 +534,33 @@ impl Watcher {
             lake.join("transfers"),
         );
         let thread = std::thread::spawn(move || {
+            let mut read_commits = std::collections::HashSet::new();
             while !s.load(Ordering::Relaxed) {
                 if let Some(v) = common::peak_rss_bytes(pid) {
                     *r.lock().expect("rss lock") = v;
                 }
                 let now = common::now_ns();
-                let mut files = Vec::new();
-                if let Ok(days) = std::fs::read_dir(&dir) {
-                    for day in days.flatten() {
-                        if let Ok(entries) = std::fs::read_dir(day.path()) {
-                            files.extend(entries.flatten().map(|e| e.path()));
+                let mut added = Vec::new();
+                if let Ok(entries) = std::fs::read_dir(dir.join("_delta_log")) {
+                    for commit in entries.flatten().map(|e| e.path()) {
+                        if commit.extension().is_none_or(|e| e != "json")
+                            || !read_commits.insert(commit.clone())
+                        {
+                            continue;
+                        }
+                        let text = std::fs::read_to_string(&commit).unwrap_or_default();
+                        for line in text.lines() {
+                            let Ok(action) = serde_json::from_str::<serde_json::Value>(line) else {
+                                continue;
+                            };
+                            if let Some(path) = action["add"]["path"].as_str() {
+                                added.push(dir.join(path));
+                            }
                         }
                     }
                 }
                 let mut map = m.lock().expect("seen lock");
-                for f in files
-                    .into_iter()
-                    .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
-                {
+                for f in added {
                     map.entry(f).or_insert(now);
                 }
                 drop(map);

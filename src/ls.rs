@@ -6,13 +6,17 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_with::{serde_as, DisplayFromStr};
 
-use crate::lake::{Lake, LakeError, SegmentInfo, SweptInfo};
+use crate::lake::{Lake, LakeError, SegmentInfo, SweptInfo, Table};
 use crate::timefmt::rfc3339;
 
 /// What `ls` needs.
 #[derive(Debug, Clone)]
 pub struct LsOptions {
     pub lake: String,
+    /// Also list every version of each table with its commit time (reads every commit).
+    pub versions: bool,
+    /// List the lake as it stood at this `transfers` version (`None`: the latest).
+    pub lake_version: Option<u64>,
 }
 
 /// Footers read at once: enough to hide object-store latency, few enough to stay polite.
@@ -29,6 +33,24 @@ pub struct Listing {
     pub swept: Vec<SweptLine>,
     pub totals: Totals,
     pub quarantine: Vec<QuarantineLine>,
+    /// The `transfers` version listed (`None`: the lake has no table yet).
+    #[serde_as(as = "Option<DisplayFromStr>")]
+    pub transfers_version: Option<u64>,
+    /// Every table version, when asked for (`ls --versions`).
+    pub versions: Vec<VersionLine>,
+}
+
+/// One version of one table's log.
+#[serde_as]
+#[derive(Debug, Serialize)]
+pub struct VersionLine {
+    pub table: String,
+    #[serde_as(as = "DisplayFromStr")]
+    pub version: u64,
+    /// Commit time, milliseconds since the epoch.
+    #[serde_as(as = "DisplayFromStr")]
+    pub committed_ms: i64,
+    pub committed_at: String,
 }
 
 #[serde_as]
@@ -101,8 +123,31 @@ pub struct QuarantineLine {
 
 /// Opens the lake and lists it.
 pub async fn run(options: &LsOptions) -> Result<Listing, LakeError> {
-    let lake = Lake::open(&options.lake).await?;
-    list(&lake).await
+    let mut lake = Lake::open(&options.lake).await?;
+    if let Some(v) = options.lake_version {
+        lake = lake.at_version(v);
+    }
+    let mut listing = list(&lake).await?;
+    if options.versions {
+        for table in [Table::Transfers, Table::Accounts, Table::SweptAccounts] {
+            for v in lake.table_versions(table).await? {
+                listing.versions.push(VersionLine {
+                    table: table.dir().to_string(),
+                    version: v.version,
+                    committed_ms: v.timestamp_ms,
+                    committed_at: rfc3339_ms(v.timestamp_ms),
+                });
+            }
+        }
+    }
+    Ok(listing)
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    u64::try_from(ms)
+        .ok()
+        .and_then(|ms| ms.checked_mul(1_000_000))
+        .map_or_else(|| "-".to_string(), rfc3339)
 }
 
 /// Reads the lake's listing and every segment's footer (counts), without reading any rows.
@@ -181,5 +226,7 @@ pub async fn list(lake: &Lake) -> Result<Listing, LakeError> {
         swept,
         totals,
         quarantine,
+        transfers_version: lake.transfers_version().await?,
+        versions: Vec::new(),
     })
 }

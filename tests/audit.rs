@@ -473,7 +473,7 @@ async fn write_lake(
                 }
             }
         }
-        lake.commit(
+        lake.commit_ignoring_position(
             &Segment {
                 events: events.clone(),
                 new_accounts,

@@ -18,6 +18,8 @@ pub struct BalancesOptions {
     /// Inclusive: an event at exactly this moment counts.
     pub at: Moment,
     pub selection: Selection,
+    /// Read the lake as it stood at this `transfers` table version (`None`: the latest).
+    pub lake_version: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +75,10 @@ pub async fn run(
     options: &BalancesOptions,
     progress: &dyn ReadProgress,
 ) -> Result<BalancesReport, BalancesError> {
-    let lake = Lake::open(&options.lake).await?;
+    let mut lake = Lake::open(&options.lake).await?;
+    if let Some(version) = options.lake_version {
+        lake = lake.at_version(version);
+    }
     balances_as_of(&lake, options.at, &options.selection, progress).await
 }
 

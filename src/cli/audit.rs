@@ -34,6 +34,10 @@ pub struct BalancesArgs {
     /// Only accounts of this ledger; repeat for several.
     #[arg(long = "ledger")]
     pub ledgers: Vec<u32>,
+    /// Read the lake as it stood at this version of its transfers table (time travel; `ls
+    /// --versions` lists them). Default: the latest.
+    #[arg(long)]
+    pub lake_version: Option<u64>,
     /// `table` for people, `json` for scripts (every u64 and u128 a decimal string), `csv` for
     /// spreadsheets.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
@@ -82,6 +86,7 @@ impl From<BalancesArgs> for BalancesOptions {
                 accounts: args.accounts.into_iter().collect::<BTreeSet<_>>(),
                 ledgers: args.ledgers.into_iter().collect(),
             },
+            lake_version: args.lake_version,
         }
     }
 }

@@ -13,6 +13,13 @@ pub struct LsArgs {
     /// The lake (see `export --lake`).
     #[arg(long, env = "LEDGERLAKE_LAKE")]
     pub lake: String,
+    /// Also list every version of each table's Delta log with its commit time (reads every
+    /// commit of the log: slow on a long history).
+    #[arg(long)]
+    pub versions: bool,
+    /// List the lake as it stood at this version of its transfers table (time travel).
+    #[arg(long)]
+    pub lake_version: Option<u64>,
     /// `table` for people, `json` for scripts (every u64 a decimal string).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
@@ -20,7 +27,11 @@ pub struct LsArgs {
 
 impl From<LsArgs> for LsOptions {
     fn from(args: LsArgs) -> LsOptions {
-        LsOptions { lake: args.lake }
+        LsOptions {
+            lake: args.lake,
+            versions: args.versions,
+            lake_version: args.lake_version,
+        }
     }
 }
 
@@ -38,11 +49,14 @@ pub async fn run(args: LsArgs) -> Result<Outcome, CliError> {
 
 pub fn render_table(listing: &Listing) -> String {
     let mut out = format!(
-        "lake {}  cluster {}  format {}\n",
+        "lake {}  cluster {}  format {}  transfers version {}\n",
         listing.lake,
         listing.cluster_id.as_deref().unwrap_or("-"),
         listing
             .format_version
+            .map_or("-".to_string(), |v| v.to_string()),
+        listing
+            .transfers_version
             .map_or("-".to_string(), |v| v.to_string())
     );
     let segments = listing.segments.iter().map(|line| {
@@ -93,6 +107,18 @@ pub fn render_table(listing: &Listing) -> String {
         out.push_str(&format!("first: {first} ({})\n", rfc3339(first)));
         out.push_str(&format!("last:  {last} ({})\n", rfc3339(last)));
     }
+    if !listing.versions.is_empty() {
+        out.push_str(&output::table(
+            &[text("table"), number("version"), text("committed")],
+            listing.versions.iter().map(|v| {
+                vec![
+                    v.table.clone(),
+                    v.version.to_string(),
+                    v.committed_at.clone(),
+                ]
+            }),
+        ));
+    }
     out.push_str(&format!(
         "quarantine: {} messages\n",
         listing.quarantine.len()
@@ -128,7 +154,7 @@ mod tests {
         Listing {
             lake: "/l".into(),
             cluster_id: Some("7".into()),
-            format_version: Some(1),
+            format_version: Some(2),
             segments: vec![SegmentLine {
                 date: "2554-07-21".into(),
                 first_timestamp: ts,
@@ -158,6 +184,8 @@ mod tests {
                 bytes: 12,
                 reason: "not JSON".into(),
             }],
+            transfers_version: Some(4),
+            versions: Vec::new(),
         }
     }
 
@@ -176,7 +204,7 @@ mod tests {
     fn the_table_lists_segments_totals_and_quarantine() {
         let table = render_table(&listing());
         assert!(
-            table.starts_with("lake /l  cluster 7  format 1\n"),
+            table.starts_with("lake /l  cluster 7  format 2  transfers version 4\n"),
             "{table}"
         );
         assert!(table.contains("transfers/x.parquet"), "{table}");

@@ -281,6 +281,14 @@ pub fn refusal(
                         vhost: vhost.into(),
                     })
                 }
+                // RabbitMQ: "queue 'q' in vhost '/' in exclusive use": another exporter
+                // consumes the queue (ledgerlake consumes exclusively). This one waits as a
+                // standby and takes over when that one's connection closes.
+                (_, AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED))
+                    if message.contains("exclusive") =>
+                {
+                    None
+                }
                 (_, AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)) => {
                     Some(Refusal::Permission {
                         user: user.into(),
@@ -388,8 +396,12 @@ impl Session {
             .basic_consume(
                 options.queue.as_str().into(),
                 options.consumer_tag.as_str().into(),
+                // Exclusive: one exporter per queue. A second one is refused by the broker
+                // before it reads a message (and retries, as a standby); one on another queue
+                // of the same exchange is stopped by the lake's log at its first commit.
                 BasicConsumeOptions {
                     no_ack: false,
+                    exclusive: true,
                     ..BasicConsumeOptions::default()
                 },
                 FieldTable::default(),

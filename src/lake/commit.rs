@@ -10,7 +10,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 
 use super::columns::timestamp_to_i64;
 use super::layout::{self, Table};
-use super::log::{self, AddFile, CommitRequest, Committed};
+use super::log::{self, AddFile, CommitRequest, Committed, Pins};
 use super::parquet::{self, encode_accounts_file, encode_transfers_file, Encoded};
 use super::{CommitOutcome, Lake, LakeError, Segment};
 
@@ -54,6 +54,26 @@ impl Lake {
         segment: &Segment,
         cluster_id: u128,
     ) -> Result<CommitOutcome, LakeError> {
+        self.commit_segment(segment, cluster_id, true).await
+    }
+
+    /// Commits a segment whatever the tables' positions say, as a tampering or buggy writer
+    /// could: for tests of what `verify` finds (overlaps, duplicates). Test API.
+    #[cfg(any(test, feature = "testbed"))]
+    pub async fn commit_ignoring_position(
+        &self,
+        segment: &Segment,
+        cluster_id: u128,
+    ) -> Result<CommitOutcome, LakeError> {
+        self.commit_segment(segment, cluster_id, false).await
+    }
+
+    async fn commit_segment(
+        &self,
+        segment: &Segment,
+        cluster_id: u128,
+        check_position: bool,
+    ) -> Result<CommitOutcome, LakeError> {
         let events = &segment.events;
         parquet::assert_segment_events(events);
         let first = events[0].timestamp;
@@ -75,7 +95,7 @@ impl Lake {
             .log
             .known_position(Table::Transfers, cluster_id)
             .await?;
-        if committed.is_some_and(|p| p >= position) {
+        if check_position && committed.is_some_and(|p| p >= position) {
             return Ok(CommitOutcome::AlreadyCommitted);
         }
 
@@ -84,9 +104,23 @@ impl Lake {
             let encoded = encode_accounts_file(&segment.new_accounts, cluster_id, first, last)?;
             let file = prepare(Table::Accounts, first, last, encoded);
             bytes += file.add.size;
-            self.commit_file(Table::Accounts, file, position, cluster_id)
-                .await?;
+            self.commit_file(
+                Table::Accounts,
+                file,
+                position,
+                cluster_id,
+                check_position,
+                None,
+            )
+            .await?;
         }
+        let pins = Pins {
+            accounts: self.log.known_version(Table::Accounts, cluster_id).await?,
+            swept_accounts: self
+                .log
+                .known_version(Table::SweptAccounts, cluster_id)
+                .await?,
+        };
         let file = prepare(
             Table::Transfers,
             first,
@@ -95,7 +129,14 @@ impl Lake {
         );
         bytes += file.add.size;
         match self
-            .commit_file(Table::Transfers, file, position, cluster_id)
+            .commit_file(
+                Table::Transfers,
+                file,
+                position,
+                cluster_id,
+                check_position,
+                Some(pins),
+            )
             .await?
         {
             Committed::Version(_) => Ok(CommitOutcome::Committed { bytes }),
@@ -118,8 +159,15 @@ impl Lake {
         let encoded = encode_accounts_file(&segment.new_accounts, cluster_id, first, last)?;
         let file = prepare(Table::Accounts, first, last, encoded);
         let path = file.path.clone();
-        self.commit_file(Table::Accounts, file, timestamp_to_i64(last), cluster_id)
-            .await?;
+        self.commit_file(
+            Table::Accounts,
+            file,
+            timestamp_to_i64(last),
+            cluster_id,
+            true,
+            None,
+        )
+        .await?;
         Ok(path)
     }
 
@@ -132,12 +180,15 @@ impl Lake {
         file: Prepared,
         position: i64,
         cluster_id: u128,
+        check_position: bool,
+        pins: Option<Pins>,
     ) -> Result<Committed, LakeError> {
-        if self
-            .log
-            .known_position(table, cluster_id)
-            .await?
-            .is_some_and(|p| p >= position)
+        if check_position
+            && self
+                .log
+                .known_position(table, cluster_id)
+                .await?
+                .is_some_and(|p| p >= position)
         {
             return Ok(Committed::AlreadyCovered);
         }
@@ -150,7 +201,8 @@ impl Lake {
             adds: vec![file.add],
             removes: Vec::new(),
             position,
-            skip_if_covered: true,
+            skip_if_covered: check_position,
+            pins,
         };
         self.log.commit(request, cluster_id).await
     }
@@ -158,6 +210,10 @@ impl Lake {
     /// Binds the lake to `cluster_id` and creates the tables that do not exist yet (once per
     /// `Lake`).
     pub(crate) async fn ensure_tables(&self, cluster_id: u128) -> Result<(), LakeError> {
+        assert!(
+            self.as_of.is_none(),
+            "a lake read at an earlier version is read-only"
+        );
         if self.tables_ready.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }

@@ -148,22 +148,31 @@ impl Lake {
         Ok((Some(v), self.log.active_files(table, snapshot).await?))
     }
 
-    /// One listing of the given tables, as the logs say now.
+    /// One listing of the given tables, as the logs say now, or, for a lake opened at a
+    /// `transfers` version (`at_version`), as the lake stood then: `transfers` at that version,
+    /// and `accounts` and `swept_accounts` at the versions that commit recorded
+    /// (`tableVersions`; the table-creating version 0 records none: nothing was swept then).
     pub(crate) async fn listing(&self, tables: &[Table]) -> Result<Listing, LakeError> {
         let mut listing = Listing::default();
+        let pins = match self.as_of {
+            Some(v) => Some(self.log.pins_of(Table::Transfers, v).await?),
+            None => None,
+        };
         for &table in tables {
             match table {
                 Table::Transfers => {
-                    let (version, files) = self.active(table, None).await?;
+                    let (version, files) = self.active(table, self.as_of).await?;
                     listing.transfers = parse_segment_files(table, files)?;
                     listing.transfers_version = version;
                 }
                 Table::Accounts => {
+                    let version = pins.map(|p| p.map_or(0, |p| p.accounts));
                     listing.accounts =
-                        parse_segment_files(table, self.active(table, None).await?.1)?
+                        parse_segment_files(table, self.active(table, version).await?.1)?
                 }
                 Table::SweptAccounts => {
-                    listing.swept = parse_swept_files(self.active(table, None).await?.1)?
+                    let version = pins.map(|p| p.map_or(0, |p| p.swept_accounts));
+                    listing.swept = parse_swept_files(self.active(table, version).await?.1)?
                 }
             }
         }
@@ -174,6 +183,20 @@ impl Lake {
     pub(crate) async fn listing_all(&self) -> Result<Listing, LakeError> {
         self.listing(&[Table::Transfers, Table::Accounts, Table::SweptAccounts])
             .await
+    }
+
+    /// The `transfers` version this lake is read at: `at_version`'s, or the latest (`None`: no
+    /// table yet).
+    pub async fn transfers_version(&self) -> Result<Option<u64>, LakeError> {
+        if self.as_of.is_some() {
+            return Ok(self.as_of);
+        }
+        if !self.table_exists(Table::Transfers).await? {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.log.snapshot(Table::Transfers, None).await?.version(),
+        ))
     }
 
     /// Every version of `table` with its commit time, oldest first (empty: no table yet).
@@ -250,6 +273,7 @@ impl Lake {
             removes: orphans.iter().map(|o| o.table_path.clone()).collect(),
             position,
             skip_if_covered: false,
+            pins: None,
         };
         self.log.commit(request, cluster_id).await?;
         Ok(orphans.into_iter().map(|o| o.path.clone()).collect())

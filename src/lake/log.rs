@@ -100,6 +100,17 @@ pub(crate) struct CommitRequest {
     /// Whether a table position at or past `position` means this commit was already made (an
     /// append); `false` for commits that may move the position back (orphan removal).
     pub skip_if_covered: bool,
+    /// The versions of the other tables this commit is consistent with (`transfers` commits
+    /// record the `accounts` and `swept_accounts` versions they follow: time travel reads them).
+    pub pins: Option<Pins>,
+}
+
+/// The `accounts` and `swept_accounts` versions a `transfers` version follows
+/// (`commitInfo.ledgerlake.tableVersions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pins {
+    pub accounts: u64,
+    pub swept_accounts: u64,
 }
 
 /// What a commit did.
@@ -193,6 +204,7 @@ fn commit_info(
     writer: &str,
     previous: Option<String>,
     adds: &[AddFile],
+    pins: Option<Pins>,
 ) -> Result<(RecordBatch, Arc<StructType>), arrow::error::ArrowError> {
     let file_fields = Fields::from(vec![
         Field::new("path", DataType::Utf8, false),
@@ -221,11 +233,28 @@ fn commit_info(
         Arc::new(files),
         None,
     )?;
+    let pin_fields = Fields::from(vec![
+        Field::new("accounts", DataType::Int64, false),
+        Field::new("swept_accounts", DataType::Int64, false),
+    ]);
+    let pinned = StructArray::try_new(
+        pin_fields.clone(),
+        vec![
+            Arc::new(Int64Array::from(
+                vec![pins.map_or(0, |p| p.accounts as i64)],
+            )) as ArrayRef,
+            Arc::new(Int64Array::from(vec![
+                pins.map_or(0, |p| p.swept_accounts as i64)
+            ])),
+        ],
+        Some(vec![pins.is_some()].into()),
+    )?;
     let inner_fields = Fields::from(vec![
         Field::new("formatVersion", DataType::Int32, false),
         Field::new("writer", DataType::Utf8, false),
         Field::new("previousCommitSha256", DataType::Utf8, true),
         Field::new("addedFiles", DataType::List(item), false),
+        Field::new("tableVersions", DataType::Struct(pin_fields), true),
     ]);
     let inner = StructArray::try_new(
         inner_fields.clone(),
@@ -234,6 +263,7 @@ fn commit_info(
             Arc::new(StringArray::from(vec![writer])),
             Arc::new(StringArray::from(vec![previous])),
             Arc::new(list),
+            Arc::new(pinned),
         ],
         None,
     )?;
@@ -269,6 +299,32 @@ fn read_commit(
         Some(bytes) => Ok(bytes?.to_vec()),
         None => Err(delta_kernel::KernelError::FileNotFound(file.to_string())),
     }
+}
+
+/// The `commitInfo.ledgerlake.tableVersions` of a commit's bytes.
+fn pins_in(commit: &[u8]) -> Option<Pins> {
+    commit
+        .split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .find_map(|v| {
+            let pins = v
+                .get("commitInfo")?
+                .get("ledgerlake")?
+                .get("tableVersions")?;
+            Some(Pins {
+                accounts: pins.get("accounts")?.as_u64()?,
+                swept_accounts: pins.get("swept_accounts")?.as_u64()?,
+            })
+        })
+}
+
+/// The `commitInfo.timestamp` of a commit's bytes (0 if it has none).
+fn commit_timestamp(commit: &[u8]) -> i64 {
+    commit
+        .split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("commitInfo")?.get("timestamp")?.as_i64())
+        .unwrap_or(0)
 }
 
 /// The `commitInfo.ledgerlake.writer` of a commit's bytes, if any.
@@ -343,6 +399,24 @@ impl Log {
             Some(k) => map.insert(table, k),
             None => map.remove(&table),
         };
+    }
+
+    /// The table's latest version as the writer knows it (reading the log if it knows nothing).
+    pub async fn known_version(&self, table: Table, cluster_id: u128) -> Result<u64, LakeError> {
+        if self.known(table).is_none() {
+            self.known_position(table, cluster_id).await?;
+        }
+        Ok(self.known(table).map_or(0, |k| k.snapshot.version()))
+    }
+
+    /// The `tableVersions` a commit of `table` recorded (`None`: it recorded none).
+    pub async fn pins_of(&self, table: Table, version: u64) -> Result<Option<Pins>, LakeError> {
+        let url = self.table_url(table);
+        self.run(table, move |engine| {
+            let bytes = read_commit(engine, &url, version).map_err(|e| kernel_err(table, e))?;
+            Ok(pins_in(&bytes))
+        })
+        .await
     }
 
     /// The table's position as the writer knows it (reading the log if it knows nothing).
@@ -421,7 +495,7 @@ impl Log {
         let schema = delta_schema(table)?;
         let writer = self.writer.clone();
         self.run(table, move |engine| {
-            let (info, info_schema) = commit_info(&writer, None, &[]).map_err(|e| {
+            let (info, info_schema) = commit_info(&writer, None, &[], None).map_err(|e| {
                 kernel_err(table, delta_kernel::KernelError::generic(e.to_string()))
             })?;
             let mut builder = create_table(url.as_str(), schema, engine_info(), true)
@@ -498,11 +572,7 @@ impl Log {
             let mut out = Vec::new();
             for version in 0..=latest {
                 let bytes = read_commit(engine, &url, version).map_err(|e| kernel_err(table, e))?;
-                let timestamp_ms = bytes
-                    .split(|&b| b == b'\n')
-                    .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
-                    .find_map(|v| v.get("commitInfo")?.get("timestamp")?.as_i64())
-                    .unwrap_or(0);
+                let timestamp_ms = commit_timestamp(&bytes);
                 out.push(TableVersion {
                     version,
                     timestamp_ms,
@@ -588,7 +658,7 @@ fn commit_once(
     let snapshot = known.snapshot;
     let base = snapshot.version();
     let previous = hex(&sha256(&read_commit(engine, url, base).map_err(err)?));
-    let (info, info_schema) = commit_info(writer, Some(previous), &request.adds)
+    let (info, info_schema) = commit_info(writer, Some(previous), &request.adds, request.pins)
         .map_err(|e| err(delta_kernel::KernelError::generic(e.to_string())))?;
 
     let mut txn = snapshot

@@ -114,6 +114,8 @@ pub struct Lake {
     log: log::Log,
     /// The three tables exist and the lake is bound (see `ensure_tables`).
     tables_ready: std::sync::atomic::AtomicBool,
+    /// Read the lake as it stood at this `transfers` table version (see `at_version`).
+    as_of: Option<u64>,
 }
 
 impl Lake {
@@ -128,6 +130,7 @@ impl Lake {
             location: opened.display,
             log: log::Log::new(opened.base, opened.root),
             tables_ready: Default::default(),
+            as_of: None,
         })
     }
 
@@ -141,7 +144,21 @@ impl Lake {
             store,
             location: location.into(),
             tables_ready: Default::default(),
+            as_of: None,
         }
+    }
+
+    /// This lake as it stood at version `version` of its `transfers` table (time travel): every
+    /// read sees that version's files, the accounts files of its segments and the swept files
+    /// committed by then. Such a lake is read-only: committing to it is a programmer error.
+    pub fn at_version(mut self, version: u64) -> Lake {
+        self.as_of = Some(version);
+        self
+    }
+
+    /// The `transfers` version this lake is read at, if not the latest.
+    pub fn version(&self) -> Option<u64> {
+        self.as_of
     }
 
     /// Where the lake is, for display: never contains a password or a query value (see

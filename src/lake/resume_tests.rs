@@ -24,6 +24,8 @@ use super::*;
 #[derive(Debug, Default)]
 struct Seen {
     lists: usize,
+    /// Objects of `_delta_log/` read (commits, checkpoints, `_last_checkpoint`).
+    log_reads: usize,
     /// Objects with a read in progress, and how many reads each.
     reading: HashMap<Path, usize>,
     /// The most distinct objects read at the same time.
@@ -75,6 +77,7 @@ impl ObjectStore for Watched {
         tokio::time::sleep(self.read_delay).await;
         let result = self.inner.get_opts(path, options).await;
         if !data {
+            self.seen.lock().unwrap().log_reads += 1;
             return result;
         }
         let mut seen = self.seen.lock().unwrap();
@@ -320,4 +323,69 @@ async fn a_foreign_object_in_a_table_is_not_lake_data() {
     let state = lake.resume_state(CLUSTER).await.unwrap();
     assert_eq!(state.swept_file_count, 3);
     assert_eq!(state.segment_count, 1);
+}
+
+/// Segment `i` of a long history: one event per second from 2026-10-01, two accounts of its own.
+fn nth_segment(i: u64) -> Segment {
+    let base = parse_day_start("2026-10-01T00:00:00Z") + i * 1_000_000_000;
+    let mut segment = one_day_segment("2026-10-01T00:00:00Z", 1, u128::from(i) * 10 + 1);
+    for e in &mut segment.events {
+        e.timestamp = base;
+        e.transfer.timestamp = base;
+    }
+    for a in &mut segment.new_accounts {
+        a.first_seen_timestamp = base;
+    }
+    segment
+}
+
+/// Log objects read by a session start on a lake of `commits` commits.
+async fn log_reads_to_open(commits: u64) -> usize {
+    let (lake, seen) = watched_lake(std::path::Path::new("."), Duration::ZERO);
+    for i in 0..commits {
+        lake.commit(&nth_segment(i), CLUSTER).await.unwrap();
+    }
+    seen.lock().unwrap().log_reads = 0;
+    let state = lake.resume_state(CLUSTER).await.unwrap();
+    assert_eq!(state.segment_count as u64, commits);
+    let reads = seen.lock().unwrap().log_reads;
+    eprintln!("opening {commits} commits read {reads} log objects");
+    reads
+}
+
+#[tokio::test]
+async fn opening_a_long_history_reads_a_bounded_number_of_log_objects() {
+    // Both histories end 30 commits after a checkpoint: one is 100 commits longer, and opening
+    // it reads exactly as many log objects (_last_checkpoint, the checkpoint, the commits after
+    // it), fewer than its commits.
+    let interval = CHECKPOINT_INTERVAL_COMMITS;
+    let short = log_reads_to_open(interval + 30).await;
+    let long = log_reads_to_open(2 * interval + 30).await;
+    assert_eq!(long, short, "opening reads more as the history grows");
+    assert!(long < (2 * interval + 30) as usize, "{long}");
+}
+
+#[tokio::test]
+async fn a_second_writer_is_named_and_refused() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let first = Lake::from_store(store.clone(), "shared");
+    let second = Lake::from_store(store, "shared");
+    first.commit(&nth_segment(0), CLUSTER).await.unwrap();
+    // The second writer commits on top of the first one's commit...
+    second.commit(&nth_segment(1), CLUSTER).await.unwrap();
+    // ...so the first one's next commit, made on its own last snapshot, loses the version race
+    // and is refused, naming the other writer; nothing of it is committed.
+    match first.commit(&nth_segment(2), CLUSTER).await {
+        Err(e @ LakeError::AnotherWriter { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("another exporter is writing this lake"),
+                "{text}"
+            );
+            assert!(!e.is_transient(), "the exporter stops rather than retries");
+        }
+        other => panic!("{other:?}"),
+    }
+    let fresh = Lake::from_store(second.store.clone(), "shared");
+    assert_eq!(fresh.list_segments().await.unwrap().len(), 2);
 }

@@ -76,6 +76,8 @@ impl Lake {
                 file,
                 timestamp_to_i64(last),
                 cluster_id,
+                true,
+                None,
             )
             .await?
         {
