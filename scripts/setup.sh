@@ -53,6 +53,21 @@ if [ ! -x "$DUCKDB_S3_CLI" ] || [ ! -f "$HTTPFS" ]; then
   chmod +x "$DUCKDB_S3_CLI"
   rm -rf "$wheels"
 fi
+# --- DuckDB's delta extension (delta_scan), for schemas/duckdb/lake_delta.sql and its tests ---
+# PyPI's wheel is built for DuckDB 1.5.5 only, so it sits next to the httpfs one and loads into the
+# same 1.5.5 CLI (LOAD '<path>'). The synthetic cookbook lake is written with delta-rs and pyarrow
+# (installed with the readers below).
+DELTA_EXT="$DUCKDB_S3_DIR/duckdb_extension_delta/extensions/v$DUCKDB_S3_VERSION/delta.duckdb_extension"
+if [ ! -f "$DELTA_EXT" ]; then
+  log "fetching duckdb-extension-delta $DUCKDB_S3_VERSION from PyPI (delta_scan)"
+  wheels="$(mktemp -d)"
+  "$PY" -m pip download -q --disable-pip-version-check --no-deps -d "$wheels" \
+    "duckdb-extension-delta==$DUCKDB_S3_VERSION" >&2
+  mkdir -p "$DUCKDB_S3_DIR"
+  for wheel in "$wheels"/*.whl; do "$PY" -m zipfile -e "$wheel" "$DUCKDB_S3_DIR"; done
+  rm -rf "$wheels"
+fi
+# --- end of the delta extension block ---
 ZIG="$("$PY" -c 'import ziglang, os; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')"
 [ -x "$ZIG" ] || { log "zig not found at $ZIG"; exit 1; }
 
@@ -139,3 +154,4 @@ echo "export LEDGERLAKE_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/%2f"
 echo "export LEDGERLAKE_S3S_FS=$S3S_BIN"
 echo "export LEDGERLAKE_DUCKDB_S3_CLI=$DUCKDB_S3_CLI"
 echo "export LEDGERLAKE_DUCKDB_HTTPFS=$HTTPFS"
+echo "export LEDGERLAKE_DUCKDB_DELTA=$DELTA_EXT"

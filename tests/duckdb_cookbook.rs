@@ -1,13 +1,16 @@
 //! The auditors' DuckDB cookbook (`schemas/duckdb/cookbook/*.sql`, quoted in docs/AUDIT.md), run
 //! with the real DuckDB CLI by `tests/duckdb/check_cookbook.py`:
 //!
-//! - on a synthetic lake whose answers come from a Python reference ledger
-//!   (`tests/duckdb/run_synthetic.sh`);
+//! - on a synthetic lake (written with delta-rs) whose answers come from a Python reference ledger
+//!   (`tests/duckdb/run_synthetic.sh`): every query with plain DuckDB at the latest version and at
+//!   an earlier transfers version (time travel, answers from the events committed up to it), and a
+//!   subset through DuckDB's delta extension at both;
 //! - on a lake exported from the real stack (TigerBeetle replica, the `tigerbeetle amqp` CDC job,
 //!   RabbitMQ, the exporter in-process), with every expected answer computed from the source
 //!   cluster through the client (`query_transfers`, `query_accounts`, `lookup_accounts`,
 //!   `get_account_transfers`, `get_account_balances`) and the workload's list of expired
-//!   transfers, never from the lake.
+//!   transfers, never from the lake; every query with plain DuckDB, the subset with the delta
+//!   extension.
 //!
 //! What the source cannot tell: when the cluster expired a pending transfer (TigerBeetle keeps no
 //! balance point for an expiry and `query_transfers` returns the pending transfer only). The
@@ -64,11 +67,31 @@ fn require_duckdb() {
     );
 }
 
+/// The DuckDB 1.5.5 CLI and the delta extension that loads into it (scripts/setup.sh fetches both;
+/// the extension sits next to the httpfs one when LEDGERLAKE_DUCKDB_DELTA is not set).
+fn delta_reader() -> (String, String) {
+    let cli = std::env::var("LEDGERLAKE_DUCKDB_S3_CLI")
+        .expect("LEDGERLAKE_DUCKDB_S3_CLI (run scripts/setup.sh)");
+    let extension = std::env::var("LEDGERLAKE_DUCKDB_DELTA").unwrap_or_else(|_| {
+        std::env::var("LEDGERLAKE_DUCKDB_HTTPFS")
+            .expect("LEDGERLAKE_DUCKDB_DELTA or LEDGERLAKE_DUCKDB_HTTPFS (run scripts/setup.sh)")
+            .replace("httpfs", "delta")
+    });
+    assert!(
+        Path::new(&cli).is_file() && Path::new(&extension).is_file(),
+        "the DuckDB 1.5.5 CLI ({cli}) or the delta extension ({extension}) is missing: run scripts/setup.sh"
+    );
+    (cli, extension)
+}
+
 #[test]
 fn synthetic_lake_cookbook_matches_the_reference_ledger() {
     require_duckdb();
+    let (delta_cli, delta_extension) = delta_reader();
     let out = Command::new("bash")
         .arg("tests/duckdb/run_synthetic.sh")
+        .env("DELTA_CLI", delta_cli)
+        .env("DELTA_EXTENSION", delta_extension)
         .current_dir(repo_root())
         .output()
         .expect("bash runs");
@@ -79,11 +102,180 @@ fn synthetic_lake_cookbook_matches_the_reference_ledger() {
         "run_synthetic.sh failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
-    assert!(
-        stdout.contains(" passed, 0 failed"),
+    // Plain at the latest version and at an earlier one, then the delta extension at both.
+    assert_eq!(
+        stdout.matches(" passed, 0 failed").count(),
+        4,
         "unexpected output:\n{stdout}\n{stderr}"
     );
+    assert!(
+        stdout.contains("97 passed, 0 failed") && stdout.contains("5 passed, 0 failed"),
+        "every cookbook case ran:\n{stdout}\n{stderr}"
+    );
     eprintln!("{stdout}");
+}
+
+// ------------------------------------------------------------------------------------------------
+// The views over a lake written by ledgerlake itself (`Lake::commit`, the exporter's commit path):
+// enough commits for the kernel's checkpoints, time travel to versions before, at and after one.
+
+/// A lake of `segments` single-phase segments, each committed by `Lake::commit`; returns the
+/// events of each segment, in commit order. Amounts and balances reach past 10^38.
+async fn committed_lake(location: &str, segments: usize) -> Vec<Vec<ledgerlake::cdc::Event>> {
+    use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
+    use ledgerlake::lake::{AccountRecord, Segment};
+    const CLUSTER: u128 = 0x00c0_ffee;
+    let lake = Lake::open(location).await.expect("lake");
+    lake.bind_cluster(CLUSTER).await.expect("bind");
+    // 2024-03-01T00:00:00Z; one segment every 10 minutes, so none straddles midnight.
+    let base = 1_709_251_200 * NS_PER_S;
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for k in 0..segments as u64 {
+        let mut events = Vec::new();
+        for i in 0..(1 + k % 3) {
+            let timestamp = base + k * 600 * NS_PER_S + i * NS_PER_S;
+            // Accounts 1..=40 on two ledgers; amounts small, near 10^38 and near u128::MAX.
+            let (debit, credit) = (1 + (k * 7 + i) % 40, 1 + (k * 11 + i + 1) % 40);
+            let (debit, credit) = if debit == credit {
+                (debit, 1 + debit % 40)
+            } else {
+                (debit, credit)
+            };
+            let amount = match (k + i) % 4 {
+                0 => u128::from(k + i + 1),
+                1 => 10u128.pow(38) + u128::from(k),
+                2 => 10u128.pow(38) - 1,
+                _ => u128::MAX / 7 - u128::from(i),
+            };
+            let side = |id: u64, debits: bool| AccountFields {
+                id: u128::from(id) << 100 | u128::from(id),
+                debits_posted: if debits { amount } else { 0 },
+                credits_posted: if debits { 0 } else { amount },
+                timestamp: base - 1_000 + id,
+                ..AccountFields::default()
+            };
+            events.push(Event {
+                timestamp,
+                event_type: EventType::SinglePhase,
+                ledger: 1,
+                transfer: TransferFields {
+                    id: u128::from(timestamp),
+                    amount,
+                    timestamp,
+                    user_data_128: u128::MAX,
+                    user_data_64: u64::MAX,
+                    user_data_32: u32::MAX,
+                    ..TransferFields::default()
+                },
+                debit_account: side(debit, true),
+                credit_account: side(credit, false),
+            });
+        }
+        let mut new_accounts = Vec::new();
+        for e in &events {
+            for a in [&e.debit_account, &e.credit_account] {
+                if seen.insert(a.id) {
+                    new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
+                }
+            }
+        }
+        let segment = Segment {
+            events: events.clone(),
+            new_accounts,
+        };
+        lake.commit(&segment, CLUSTER).await.expect("commit");
+        out.push(events);
+    }
+    out
+}
+
+/// Runs `queries` over the views at `lake_version` (None: latest), plain or through the delta
+/// extension; returns the JSON DuckDB printed.
+fn views_answer(lake: &str, lake_version: Option<u64>, delta: bool, queries: &str) -> String {
+    let mut command;
+    if delta {
+        let (cli, extension) = delta_reader();
+        command = Command::new(cli);
+        command.args(["-json", "-cmd", &format!("LOAD '{extension}'")]);
+    } else {
+        command = Command::new("duckdb");
+        command.arg("-json");
+    }
+    if let Some(version) = lake_version {
+        command.args(["-cmd", &format!("SET VARIABLE lake_version = {version}")]);
+    }
+    let schema = if delta { "lake_delta.sql" } else { "lake.sql" };
+    let out = command
+        .args(["-cmd", &format!("SET VARIABLE lake = '{lake}'")])
+        .args(["-cmd", &format!(".read schemas/duckdb/{schema}")])
+        .args(["-c", queries])
+        .current_dir(repo_root())
+        .output()
+        .expect("duckdb runs");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "duckdb over {lake} at {lake_version:?} (delta: {delta}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_read_a_committed_lake_at_every_kind_of_version() {
+    require_duckdb();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = dir.path().join("lake").to_string_lossy().into_owned();
+    // Past two checkpoints of `transfers` (every 100 commits).
+    let segments = committed_lake(&location, 215).await;
+    let log = dir.path().join("lake/transfers/_delta_log");
+    assert!(
+        log.join("_last_checkpoint").is_file(),
+        "the writer checkpointed transfers"
+    );
+    let queries = "SELECT count(*) AS events, CAST(exact_sum(amount) AS VARCHAR) AS volume, \
+                          CAST(max(timestamp) AS VARCHAR) AS last FROM events; \
+                   SELECT count(*) AS accounts FROM accounts; \
+                   SELECT transfers_version, versions_from FROM lake_info;";
+    // Version v of transfers holds the first v segments (version 0 creates the table).
+    for version in [
+        None,
+        Some(1),
+        Some(99),
+        Some(100),
+        Some(150),
+        Some(200),
+        Some(201),
+    ] {
+        let upto = version.map_or(segments.len(), |v| v as usize);
+        let events: Vec<_> = segments[..upto].iter().flatten().collect();
+        let mut volume = Wide::default();
+        let mut accounts = HashSet::new();
+        for e in &events {
+            volume.add(e.transfer.amount);
+            accounts.insert(e.debit_account.id);
+            accounts.insert(e.credit_account.id);
+        }
+        let expected = format!(
+            "[{{\"events\":{},\"volume\":\"{}\",\"last\":\"{}\"}}]\n\
+             [{{\"accounts\":{}}}]\n[{{\"transfers_version\":{},\"versions_from\":{}}}]\n",
+            events.len(),
+            volume.decimal(),
+            events.last().expect("events").timestamp,
+            accounts.len(),
+            upto,
+            // Every transfers commit records the accounts versions it follows.
+            if version.is_some() {
+                "\"tableVersions\""
+            } else {
+                "null"
+            }
+        );
+        let plain = views_answer(&location, version, false, queries);
+        assert_eq!(plain, expected, "plain DuckDB at {version:?}");
+        let delta = views_answer(&location, version, true, queries);
+        assert_eq!(delta, expected, "delta extension at {version:?}");
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1155,11 +1347,20 @@ fn posted_volume_case(cases: &mut Cases, source: &Source) {
 
 // ------------------------------------------------------------------------------------------------
 
-fn run_checker(lake: &str, expected: &Path) -> (bool, String) {
-    let out = Command::new("python3")
+/// Runs the cookbook checker with plain DuckDB, or (`delta`) the subset through the delta extension.
+fn run_checker(lake: &str, expected: &Path, delta: bool) -> (bool, String) {
+    let mut command = Command::new("python3");
+    command
         .arg(repo_root().join("tests/duckdb/check_cookbook.py"))
         .arg(lake)
-        .arg(expected)
+        .arg(expected);
+    if delta {
+        let (cli, extension) = delta_reader();
+        command
+            .args(["--duckdb", &cli, "--delta-extension", &extension])
+            .arg("--subset");
+    }
+    let out = command
         .current_dir(repo_root())
         .output()
         .expect("python3 runs");
@@ -1280,7 +1481,10 @@ async fn export_and_check(stack: &Stack, started: Instant) -> (bool, String) {
     }
 
     let checked = Instant::now();
-    let (ok, output) = run_checker(&location, &expected_path);
+    let (plain_ok, plain) = run_checker(&location, &expected_path, false);
+    let (delta_ok, delta) = run_checker(&location, &expected_path, true);
+    let output = format!("plain DuckDB:\n{plain}\ndelta extension (subset):\n{delta}");
+    let ok = plain_ok && delta_ok;
     eprintln!("{output}");
     eprintln!(
         "{} cases checked in {:?}; total {:?}",

@@ -186,12 +186,12 @@ async fn export_to_an_s3_lake_equals_the_source() {
     let queries = "SELECT count(*) AS events, exact_sum(amount) AS volume FROM events; \
                    SELECT count(*) AS accounts FROM accounts; \
                    SELECT * FROM trial_balance(tb_ns('2100-01-01T00:00:00Z'::TIMESTAMP)) ORDER BY ledger;";
-    let over_s3 = duckdb_over(&lake_url, Some(&server), queries);
-    let on_disk = duckdb_over(
-        &server.local_path("finance/ledger").to_string_lossy(),
-        None,
-        queries,
-    );
+    let stored = server
+        .local_path("finance/ledger")
+        .to_string_lossy()
+        .into_owned();
+    let over_s3 = duckdb_over(&lake_url, Some(&server), None, queries);
+    let on_disk = duckdb_over(&stored, None, None, queries);
     assert_eq!(
         over_s3, on_disk,
         "DuckDB over s3:// and over the stored files"
@@ -200,6 +200,28 @@ async fn export_to_an_s3_lake_equals_the_source() {
         over_s3.contains(&summary.events.total().to_string()),
         "{over_s3}"
     );
+    // And as the lake stood at an earlier transfers version (time travel replays a shorter log).
+    let versions = duckdb_over(
+        &stored,
+        None,
+        None,
+        "SELECT transfers_version FROM lake_info;",
+    );
+    let latest: u64 = serde_json::from_str::<serde_json::Value>(&versions).expect("JSON")[0]
+        ["transfers_version"]
+        .as_u64()
+        .expect("a transfers version");
+    let earlier = latest / 2;
+    let then_s3 = duckdb_over(&lake_url, Some(&server), Some(earlier), queries);
+    let then_disk = duckdb_over(&stored, None, Some(earlier), queries);
+    assert_eq!(
+        then_s3, then_disk,
+        "DuckDB at transfers version {earlier} over s3:// and over the stored files"
+    );
+    assert_ne!(
+        then_s3, over_s3,
+        "version {earlier} of {latest} has fewer events"
+    );
 
     stack.cleanup().await;
     drop(server);
@@ -207,8 +229,13 @@ async fn export_to_an_s3_lake_equals_the_source() {
 
 /// Runs `queries` with the DuckDB CLI that has an httpfs extension at hand (scripts/setup.sh
 /// fetches the pair from PyPI) over the lake's views (schemas/duckdb/lake.sql), through an S3
-/// secret when `server` is given; returns the JSON it printed.
-fn duckdb_over(lake: &str, server: Option<&S3Server>, queries: &str) -> String {
+/// secret when `server` is given, at `lake_version` when given; returns the JSON it printed.
+fn duckdb_over(
+    lake: &str,
+    server: Option<&S3Server>,
+    lake_version: Option<u64>,
+    queries: &str,
+) -> String {
     let cli = std::env::var("LEDGERLAKE_DUCKDB_S3_CLI")
         .expect("LEDGERLAKE_DUCKDB_S3_CLI (run scripts/setup.sh)");
     let mut command = std::process::Command::new(cli);
@@ -224,6 +251,9 @@ fn duckdb_over(lake: &str, server: Option<&S3Server>, queries: &str) -> String {
                  URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')"
             ),
         ]);
+    }
+    if let Some(version) = lake_version {
+        command.args(["-cmd", &format!("SET VARIABLE lake_version = {version}")]);
     }
     let output = command
         .args([

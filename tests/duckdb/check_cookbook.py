@@ -2,11 +2,18 @@
 """Run the auditors' cookbook against a lake with the real DuckDB CLI and compare with expected answers.
 
     python3 tests/duckdb/check_cookbook.py LAKE EXPECTED_JSON [--duckdb duckdb] [--doc docs/AUDIT.md]
+        [--lake-version N] [--delta-extension PATH [--subset]]
 
 LAKE is a directory (or an s3:// prefix, if the CLI has httpfs and credentials). The checker loads
 schemas/duckdb/lake.sql exactly as an auditor does:
 
     duckdb -cmd "SET VARIABLE lake = 'LAKE'" -cmd ".read schemas/duckdb/lake.sql"
+
+With --lake-version N it sets `lake_version` first (the lake as it stood at transfers version N;
+the expected answers must be those of that version). With --delta-extension PATH the CLI (give
+it one the extension loads into, with --duckdb) loads the delta extension from PATH and reads the
+lake through schemas/duckdb/lake_delta.sql (delta_scan) instead; --subset then runs only the
+trial balances, the first statement and the posted volume.
 
 then, for each case, sets the case's parameters as DuckDB variables and runs the text of
 schemas/duckdb/cookbook/<query>.sql unchanged (the same text docs/AUDIT.md shows: that is checked
@@ -41,10 +48,12 @@ included) as decimal strings, so "42" and 42 are equal; true/false/null as thems
 else (dates, text) as the text DuckDB prints in its JSON output mode.
 
 Independently of the cases, every column of every cookbook query and of every view is checked not
-to be DOUBLE, FLOAT or DECIMAL: money is UHUGEINT or BIGNUM, exact.
+to be DOUBLE, FLOAT or DECIMAL: money is UHUGEINT or BIGNUM, exact (the stored pair of an id,
+`<name>_m38` DECIMAL(38,0) with `<name>_e38`, is the one DECIMAL allowed).
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -53,11 +62,23 @@ import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCHEMA = os.path.join(ROOT, "schemas", "duckdb", "lake.sql")
+SCHEMA_DELTA = os.path.join(ROOT, "schemas", "duckdb", "lake_delta.sql")
+# How each session loads the views (set by main from the options).
+LOAD = {"schema": SCHEMA, "before": []}
 COOKBOOK = os.path.join(ROOT, "schemas", "duckdb", "cookbook")
 VIEWS = ["events", "accounts", "movements", "expired_pending", "daily_volume", "lake_info",
          "balances_as_of(0)", "balance_of('1', 0)", "statement('1', 0, 0)", "trial_balance(0)",
          "pending_open_at(0)", "top_counterparties('1', 1)", "transfers_by_user_data(ud128 := '1')"]
 INEXACT = re.compile(r"\b(DOUBLE|FLOAT|REAL|DECIMAL)\b", re.I)
+# The one DECIMAL a view shows: the stored `<name>` of a u128 id (value mod 10^38, scale 0), kept as
+# `<name>_m38` for lookups that Parquet statistics prune; never money, never summed.
+STORED_PAIR = re.compile(r"_m38$")
+
+
+def inexact(col):
+    if STORED_PAIR.search(col["column_name"]) and col["column_type"] == "DECIMAL(38,0)":
+        return False
+    return bool(INEXACT.search(col["column_type"]))
 
 
 def sql_literal(v):
@@ -74,8 +95,11 @@ def sql_literal(v):
 
 def duckdb(cli, lake, script, mode="-json"):
     """Run `script` (SQL text) in a session that loaded lake.sql; return (stdout, stderr, rc)."""
-    cmd = [cli, mode, "-cmd", f"SET VARIABLE lake = {sql_literal(lake)}", "-cmd", f".read {SCHEMA}"]
-    p = subprocess.run(cmd, input=script, capture_output=True, text=True, timeout=600)
+    cmd = [cli, mode]
+    for before in LOAD["before"]:
+        cmd += ["-cmd", before]
+    cmd += ["-cmd", f"SET VARIABLE lake = {sql_literal(lake)}", "-cmd", f".read {LOAD['schema']}"]
+    p = subprocess.run(cmd, input=script, capture_output=True, text=True, timeout=600, cwd=ROOT)
     return p.stdout, p.stderr, p.returncode
 
 
@@ -143,7 +167,7 @@ def check_types(cli, lake, cookbook, params_for):
             problems.append(f"DESCRIBE {stem}: {err.strip()[:500]}")
             continue
         for col in json.loads(out or "[]"):
-            if INEXACT.search(col["column_type"]):
+            if inexact(col):
                 problems.append(f"{stem}.{col['column_name']} is {col['column_type']}")
     for v in VIEWS:
         out, err, rc = duckdb(cli, lake, f"DESCRIBE SELECT * FROM {v};\n")
@@ -151,19 +175,28 @@ def check_types(cli, lake, cookbook, params_for):
             problems.append(f"DESCRIBE {v}: {err.strip()[:500]}")
             continue
         for col in json.loads(out or "[]"):
-            if INEXACT.search(col["column_type"]):
+            if inexact(col):
                 problems.append(f"view {v}.{col['column_name']} is {col['column_type']}")
     return problems
 
 
+D38 = "CAST('{}' AS DECIMAL(38, 0))"
 MACRO_CHECKS = [
-    ("u128(hi, lo) at the limits",
-     "u128(18446744073709551615, 18446744073709551615) = CAST('340282366920938463463374607431768211455' AS UHUGEINT)"
-     " AND u128(1, 0) = CAST('18446744073709551616' AS UHUGEINT) AND u128(0, 0) = 0"),
-    ("u128_hi/u128_lo invert u128",
-     "u128_hi('340282366920938463463374607431768211454') = 18446744073709551615"
-     " AND u128_lo('340282366920938463463374607431768211454') = 18446744073709551614"
-     " AND u128_hi('18446744073709551616') = 1 AND u128_lo('18446744073709551616') = 0"),
+    ("u128(value, value_e38) exact at 0, 10^38-1, 10^38, u128::MAX",
+     f"u128({D38.format(0)}, 0::TINYINT) = 0"
+     f" AND u128({D38.format('9' * 38)}, 0::TINYINT) = CAST('{'9' * 38}' AS UHUGEINT)"
+     f" AND u128({D38.format(0)}, 1::TINYINT) = CAST('1{'0' * 38}' AS UHUGEINT)"
+     f" AND u128({D38.format('40282366920938463463374607431768211455')}, 3::TINYINT)"
+     " = CAST('340282366920938463463374607431768211455' AS UHUGEINT)"
+     " AND typeof(u128(" + D38.format(1) + ", 0::TINYINT)) = 'UHUGEINT'"),
+    ("u128_m38/u128_e38 invert u128 at 0, 10^38-1, 10^38, u128::MAX",
+     "u128_m38('0') = 0 AND u128_e38('0') = 0"
+     f" AND u128_m38('{'9' * 38}') = {D38.format('9' * 38)} AND u128_e38('{'9' * 38}') = 0"
+     f" AND u128_m38('1{'0' * 38}') = 0 AND u128_e38('1{'0' * 38}') = 1"
+     " AND u128_m38('340282366920938463463374607431768211455') = " + D38.format('40282366920938463463374607431768211455')
+     + " AND u128_e38('340282366920938463463374607431768211455') = 3"
+     " AND u128(u128_m38('340282366920938463463374607431768211454'), u128_e38('340282366920938463463374607431768211454'))"
+     " = CAST('340282366920938463463374607431768211454' AS UHUGEINT)"),
     ("tb_time keeps nanoseconds",
      "tb_time(1709251200000000001) = CAST('2024-03-01 00:00:00.000000001' AS TIMESTAMP_NS)"
      " AND tb_date(1709251199999999999) = DATE '2024-02-29'"),
@@ -174,8 +207,9 @@ MACRO_CHECKS = [
      "tb_ns('2024-03-01T01:00:00.000000001+01:00') = 1709251200000000001"
      " AND tb_ns(tb_time(1709251200123456789)) = 1709251200123456789"),
     ("exact_sum beyond u128",
-     "(SELECT CAST(exact_sum(x) AS VARCHAR) FROM (VALUES (u128(18446744073709551615, 18446744073709551615)),"
-     " (u128(18446744073709551615, 18446744073709551615))) t(x)) = '680564733841876926926749214863536422910'"),
+     "(SELECT CAST(exact_sum(x) AS VARCHAR) FROM (VALUES (CAST('340282366920938463463374607431768211455' AS UHUGEINT)),"
+     " (u128(" + D38.format('40282366920938463463374607431768211455') + ", 3::TINYINT))) t(x))"
+     " = '680564733841876926926749214863536422910'"),
     ("flag names",
      "transfer_flags(2 | 16 | 256) = ['pending', 'balancing_debit', 'imported']"
      " AND account_flags(8 | 32) = ['history', 'closed'] AND transfer_flags(0) = []"
@@ -190,6 +224,48 @@ def check_macros(cli, lake):
         return [f"macro checks failed to run: {err.strip()[:500]}"]
     row = json.loads(out)[0]
     return [name for i, (name, _) in enumerate(MACRO_CHECKS) if row[f"c{i}"] is not True]
+
+
+# schemas/lake.md, "Exact arithmetic beyond 10^38": the recipes on the stored columns, without the
+# views' u128 columns. The split recipe is written for Spark SQL there; this is the same arithmetic
+# in DuckDB's dialect (exact `%` on DECIMAL(38,0), integral division on HUGEINT).
+RECIPES = """
+SELECT ledger,
+       CAST(sum(CAST(CAST(amount_e38 AS UHUGEINT) * CAST('100000000000000000000000000000000000000' AS UHUGEINT)
+                     + CAST(amount AS UHUGEINT) AS BIGNUM)) AS VARCHAR) AS bignum_volume,
+       CAST(sum(CAST(amount_e38 AS DECIMAL(38,0))) AS VARCHAR) AS s_e38,
+       CAST(sum(CAST(CAST(amount - amount % CAST('1000000000000000000000000000000000000' AS DECIMAL(38,0)) AS HUGEINT)
+                     // CAST('1000000000000000000000000000000000000' AS HUGEINT) AS DECIMAL(38,0))) AS VARCHAR) AS s2,
+       CAST(sum(CAST(CAST(amount % CAST('1000000000000000000000000000000000000' AS DECIMAL(38,0)) - amount % 1000000000000000000
+                          AS HUGEINT) // 1000000000000000000 AS DECIMAL(38,0))) AS VARCHAR) AS s1,
+       CAST(sum(CAST(amount % 1000000000000000000 AS DECIMAL(38,0))) AS VARCHAR) AS s0
+FROM lake_transfers
+WHERE event_type IN (0, 2)
+GROUP BY ledger
+ORDER BY ledger;
+"""
+
+
+def check_recipes(cli, lake, cases):
+    """The documented recipes give the posted volumes that the posted_volume_per_ledger case expects."""
+    want = {r["ledger"]: r["posted_volume"] for c in cases if c["query"] == "posted_volume_per_ledger"
+            for r in c["rows"]}
+    if not want:
+        return []
+    out, err, rc = duckdb(cli, lake, RECIPES)
+    if rc != 0 or err.strip():
+        return [f"recipes failed to run: {err.strip()[:500]}"]
+    problems = []
+    for row in json.loads(out or "[]"):
+        led = str(row["ledger"])
+        split = int(row["s_e38"]) * 10**38 + int(row["s2"]) * 10**36 + int(row["s1"]) * 10**18 + int(row["s0"])
+        if row["bignum_volume"] != want.get(led):
+            problems.append(f"ledger {led}: the BIGNUM recipe gives {row['bignum_volume']}, expected {want.get(led)}")
+        if str(split) != want.get(led):
+            problems.append(f"ledger {led}: the split recipe gives {split}, expected {want.get(led)}")
+    if {str(r["ledger"]) for r in json.loads(out or "[]")} != set(want):
+        problems.append("the recipes and the expected posted volumes have different ledgers")
+    return problems
 
 
 def check_pruning(cli, lake, pruning):
@@ -217,7 +293,16 @@ def main():
     ap.add_argument("--duckdb", default="duckdb", help="the DuckDB CLI (default: duckdb on PATH)")
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "AUDIT.md"),
                     help="the auditor's guide whose queries must be the cookbook's text ('' to skip)")
+    ap.add_argument("--lake-version", type=int, help="read the lake at this transfers version")
+    ap.add_argument("--delta-extension", help="read through delta_scan, loading the extension from this path")
+    ap.add_argument("--subset", action="store_true",
+                    help="only the trial balances, the first statement and the posted volume")
     args = ap.parse_args()
+    if args.delta_extension:
+        LOAD["before"].append(f"LOAD {sql_literal(args.delta_extension)}")
+        LOAD["schema"] = SCHEMA_DELTA
+    if args.lake_version is not None:
+        LOAD["before"].append(f"SET VARIABLE lake_version = {args.lake_version}")
     try:
         with open(args.expected) as f:
             spec = json.load(f)
@@ -244,20 +329,29 @@ def main():
 
     params_for = {}
     passed = 0
-    for case in spec["cases"]:
+    cases = spec["cases"]
+    if args.subset:
+        statements = [c for c in cases if c["query"] == "account_statement"][:1]
+        cases = [c for c in cases if c["query"] in ("trial_balance", "posted_volume_per_ledger") or c in statements]
+        cookbook = {k: v for k, v in cookbook.items() if k in {c["query"] for c in cases}}
+    known = [c for c in cases if c["query"] in cookbook]
+    for case in cases:
+        if case["query"] not in cookbook:
+            failures.append(f"[{case['name']}] no cookbook query {case['query']}.sql")
+    # One DuckDB session per case, two at a time.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        problems = list(pool.map(lambda c: run_case(args.duckdb, args.lake, c, cookbook[c["query"]]), known))
+    for case, problem in zip(known, problems):
         q = case["query"]
-        if q not in cookbook:
-            failures.append(f"[{case['name']}] no cookbook query {q}.sql")
-            continue
         params_for.setdefault(q, case.get("params", {}))
-        problem = run_case(args.duckdb, args.lake, case, cookbook[q])
         if problem:
             failures.append(f"[{q}] {case['name']}: {problem}")
         else:
             passed += 1
-    untested = sorted(set(cookbook) - {c["query"] for c in spec["cases"]})
+    untested = sorted(set(cookbook) - {c["query"] for c in cases})
 
     failures += [f"[macros] {p}" for p in check_macros(args.duckdb, args.lake)]
+    failures += [f"[recipes] {p}" for p in check_recipes(args.duckdb, args.lake, cases)]
     failures += [f"[types] {p}" for p in check_types(args.duckdb, args.lake, cookbook, params_for)]
     if "pruning" in spec:
         p = check_pruning(args.duckdb, args.lake, spec["pruning"])

@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
-"""Build a synthetic ledgerlake lake (format version 1) and the answers the cookbook must give.
+"""Build a synthetic ledgerlake lake (format version 2) and the answers the cookbook must give.
 
-    python3 tests/duckdb/make_lake.py OUT_LAKE_DIR EXPECTED_JSON [--seed N]
+    python3 tests/duckdb/make_lake.py OUT_LAKE_DIR EXPECTED_JSON [--seed N] [--at-version-out FILE]
 
 A small in-Python ledger applies TigerBeetle's balance rules (single-phase, pending, post of the
 full or a partial amount, void, expiry by timeout, balancing_debit clamping, the overflow and
 debits/credits-must-not-exceed checks) and emits one CDC event per applied transfer event, in
 strictly increasing timestamp order. Ledger 700 holds amounts near u128::MAX so that ledger-wide
-sums exceed 2^128. The events are cut into segments that never straddle a UTC day and written with
-DuckDB's COPY ... (FORMAT parquet) in the lake's exact layout and column types. The expected
-answers are computed from the simulation's own state (never by SQL) and written in the format that
+sums exceed 2^128. The events are cut into segments that never straddle a UTC day; each segment is
+written with pyarrow in the lake's exact layout and column types (schemas/lake.md, format 2) and
+committed with delta-rs (PyPI `deltalake`) as the exporter does: its accounts file to `accounts`,
+then its transfers file to `transfers`, one Delta commit each, with a checkpoint every few commits.
+A `swept_accounts` table holds accounts that no event shows. The expected answers are computed from
+the simulation's own state (never by SQL) and written in the format that
 tests/duckdb/check_cookbook.py documents.
+
+With --at-version-out FILE, FILE gets the answers for the lake as it stood at an earlier `transfers`
+version (its "version" key), computed from the events committed up to that version only.
 """
 
 import argparse
+import copy
 import datetime as dt
 import json
 import os
@@ -21,7 +28,15 @@ import random
 import shutil
 import sys
 
-import duckdb
+import decimal
+import hashlib
+import io
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake.transaction import AddAction
 
 U128_MAX = 2**128 - 1
 U64 = 2**64
@@ -34,31 +49,40 @@ DEBITS_MNEC, CREDITS_MNED, HISTORY = 2, 4, 8
 
 SINGLE, EV_PENDING, EV_POSTED, EV_VOIDED, EV_EXPIRED = 0, 1, 2, 3, 4
 
-TRANSFER_COLUMNS = [
-    ("timestamp", "UBIGINT"), ("event_type", "UTINYINT"), ("ledger", "UINTEGER"),
-    ("transfer_id_hi", "UBIGINT"), ("transfer_id_lo", "UBIGINT"),
-    ("amount_hi", "UBIGINT"), ("amount_lo", "UBIGINT"),
-    ("pending_id_hi", "UBIGINT"), ("pending_id_lo", "UBIGINT"),
-    ("user_data_128_hi", "UBIGINT"), ("user_data_128_lo", "UBIGINT"),
-    ("user_data_64", "UBIGINT"), ("user_data_32", "UINTEGER"), ("timeout", "UINTEGER"),
-    ("code", "USMALLINT"), ("flags", "USMALLINT"), ("transfer_timestamp", "UBIGINT"),
-]
+E38 = 10**38
+DEC38, DEC20 = pa.decimal128(38, 0), pa.decimal128(20, 0)
+
+
+def u128_columns(name):
+    return [(name, DEC38), (f"{name}_e38", pa.int8())]
+
+
+TRANSFER_COLUMNS = [("timestamp", pa.int64()), ("event_type", pa.int8()), ("ledger", pa.int64())]
+for _n in ("transfer_id", "amount", "pending_id", "user_data_128"):
+    TRANSFER_COLUMNS += u128_columns(_n)
+TRANSFER_COLUMNS += [("user_data_64", DEC20), ("user_data_32", pa.int64()), ("timeout", pa.int64()),
+                     ("code", pa.int32()), ("flags", pa.int32()), ("transfer_timestamp", pa.int64())]
 for _side in ("debit_account_", "credit_account_"):
     for _f in ("id", "debits_pending", "debits_posted", "credits_pending", "credits_posted"):
-        TRANSFER_COLUMNS += [(f"{_side}{_f}_hi", "UBIGINT"), (f"{_side}{_f}_lo", "UBIGINT")]
-    TRANSFER_COLUMNS.append((f"{_side}flags", "USMALLINT"))
+        TRANSFER_COLUMNS += u128_columns(f"{_side}{_f}")
+    TRANSFER_COLUMNS.append((f"{_side}flags", pa.int32()))
 
-ACCOUNT_COLUMNS = [
-    ("id_hi", "UBIGINT"), ("id_lo", "UBIGINT"), ("ledger", "UINTEGER"), ("code", "USMALLINT"),
-    ("flags", "USMALLINT"), ("user_data_128_hi", "UBIGINT"), ("user_data_128_lo", "UBIGINT"),
-    ("user_data_64", "UBIGINT"), ("user_data_32", "UINTEGER"), ("timestamp", "UBIGINT"),
-    ("first_seen_timestamp", "UBIGINT"),
-]
+ACCOUNT_COLUMNS = (u128_columns("id") + [("ledger", pa.int64()), ("code", pa.int32()), ("flags", pa.int32())]
+                   + u128_columns("user_data_128")
+                   + [("user_data_64", DEC20), ("user_data_32", pa.int64()), ("timestamp", pa.int64()),
+                      ("first_seen_timestamp", pa.int64())])
+
+# The stored (data file) schemas, and the tables' schemas with the `date` partition column.
+TRANSFER_SCHEMA = pa.schema([pa.field(n, t, nullable=False) for n, t in TRANSFER_COLUMNS])
+ACCOUNT_SCHEMA = pa.schema([pa.field(n, t, nullable=False) for n, t in ACCOUNT_COLUMNS])
+DATE_FIELD = pa.field("date", pa.date32(), nullable=False)
+CHECKPOINT_EVERY = 7  # commits per table between checkpoints (the exporter uses 100)
 
 
 def split(v):
+    """A u128 as its two stored columns: (value mod 10^38 as a Decimal, value div 10^38)."""
     assert 0 <= v <= U128_MAX
-    return v >> 64, v & (U64 - 1)
+    return decimal.Decimal(v % E38), v // E38
 
 
 class Account:
@@ -270,6 +294,9 @@ def simulate(seed):
         else:
             L.transfer(ops, bank, rng.randrange(1, 10**6), code=9)
     L.advance(4 * 3600 * NS)  # let due expiries happen
+    # Accounts that no transfer touches: only the exporter's account sweep records them.
+    L.account(1, 40, ud64=3)
+    L.account(2, 40, flags=HISTORY)
     return L
 
 
@@ -278,8 +305,8 @@ def simulate(seed):
 
 def event_row(e):
     row = [e["timestamp"], e["event_type"], e["ledger"], *split(e["transfer_id"]), *split(e["amount"]),
-           *split(e["pending_id"]), *split(e["ud128"]), e["ud64"], e["ud32"], e["timeout"], e["code"],
-           e["flags"], e["transfer_timestamp"]]
+           *split(e["pending_id"]), *split(e["ud128"]), decimal.Decimal(e["ud64"]), e["ud32"], e["timeout"],
+           e["code"], e["flags"], e["transfer_timestamp"]]
     for side in ("debit", "credit"):
         row += [*split(e[side])]
         for v in e[f"{side}_balances"]:
@@ -287,6 +314,11 @@ def event_row(e):
         row.append(e[f"{side}_flags"])
     assert len(row) == len(TRANSFER_COLUMNS)
     return row
+
+
+def account_row(a, flags, first_seen):
+    return [*split(a.id), a.ledger, a.code, flags, *split(a.ud128), decimal.Decimal(a.ud64), a.ud32, a.created,
+            first_seen]
 
 
 def day_of(ns):
@@ -308,47 +340,80 @@ def segments(events, rng):
     return out
 
 
+class DeltaTableWriter:
+    """One lake table: data files named `<first_ts>-<last_ts>-<digest16>.parquet`, one commit each."""
+
+    def __init__(self, lake, name, schema, partitioned):
+        self.root = os.path.join(lake, name)
+        self.name, self.schema, self.partitioned = name, schema, partitioned
+        table_schema = pa.schema(list(schema) + [DATE_FIELD]) if partitioned else schema
+        self.table = DeltaTable.create(
+            self.root, table_schema, partition_by=["date"] if partitioned else None,
+            configuration={"ledgerlake.formatVersion": "2", "ledgerlake.table": name},
+            raise_if_key_not_exists=False)
+        self.commits = 0
+
+    def commit(self, rows, first, last, sort_key):
+        columns = list(zip(*sorted(rows, key=sort_key)))
+        batch = pa.table([pa.array(c, type=f.type) for c, f in zip(columns, self.schema)], schema=self.schema)
+        buf = io.BytesIO()
+        pq.write_table(batch, buf)
+        data = buf.getvalue()
+        name = f"{first:020d}-{last:020d}-{hashlib.sha256(data).hexdigest()[:16]}.parquet"
+        day = day_of(first).isoformat()
+        rel = f"date={day}/{name}" if self.partitioned else name
+        os.makedirs(os.path.dirname(os.path.join(self.root, rel)), exist_ok=True)
+        with open(os.path.join(self.root, rel), "wb") as f:
+            f.write(data)
+        stats = json.dumps({"numRecords": len(rows)})
+        add = AddAction(rel, len(data), {"date": day} if self.partitioned else {}, int(time.time() * 1000),
+                        True, stats)
+        self.table.create_write_transaction(
+            [add], "append", pa.schema(list(self.schema) + [DATE_FIELD]) if self.partitioned else self.schema,
+            partition_by=["date"] if self.partitioned else None)
+        self.table.update_incremental()
+        self.commits += 1
+        if self.commits % CHECKPOINT_EVERY == 0:
+            self.table.create_checkpoint()
+        # Distinct commit times (ms), as a real exporter's commits have.
+        time.sleep(0.003)
+        return self.table.version()
+
+
 def write_lake(L, lake, rng):
+    """Writes the lake; returns its transfers files as (day, name, events, transfers version, events so far)."""
     if os.path.exists(lake):
         shutil.rmtree(lake)
     os.makedirs(os.path.join(lake, "quarantine"))
     with open(os.path.join(lake, "_ledgerlake.json"), "w") as f:
-        json.dump({"format_version": 1, "cluster_id": str((1 << 100) + 42)}, f)
+        json.dump({"format_version": 2, "cluster_id": str((1 << 100) + 42)}, f)
     with open(os.path.join(lake, "quarantine", "00000000000000000001.json"), "w") as f:
         json.dump({"reason": "synthetic undecodable message", "body": "not json"}, f)
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t (" + ", ".join(f'"{n}" {ty}' for n, ty in TRANSFER_COLUMNS) + ")")
-    con.execute("CREATE TABLE a (" + ", ".join(f'"{n}" {ty}' for n, ty in ACCOUNT_COLUMNS) + ")")
+    accounts = DeltaTableWriter(lake, "accounts", ACCOUNT_SCHEMA, partitioned=True)
+    transfers = DeltaTableWriter(lake, "transfers", TRANSFER_SCHEMA, partitioned=True)
+    swept = DeltaTableWriter(lake, "swept_accounts", ACCOUNT_SCHEMA, partitioned=False)
+    # The sweep: accounts that no event shows (two of them), recorded before the stream starts.
+    idle = [a for a in L.accounts.values() if a.id not in {e[s] for e in L.events for s in ("debit", "credit")}]
+    assert len(idle) >= 2, "the simulation has idle accounts for the sweep"
+    idle.sort(key=lambda a: a.created)
+    swept.commit([account_row(a, a.flags, a.created) for a in idle], idle[0].created, idle[-1].created,
+                 sort_key=lambda r: r[-2])
     seen = set()
     files = []
+    done = 0
     for seg in segments(L.events, rng):
         first, last = seg[0]["timestamp"], seg[-1]["timestamp"]
-        day = day_of(first).isoformat()
-        name = f"{first:020d}-{last:020d}.parquet"
-        con.execute("DELETE FROM t")
-        con.execute("DELETE FROM a")
-        con.executemany("INSERT INTO t VALUES (" + ",".join("?" * len(TRANSFER_COLUMNS)) + ")",
-                        [event_row(e) for e in seg])
         new_accounts = []
         for e in seg:
             for side in ("debit", "credit"):
                 if e[side] not in seen:
                     seen.add(e[side])
-                    a = L.accounts[e[side]]
-                    new_accounts.append([*split(a.id), a.ledger, a.code, e[f"{side}_flags"], *split(a.ud128),
-                                         a.ud64, a.ud32, a.created, e["timestamp"]])
-        for table, rows, kind in (("a", new_accounts, "accounts"), ("t", None, "transfers")):
-            if table == "a":
-                if not rows:
-                    continue  # a segment that sees no new account has no accounts file
-                con.executemany("INSERT INTO a VALUES (" + ",".join("?" * len(ACCOUNT_COLUMNS)) + ")", rows)
-            d = os.path.join(lake, kind, f"date={day}")
-            os.makedirs(d, exist_ok=True)
-            path = os.path.join(d, name)
-            order = "timestamp" if table == "t" else "first_seen_timestamp, id_hi, id_lo"
-            con.execute(f"COPY (SELECT * FROM {table} ORDER BY {order}) TO '{path}' (FORMAT parquet)")
-            if kind == "transfers":
-                files.append((day, name, len(seg)))
+                    new_accounts.append(account_row(L.accounts[e[side]], e[f"{side}_flags"], e["timestamp"]))
+        if new_accounts:  # a segment that sees no new account has no accounts file
+            accounts.commit(new_accounts, first, last, sort_key=lambda r: (r[-1], r[0], r[1]))
+        version = transfers.commit([event_row(e) for e in seg], first, last, sort_key=lambda r: r[0])
+        done += len(seg)
+        files.append((day_of(first).isoformat(), f"{first:020d}-{last:020d}", len(seg), version, done))
     return files
 
 
@@ -370,11 +435,13 @@ def bal_row(b):
     return {"debits_pending": b[0], "debits_posted": b[1], "credits_pending": b[2], "credits_posted": b[3]}
 
 
-def expected(L, files):
+def expected(L, files, partial=False):
+    """The answers for the lake made of `files` and L.events. partial: the events are those of an
+    earlier version of the lake, for which the checks of the simulation's coverage do not apply."""
     ev = L.events
     t0, tn = ev[0]["timestamp"], ev[-1]["timestamp"]
     mid = ev[len(ev) // 2]["timestamp"]
-    days = sorted({d for d, _, _ in files})
+    days = sorted({f[0] for f in files})
     cases = []
     accounts_of_interest = sorted({ev[3]["debit"], ev[len(ev) // 2]["credit"], ev[-1]["debit"]}
                                   | {a.id for a in L.accounts.values() if a.ledger == 700})
@@ -442,7 +509,7 @@ def expected(L, files):
     # Also at the expiry time of transfers that the cluster expired later: open, but past expiry.
     late = [e["transfer_timestamp"] + e["timeout"] * NS for e in ev
             if e["event_type"] == EV_EXPIRED and e["timestamp"] > e["transfer_timestamp"] + e["timeout"] * NS]
-    assert late, "the simulation should expire some transfers after their expiry time"
+    assert late or partial, "the simulation should expire some transfers after their expiry time"
     for ts in [ev[i]["timestamp"] for i in range(0, len(ev), max(1, len(ev) // 12))] + [tn] + late[:3]:
         open_ = {}
         for e in ev:
@@ -474,7 +541,7 @@ def expected(L, files):
                  timeout=e["timeout"], expires_at=e["transfer_timestamp"] + e["timeout"] * NS,
                  expired_at=e["timestamp"])
             for e in ev if e["event_type"] == EV_EXPIRED]
-    assert len(rows) >= 3, "the simulation should expire a few pending transfers"
+    assert len(rows) >= 3 or partial, "the simulation should expire a few pending transfers"
     cases.append({"name": "expired pending", "query": "expired_pending", "params": {}, "ordered": True, "rows": rows})
 
     # 7. Largest counterparties of an account (posted money, both directions).
@@ -521,8 +588,8 @@ def expected(L, files):
 
     # Partition pruning: a one-day query reads only that day's transfers files.
     day = days[1]
-    pruning = {"day": day, "files": sum(1 for d, _, _ in files if d == day),
-               "events": sum(n for d, _, n in files if d == day), "all_files": len(files)}
+    pruning = {"day": day, "files": sum(1 for f in files if f[0] == day),
+               "events": sum(f[2] for f in files if f[0] == day), "all_files": len(files)}
     return {"format": 1, "cases": cases, "pruning": pruning}
 
 
@@ -544,18 +611,30 @@ def main():
     ap.add_argument("lake")
     ap.add_argument("expected")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--at-version-out", help="also write the answers at an earlier transfers version here")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     L = simulate(args.seed)
     files = write_lake(L, args.lake, rng)
-    exp = expected(L, files)
-    for c in exp["cases"]:
-        c["params"] = {k: v for k, v in c["params"].items()}  # params keep their JSON types
-        c["rows"] = jsonable(c["rows"])
-    with open(args.expected, "w") as f:
-        json.dump(exp, f, indent=1)
-    print(f"{len(L.events)} events in {len(files)} segments over {len({d for d, _, _ in files})} days, "
-          f"{len(L.accounts)} accounts; {len(exp['cases'])} expected answers -> {args.expected}", file=sys.stderr)
+    outputs = [(args.expected, expected(L, files))]
+    if args.at_version_out:
+        # About two thirds into the stream, a version that is not a checkpoint's (so that the
+        # views replay a checkpoint and the commits after it).
+        cut = next(f for f in files[len(files) * 2 // 3:] if f[3] % CHECKPOINT_EVERY not in (0, 6))
+        at = files[:files.index(cut) + 1]
+        early = copy.copy(L)
+        early.events = L.events[:cut[4]]
+        exp = expected(early, at, partial=True)
+        exp["version"] = cut[3]
+        outputs.append((args.at_version_out, exp))
+    for path, exp in outputs:
+        for c in exp["cases"]:
+            c["rows"] = jsonable(c["rows"])
+        with open(path, "w") as f:
+            json.dump(exp, f, indent=1)
+        print(f"{len(exp['cases'])} expected answers -> {path}", file=sys.stderr)
+    print(f"{len(L.events)} events in {len(files)} segments over {len({f[0] for f in files})} days, "
+          f"{len(L.accounts)} accounts", file=sys.stderr)
 
 
 if __name__ == "__main__":
