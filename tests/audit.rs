@@ -707,9 +707,15 @@ async fn verify_names_the_place_of_each_alteration() {
     assert!(!out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["ok"], false);
-    assert_eq!(json["problems"][0]["kind"], "segment_unreadable");
+    // The chained log's check comes first: the truncated file no longer has its digest.
+    assert_eq!(json["problems"][0]["check"], "file_altered");
     assert_eq!(
-        json["problems"][0]["segment"],
+        json["problems"][0]["file"],
+        victim.transfers_path.to_string()
+    );
+    assert_eq!(json["problems"][1]["kind"], "segment_unreadable");
+    assert_eq!(
+        json["problems"][1]["segment"],
         victim.transfers_path.to_string()
     );
 
@@ -783,4 +789,423 @@ async fn verify_names_the_place_of_each_alteration() {
     }
     eprintln!("whole test: {:?}", started.elapsed());
     stack.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chained log of lakes the real writer made (`Lake::commit`): `verify` names each
+// tampering by table, version and file, passes the honest lake, and `scripts/check-chain.py`
+// (no ledgerlake) finds exactly the same.
+
+/// Single-phase transfers of `amount` between four accounts of ledger 1, with the balances
+/// after each event: a lake of them verifies.
+fn chain_events(n: usize, start: u64) -> (Vec<Event>, HashMap<u128, AccountRecord>) {
+    use ledgerlake::cdc::{AccountFields, TransferFields};
+    let mut posted: HashMap<u128, (u128, u128)> = HashMap::new();
+    let account = |id: u128, (debits, credits): (u128, u128)| AccountFields {
+        id,
+        debits_posted: debits,
+        credits_posted: credits,
+        code: 10,
+        timestamp: start - 100 + id as u64,
+        ..AccountFields::default()
+    };
+    let mut events = Vec::with_capacity(n);
+    for i in 0..n {
+        let debit = 1 + (i % 4) as u128;
+        let credit = 1 + ((i % 4) + 1 + (i / 4) % 3) as u128 % 4;
+        let amount = 5 + i as u128;
+        posted.entry(debit).or_default().0 += amount;
+        posted.entry(credit).or_default().1 += amount;
+        let timestamp = start + i as u64 * 1_000;
+        events.push(Event {
+            timestamp,
+            event_type: EventType::SinglePhase,
+            ledger: 1,
+            transfer: TransferFields {
+                id: 1_000 + i as u128,
+                amount,
+                code: 1,
+                timestamp,
+                ..TransferFields::default()
+            },
+            debit_account: account(debit, posted[&debit]),
+            credit_account: account(credit, posted[&credit]),
+        });
+    }
+    let mut records = HashMap::new();
+    for e in &events {
+        for a in [&e.debit_account, &e.credit_account] {
+            records
+                .entry(a.id)
+                .or_insert_with(|| AccountRecord::from_event_account(a, e.ledger, e.timestamp));
+        }
+    }
+    (events, records)
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `(table, version, check, file)` of chain problems, sorted.
+type ChainFound = Vec<(String, Option<u64>, String, String)>;
+
+/// The chain problems of a verify report.
+fn chain_problems(report: &VerifyReport) -> ChainFound {
+    let mut found: Vec<_> = report
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::Chain(c) => Some((
+                c.table.clone(),
+                c.version,
+                c.check.name().to_string(),
+                c.file.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// What scripts/check-chain.py finds in the lake at `dir`: its exit status, its problems as
+/// `chain_problems` gives them, and each table's head.
+fn check_chain_script(dir: &std::path::Path) -> (bool, ChainFound, Vec<Option<String>>) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check-chain.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .arg("--json")
+        .output()
+        .expect("python3 runs");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check-chain.py: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let mut problems = Vec::new();
+    let mut heads = Vec::new();
+    for t in json["tables"].as_array().unwrap() {
+        heads.push(t["head_sha256"].as_str().map(str::to_string));
+        for p in t["problems"].as_array().unwrap() {
+            problems.push((
+                p["table"].as_str().unwrap().to_string(),
+                p["version"].as_str().map(|v| v.parse().unwrap()),
+                p["check"].as_str().unwrap().to_string(),
+                p["file"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    problems.sort();
+    (out.status.success(), problems, heads)
+}
+
+/// The code block of docs/AUDIT.md after the marker `<!-- {name}: … -->`, run on the lake at
+/// `lake` instead of the guide's example directory.
+fn audit_doc_block(name: &str, lake: &std::path::Path) -> String {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/AUDIT.md"),
+    )
+    .expect("AUDIT.md");
+    let marker = format!("<!-- {name}:");
+    let after = &doc[doc.find(&marker).expect("the marker is in AUDIT.md")..];
+    let body = &after[after.find("```").unwrap()..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("\n```").unwrap()].replace("/srv/ledger-lake", lake.to_str().unwrap())
+}
+
+/// The commit file `version` of `table` in the lake at `dir`.
+fn commit_file(dir: &std::path::Path, table: &str, version: u64) -> std::path::PathBuf {
+    dir.join(table)
+        .join("_delta_log")
+        .join(format!("{version:020}.json"))
+}
+
+fn sha256_file(path: &std::path::Path) -> String {
+    ledgerlake::lake::chain::sha256_hex(&std::fs::read(path).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_each_tampering_of_the_chained_log() {
+    const CLUSTER: u128 = 0xc4a1_0001;
+    // 105 segments: more than one checkpoint interval, so the log has a checkpoint too.
+    let (events, records) = chain_events(315, 1_795_000_000_000_000_000);
+    let segments = chunk(&events, 3);
+    assert_eq!(segments.len(), 105);
+    let root = tempfile::tempdir().expect("tempdir");
+    let honest_dir = root.path().join("honest");
+    let (_, lake) = write_lake(&honest_dir, CLUSTER, &segments, &records).await;
+    assert!(
+        honest_dir
+            .join("transfers/_delta_log/_last_checkpoint")
+            .exists(),
+        "the log has a checkpoint, which is not part of the chain"
+    );
+    let report = verify(&lake, &NoProgress).await;
+    assert!(report.ok, "{:#?}", report.problems);
+    assert!(report.chain_checked);
+    let heads: Vec<Option<String>> = report.chain.iter().map(|h| h.head_sha256.clone()).collect();
+    let transfers_head = report.chain[0].head_version.expect("transfers has commits");
+    assert!(transfers_head >= 105, "{:?}", report.chain);
+    assert_eq!(
+        heads[0].as_deref(),
+        Some(sha256_file(&commit_file(&honest_dir, "transfers", transfers_head)).as_str())
+    );
+    let (script_ok, script_problems, script_heads) = check_chain_script(&honest_dir);
+    assert!(
+        script_ok && script_problems.is_empty(),
+        "{script_problems:?}"
+    );
+    assert_eq!(script_heads, heads);
+    // The binary prints the heads.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ledgerlake"))
+        .args(["verify", "--lake", honest_dir.to_str().unwrap()])
+        .output()
+        .expect("verify runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("sha256 {}", heads[0].as_deref().unwrap())),
+        "{text}"
+    );
+
+    // The hand checks of docs/AUDIT.md ("Checking the chain by hand") pass on it too.
+    for (name, program, want) in [
+        ("chain-links.sh", "bash", "links OK".to_string()),
+        ("chain-files.sh", "bash", "files OK".to_string()),
+        (
+            "chain-core.py",
+            "python3",
+            format!("head {}", heads[0].as_deref().unwrap()),
+        ),
+    ] {
+        let out = std::process::Command::new(program)
+            .arg("-c")
+            .arg(audit_doc_block(name, &honest_dir))
+            .output()
+            .expect("the hand check runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains(&want),
+            "{name}: {text}{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(commit_file(&honest_dir, "transfers", 1)).unwrap()
+        );
+    }
+
+    let segments_listed = lake.list_segments().await.expect("segments");
+    let victim = &segments_listed[40];
+    let victim_file = victim.transfers_path.to_string();
+    // The version that added the victim: the commit whose addedFiles name it.
+    let victim_add_path = victim_file.strip_prefix("transfers/").unwrap();
+    let victim_version = (0..=transfers_head)
+        .find(|&v| {
+            std::fs::read_to_string(commit_file(&honest_dir, "transfers", v))
+                .unwrap()
+                .contains(&format!("\"path\":\"{victim_add_path}\""))
+        })
+        .expect("a commit adds the victim");
+    let t = |s: &str| s.to_string();
+    let commit_name = |v: u64| format!("transfers/_delta_log/{v:020}.json");
+
+    let mut n = 0;
+    let mut tampered = |what: &str| {
+        n += 1;
+        let dir = root.path().join(format!("{n}-{what}"));
+        copy_dir(&honest_dir, &dir);
+        dir
+    };
+    let mut cases: Vec<(&str, std::path::PathBuf, ChainFound)> = Vec::new();
+
+    // A rewritten data file: one byte changed.
+    let dir = tampered("data-byte");
+    let path = dir.join(&victim_file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    cases.push((
+        "data-byte",
+        dir,
+        vec![(
+            t("transfers"),
+            Some(victim_version),
+            t("file_altered"),
+            victim_file.clone(),
+        )],
+    ));
+
+    // A removed data file.
+    let dir = tampered("data-removed");
+    std::fs::remove_file(dir.join(&victim_file)).unwrap();
+    cases.push((
+        "data-removed",
+        dir,
+        vec![(
+            t("transfers"),
+            Some(victim_version),
+            t("file_missing"),
+            victim_file.clone(),
+        )],
+    ));
+
+    // An added data file that no commit names.
+    let dir = tampered("data-added");
+    let extra = victim_file.replace(".parquet", "-copy.parquet");
+    std::fs::copy(dir.join(&victim_file), dir.join(&extra)).unwrap();
+    cases.push((
+        "data-added",
+        dir,
+        vec![(t("transfers"), None, t("file_unreferenced"), extra)],
+    ));
+
+    // A rewritten commit: an amount in an add's statistics.
+    let dir = tampered("commit-stats");
+    let path = commit_file(&dir, "transfers", victim_version);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let add_line = text
+        .lines()
+        .find(|l| l.contains("\"add\""))
+        .expect("an add action");
+    let mut add: serde_json::Value = serde_json::from_str(add_line).unwrap();
+    let mut stats: serde_json::Value =
+        serde_json::from_str(add["add"]["stats"].as_str().expect("stats")).unwrap();
+    let max = stats["maxValues"]["amount"].clone();
+    assert!(!max.is_null(), "stats hold the amount: {stats}");
+    stats["maxValues"]["amount"] = match max {
+        serde_json::Value::Number(n) => serde_json::json!(n.as_f64().unwrap() + 1.0),
+        serde_json::Value::String(s) => serde_json::json!(format!("{s}1")),
+        other => panic!("amount statistic {other}"),
+    };
+    add["add"]["stats"] = serde_json::Value::String(stats.to_string());
+    std::fs::write(&path, text.replacen(add_line, &add.to_string(), 1)).unwrap();
+    cases.push((
+        "commit-stats",
+        dir,
+        vec![(
+            t("transfers"),
+            Some(victim_version + 1),
+            t("broken_link"),
+            commit_name(victim_version + 1),
+        )],
+    ));
+
+    // A rewritten commit: a changed addedFiles digest.
+    let dir = tampered("commit-digest");
+    let path = commit_file(&dir, "transfers", victim_version);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let digest = sha256_file(&dir.join(&victim_file));
+    assert!(
+        text.contains(&digest),
+        "the commit records the file's digest"
+    );
+    std::fs::write(&path, text.replace(&digest, &"0".repeat(64))).unwrap();
+    cases.push((
+        "commit-digest",
+        dir,
+        vec![
+            (
+                t("transfers"),
+                Some(victim_version),
+                t("file_altered"),
+                victim_file.clone(),
+            ),
+            (
+                t("transfers"),
+                Some(victim_version + 1),
+                t("broken_link"),
+                commit_name(victim_version + 1),
+            ),
+        ],
+    ));
+
+    // A removed commit: a gap, and the files it added are named by no commit.
+    let dir = tampered("commit-removed");
+    std::fs::remove_file(commit_file(&dir, "transfers", victim_version)).unwrap();
+    cases.push((
+        "commit-removed",
+        dir,
+        vec![
+            (
+                t("transfers"),
+                None,
+                t("file_unreferenced"),
+                victim_file.clone(),
+            ),
+            (
+                t("transfers"),
+                Some(victim_version),
+                t("missing_commit"),
+                commit_name(victim_version),
+            ),
+        ],
+    ));
+
+    // A commit added at the end by another tool: no ledgerlake object.
+    let head_next = transfers_head + 1;
+    let dir = tampered("foreign-commit");
+    let foreign = "{\"commitInfo\":{\"timestamp\":1795000000000,\"operation\":\"WRITE\"}}\n";
+    std::fs::write(commit_file(&dir, "transfers", head_next), foreign).unwrap();
+    cases.push((
+        "foreign-commit",
+        dir,
+        vec![(
+            t("transfers"),
+            Some(head_next),
+            t("not_chained"),
+            commit_name(head_next),
+        )],
+    ));
+
+    // A commit added at the end with a wrong previous digest: a copy of the head's commit.
+    let dir = tampered("wrong-previous");
+    std::fs::copy(
+        commit_file(&dir, "transfers", transfers_head),
+        commit_file(&dir, "transfers", head_next),
+    )
+    .unwrap();
+    cases.push((
+        "wrong-previous",
+        dir,
+        vec![(
+            t("transfers"),
+            Some(head_next),
+            t("broken_link"),
+            commit_name(head_next),
+        )],
+    ));
+
+    for (what, dir, mut want) in cases {
+        want.sort();
+        let lake = Lake::open(dir.to_str().unwrap()).await.expect("lake");
+        let report = verify(&lake, &NoProgress).await;
+        assert!(!report.ok, "{what}");
+        assert_eq!(
+            chain_problems(&report),
+            want,
+            "{what}: {:#?}",
+            report.problems
+        );
+        assert!(
+            matches!(report.problems[0], Problem::Chain(_)),
+            "{what}: chain problems come first"
+        );
+        let (script_ok, script_problems, script_heads) = check_chain_script(&dir);
+        assert!(!script_ok, "{what}");
+        assert_eq!(script_problems, want, "{what}: check-chain.py");
+        let heads: Vec<Option<String>> =
+            report.chain.iter().map(|h| h.head_sha256.clone()).collect();
+        assert_eq!(script_heads, heads, "{what}: heads");
+    }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::lake::chain::ChainProblem;
 use crate::timefmt::rfc3339;
 
 /// One field that does not move as the event says it must.
@@ -24,6 +25,10 @@ pub enum Problem {
     LakeMeta { reason: String },
     /// The lake cannot be listed (e.g. an object outside the layout).
     Listing { reason: String },
+    /// A break in a table's chained log (tamper evidence, see `lake::chain`): a rewritten,
+    /// removed or added data file or log entry, named by `table`, `version` and `file`; `check`
+    /// says which rule it breaks.
+    Chain(ChainProblem),
     /// A segment file cannot be read, or disagrees with its name or metadata.
     SegmentUnreadable { segment: String, error: String },
     /// Two segments' time ranges overlap.
@@ -139,6 +144,7 @@ impl fmt::Display for Problem {
         match self {
             Problem::LakeMeta { reason } => write!(f, "lake metadata: {reason}"),
             Problem::Listing { reason } => write!(f, "listing the lake: {reason}"),
+            Problem::Chain(p) => write!(f, "chained log ({}): {p}", p.check),
             Problem::SegmentUnreadable { segment, error } => {
                 write!(f, "{segment}: unreadable: {error}")
             }

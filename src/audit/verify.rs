@@ -1,5 +1,8 @@
-//! `ledgerlake verify`: proves a lake whole, or names where it is not. Three checks, in one
-//! pass over the segments in time order:
+//! `ledgerlake verify`: proves a lake whole, or names where it is not. First the chained log
+//! (tamper evidence, `lake::chain`): every commit of every table carries the digest of the one
+//! before it and of every file it adds, so a rewritten, removed or added data file or log entry
+//! is named by table, version and file; the report gives each table's head digest. Then three
+//! checks, in one pass over the segments in time order:
 //! - structure: every segment readable and agreeing with its name and metadata, no overlaps,
 //!   no timestamp twice, every file of the lake's cluster and a known format version;
 //! - completeness: every account's balances move, event after event, by exactly the event's
@@ -16,7 +19,10 @@ use super::problem::Problem;
 use super::progress::{Progress, ReadProgress};
 use super::replay::{Findings, Replay};
 use super::segments::read_in_order;
-use crate::lake::{AuditedFileMeta, Lake, LakeError, SegmentInfo, SweptInfo, FORMAT_VERSION};
+use crate::lake::chain::{ChainReport, CHAIN_FORMAT_VERSION_MIN};
+use crate::lake::{
+    AuditedFileMeta, Lake, LakeError, LakeMeta, SegmentInfo, SweptInfo, FORMAT_VERSION,
+};
 
 /// What `verify` needs.
 #[derive(Debug, Clone)]
@@ -33,6 +39,24 @@ pub enum VerifyError {
     NoLake { location: String },
 }
 
+/// The head of one table's chained log, as `verify` reports it: record `head_sha256` to prove
+/// later that no commit up to it (and no data file they name) has changed.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainHead {
+    pub table: String,
+    /// Commit files in the log.
+    #[serde_as(as = "DisplayFromStr")]
+    pub versions: u64,
+    #[serde_as(as = "Option<DisplayFromStr>")]
+    pub head_version: Option<u64>,
+    /// The SHA-256 (hex) of the newest commit file's bytes.
+    pub head_sha256: Option<String>,
+    /// Data files the log holds as part of the table.
+    #[serde_as(as = "DisplayFromStr")]
+    pub active_files: u64,
+}
+
 #[serde_as]
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
@@ -40,6 +64,10 @@ pub struct VerifyReport {
     pub ok: bool,
     pub cluster_id: Option<String>,
     pub format_version: Option<u32>,
+    /// Whether the chained log was checked (a format-1 lake has none).
+    pub chain_checked: bool,
+    /// Each table's chain head (its problems are in `problems`, kind `chain`).
+    pub chain: Vec<ChainHead>,
     pub segments: usize,
     #[serde_as(as = "DisplayFromStr")]
     pub events: u64,
@@ -74,7 +102,10 @@ pub async fn run(
     let unbound = matches!(lake.read_meta().await, Ok(None));
     let no_segments = matches!(lake.list_segments().await, Ok(s) if s.is_empty());
     let no_swept = matches!(lake.list_swept().await, Ok(s) if s.is_empty());
-    if unbound && no_segments && no_swept {
+    // An object under a table directory (even one no commit names) makes it a broken lake,
+    // not a wrong `--lake`.
+    let no_table_objects = matches!(lake.holds_table_objects().await, Ok(false));
+    if unbound && no_segments && no_swept && no_table_objects {
         return Err(VerifyError::NoLake {
             location: lake.location().to_string(),
         });
@@ -90,6 +121,8 @@ pub async fn verify(lake: &Lake, progress: &dyn ReadProgress) -> VerifyReport {
         ok: false,
         cluster_id: None,
         format_version: None,
+        chain_checked: false,
+        chain: Vec::new(),
         segments: 0,
         events: 0,
         accounts: 0,
@@ -104,7 +137,9 @@ pub async fn verify(lake: &Lake, progress: &dyn ReadProgress) -> VerifyReport {
         elapsed_ms: 0,
         events_per_second: 0.0,
     };
-    let lake_cluster = match lake.read_meta().await {
+    let meta = lake.read_meta().await;
+    check_chain(lake, &meta, &mut report, &mut findings).await;
+    let lake_cluster = match meta {
         Ok(Some(meta)) => {
             report.cluster_id = Some(meta.cluster_id.to_string());
             report.format_version = Some(meta.format_version);
@@ -209,6 +244,52 @@ pub async fn verify(lake: &Lake, progress: &dyn ReadProgress) -> VerifyReport {
         Some(progress.elapsed().as_millis() as u64),
         rate,
     )
+}
+
+/// The chain check, first: each of its problems becomes a verify problem. Skipped for a lake
+/// whose metadata says format 1, and for one whose metadata does not say format 2 or newer
+/// (missing, unreadable) that has no log object at all: format 1 has no log, and the later
+/// checks report what is wrong with such a lake.
+async fn check_chain(
+    lake: &Lake,
+    meta: &Result<Option<LakeMeta>, LakeError>,
+    report: &mut VerifyReport,
+    findings: &mut Findings,
+) {
+    if matches!(meta, Ok(Some(m)) if m.format_version < CHAIN_FORMAT_VERSION_MIN) {
+        return;
+    }
+    let chain: ChainReport = match lake.check_chain().await {
+        Ok(chain) => chain,
+        Err(e) => {
+            findings.push(Problem::Listing {
+                reason: format!("the chained log cannot be checked: {e}"),
+            });
+            return;
+        }
+    };
+    let chained_format =
+        matches!(meta, Ok(Some(m)) if m.format_version >= CHAIN_FORMAT_VERSION_MIN);
+    if !chained_format && !chain.has_log() {
+        return;
+    }
+    report.chain_checked = true;
+    report.chain = chain
+        .tables
+        .iter()
+        .map(|t| ChainHead {
+            table: t.table.clone(),
+            versions: t.versions,
+            head_version: t.head_version,
+            head_sha256: t.head_sha256.clone(),
+            active_files: t.active_files,
+        })
+        .collect();
+    for table in chain.tables {
+        for p in table.problems {
+            findings.push(Problem::Chain(p));
+        }
+    }
 }
 
 fn finish(
@@ -325,6 +406,91 @@ mod tests {
             transfers_bytes: 0,
             accounts_bytes: 0,
         }
+    }
+
+    /// A foreign commit and an object no commit names: both are verify problems naming their
+    /// file and version, and the report carries each table's head digest.
+    #[tokio::test]
+    async fn chain_problems_are_verify_problems_and_heads_are_reported() {
+        use crate::audit::progress::NoProgress;
+        use crate::lake::chain::{sha256_hex, ChainCheck};
+        use object_store::memory::InMemory;
+        use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+        use std::sync::Arc;
+
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let commit = b"{\"commitInfo\":{\"operation\":\"WRITE\"}}\n".to_vec();
+        let commit_path = Path::from("transfers/_delta_log/00000000000000000000.json");
+        store
+            .put(&commit_path, PutPayload::from(commit.clone()))
+            .await
+            .unwrap();
+        let stray = Path::from("accounts/date=2026-11-21/x.parquet");
+        store
+            .put(&stray, PutPayload::from(b"PAR1".to_vec()))
+            .await
+            .unwrap();
+        let lake = Lake::from_store(store, "memory");
+        let report = verify(&lake, &NoProgress).await;
+        assert!(!report.ok);
+        assert!(report.chain_checked);
+        let chain: Vec<_> = report
+            .problems
+            .iter()
+            .filter_map(|p| match p {
+                Problem::Chain(c) => Some((c.table.as_str(), c.version, c.check, c.file.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            chain,
+            vec![
+                (
+                    "transfers",
+                    Some(0),
+                    ChainCheck::NotChained,
+                    commit_path.to_string()
+                ),
+                (
+                    "accounts",
+                    None,
+                    ChainCheck::FileUnreferenced,
+                    stray.to_string()
+                ),
+            ]
+        );
+        // They come first, before what the other checks find.
+        assert!(matches!(report.problems[0], Problem::Chain(_)));
+        assert!(matches!(report.problems[1], Problem::Chain(_)));
+        assert_eq!(report.chain.len(), 3);
+        assert_eq!(report.chain[0].head_version, Some(0));
+        assert_eq!(report.chain[0].head_sha256, Some(sha256_hex(&commit)));
+        assert_eq!(report.chain[1].head_sha256, None);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["problems"][0]["kind"], "chain");
+        assert_eq!(json["problems"][0]["check"], "not_chained");
+        assert_eq!(json["problems"][0]["version"], "0");
+        assert_eq!(json["problems"][0]["file"], commit_path.to_string());
+        assert_eq!(json["chain"][0]["head_sha256"], sha256_hex(&commit));
+        let text = report.problems[0].to_string();
+        assert!(
+            text.contains("transfers version 0: transfers/_delta_log/00000000000000000000.json"),
+            "{text}"
+        );
+    }
+
+    /// A lake without a log anywhere (format 1) is not chain-checked.
+    #[tokio::test]
+    async fn a_lake_without_a_log_is_not_chain_checked() {
+        use crate::audit::progress::NoProgress;
+        let lake = Lake::open("memory://").await.unwrap();
+        let report = verify(&lake, &NoProgress).await;
+        assert!(!report.chain_checked);
+        assert!(report.chain.is_empty());
+        assert!(!report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::Chain(_))));
     }
 
     #[test]

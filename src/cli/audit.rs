@@ -266,13 +266,19 @@ pub fn verify_table(report: &VerifyReport) -> String {
         report.elapsed_ms as f64 / 1000.0,
         report.events_per_second
     ));
+    out.push_str(&chain_heads(report));
     if !report.double_entry_checked {
         out.push_str("double entry: not checked after the first unreadable segment\n");
     }
     if report.ok {
-        out.push_str(
-            "OK: structure, completeness (every account's balance chain) and double entry verified\n",
-        );
+        let chain = if report.chain_checked {
+            "the chained log (every commit and data file digest), "
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "OK: {chain}structure, completeness (every account's balance chain) and double entry verified\n",
+        ));
         return out;
     }
     out.push_str(&format!("FAILED: {} problem(s)\n", report.problems_total));
@@ -284,6 +290,28 @@ pub fn verify_table(report: &VerifyReport) -> String {
         out.push_str(&format!(
             "  ... and {} more\n",
             report.problems_total - listed
+        ));
+    }
+    out
+}
+
+/// Each table's chain head, with what it is for.
+fn chain_heads(report: &VerifyReport) -> String {
+    if !report.chain_checked {
+        return "chained log: none (a format-1 lake has no log)\n".to_string();
+    }
+    let mut out = String::from(
+        "chained log heads (record these to prove later that nothing before them changed):\n",
+    );
+    for head in &report.chain {
+        let at = match (head.head_version, &head.head_sha256) {
+            (Some(v), Some(sha)) => format!("version {v}  sha256 {sha}"),
+            (Some(v), None) => format!("version {v}  (unreadable)"),
+            _ => "no commits".to_string(),
+        };
+        out.push_str(&format!(
+            "  {:<15} {at}  ({} commits, {} active files)\n",
+            head.table, head.versions, head.active_files
         ));
     }
     out
@@ -423,6 +451,42 @@ mod tests {
         assert_eq!(
             csv,
             "account,kind,field,lake,cluster\n7,moved_since,debits_posted,1,-\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_verify_table_prints_each_chain_head() {
+        use crate::audit::progress::NoProgress;
+        use object_store::memory::InMemory;
+        use object_store::path::Path;
+        use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+        use std::sync::Arc;
+
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let commit = b"{\"commitInfo\":{}}\n".to_vec();
+        store
+            .put(
+                &Path::from("accounts/_delta_log/00000000000000000000.json"),
+                PutPayload::from(commit.clone()),
+            )
+            .await
+            .unwrap();
+        let lake = crate::lake::Lake::from_store(store, "memory");
+        let report = crate::audit::verify::verify(&lake, &NoProgress).await;
+        let table = verify_table(&report);
+        let sha = crate::lake::chain::sha256_hex(&commit);
+        assert!(
+            table.contains("record these to prove later that nothing before them changed"),
+            "{table}"
+        );
+        assert!(
+            table.contains(&format!("accounts        version 0  sha256 {sha}")),
+            "{table}"
+        );
+        assert!(table.contains("transfers       no commits"), "{table}");
+        assert!(
+            table.contains("chained log (not_chained): accounts version 0"),
+            "{table}"
         );
     }
 

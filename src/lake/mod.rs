@@ -13,6 +13,7 @@
 //! `quarantine` and `swept` are the two side tables.
 
 mod audit_scan;
+pub mod chain;
 mod columns;
 mod commit;
 mod error;

@@ -1,0 +1,404 @@
+//! Tamper evidence, the reading side: checks each table's chained Delta log (schemas/lake.md,
+//! "Tamper evidence: a chained log") straight from the object store, without the Delta reader,
+//! so that what it trusts is only the bytes of the log and of the data files.
+//!
+//! For every table it reads the JSON commits one at a time (bounded memory: a commit file over
+//! `COMMIT_BYTES_MAX` is a problem, not a read), checks that versions run 0, 1, 2, … without a
+//! gap, that each commit's `commitInfo.ledgerlake.previousCommitSha256` is the SHA-256 of the
+//! previous commit's bytes, and that its `addedFiles` list exactly its `add` actions. Then it
+//! hashes every active data file (added and not removed since), streaming, with at most
+//! `HASHES_IN_FLIGHT_MAX` objects read at once, and compares digest and size with the log;
+//! and it names every object under the table that no `add` action names. Checkpoints
+//! (`<v>.checkpoint.parquet`, `_last_checkpoint`) are derived from the commits and are not part
+//! of the chain.
+//!
+//! What it finds wrong is a `ChainProblem` in the report (naming table, version and file); only
+//! a failing object store (listing, or a read that is not "not found") is an error.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use serde::{Deserialize, Serialize};
+use serde_with::{serde_as, DisplayFromStr};
+use sha2::{Digest, Sha256};
+
+use super::{Lake, LakeError};
+
+mod log;
+#[cfg(test)]
+use log::data_object;
+use log::{log_object, Active, LogObject, Walk};
+
+/// The lake's tables, each a Delta table with a chained log, in the order they are checked.
+pub const CHAIN_TABLES: [&str; 3] = ["transfers", "accounts", "swept_accounts"];
+/// A commit file larger than this is not read (a commit of one segment is a few KiB).
+pub const COMMIT_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// Data files hashed at once (each a streaming read of one object).
+pub const HASHES_IN_FLIGHT_MAX: usize = 8;
+/// The first format whose commits carry `commitInfo.ledgerlake`.
+pub const CHAIN_FORMAT_VERSION_MIN: u32 = 2;
+/// The directory of a Delta table's log.
+pub const LOG_DIR: &str = "_delta_log";
+
+/// The chain of every table of the lake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    pub tables: Vec<TableChain>,
+}
+
+impl ChainReport {
+    pub fn ok(&self) -> bool {
+        self.tables.iter().all(|t| t.problems.is_empty())
+    }
+
+    pub fn problems(&self) -> impl Iterator<Item = &ChainProblem> {
+        self.tables.iter().flat_map(|t| t.problems.iter())
+    }
+
+    /// Whether any table has a log object at all (a format-1 lake has none).
+    pub fn has_log(&self) -> bool {
+        self.tables.iter().any(|t| t.log_objects > 0)
+    }
+}
+
+/// One table's chain.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableChain {
+    pub table: String,
+    /// Commit files found.
+    #[serde_as(as = "DisplayFromStr")]
+    pub versions: u64,
+    /// The newest commit's version.
+    #[serde_as(as = "Option<DisplayFromStr>")]
+    pub head_version: Option<u64>,
+    /// The SHA-256 (hex) of the newest commit's bytes: recorded by an auditor, it proves later
+    /// that no commit up to it, and no data file they name, has changed since.
+    pub head_sha256: Option<String>,
+    /// Data files added and not removed since.
+    #[serde_as(as = "DisplayFromStr")]
+    pub active_files: u64,
+    /// Objects in the log directory: commits, checkpoints and anything else.
+    #[serde_as(as = "DisplayFromStr")]
+    pub log_objects: u64,
+    pub problems: Vec<ChainProblem>,
+}
+
+/// What a chain problem breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainCheck {
+    /// A version below the newest has no commit file (a removed commit).
+    MissingCommit,
+    /// A commit file that cannot be read as newline-delimited JSON actions, or over
+    /// `COMMIT_BYTES_MAX`.
+    UnreadableCommit,
+    /// A commit without a valid `commitInfo.ledgerlake` (written by another tool or edited), or
+    /// of a format this ledgerlake does not know.
+    NotChained,
+    /// `previousCommitSha256` is not the digest of the previous commit: that commit was
+    /// rewritten (or this link was).
+    BrokenLink,
+    /// An `add` not in the commit's `addedFiles`, an `addedFiles` entry without its `add`, or
+    /// the two disagreeing on the size.
+    AddedFilesMismatch,
+    /// An active data file whose bytes are not those the log recorded (digest or size).
+    FileAltered,
+    /// An active data file that is not in the store.
+    FileMissing,
+    /// An object under the table that no `add` action names.
+    FileUnreferenced,
+    /// An `add` or `remove` path that does not name an object under the table.
+    BadPath,
+    /// An object in the log directory that is neither a commit nor a checkpoint.
+    UnexpectedLogObject,
+}
+
+impl ChainCheck {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChainCheck::MissingCommit => "missing_commit",
+            ChainCheck::UnreadableCommit => "unreadable_commit",
+            ChainCheck::NotChained => "not_chained",
+            ChainCheck::BrokenLink => "broken_link",
+            ChainCheck::AddedFilesMismatch => "added_files_mismatch",
+            ChainCheck::FileAltered => "file_altered",
+            ChainCheck::FileMissing => "file_missing",
+            ChainCheck::FileUnreferenced => "file_unreferenced",
+            ChainCheck::BadPath => "bad_path",
+            ChainCheck::UnexpectedLogObject => "unexpected_log_object",
+        }
+    }
+}
+
+impl fmt::Display for ChainCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One break, with the place to look at.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainProblem {
+    pub table: String,
+    /// The commit concerned: the one that breaks (a link, a missing version) or that added the
+    /// data file; none for an object no commit names.
+    #[serde_as(as = "Option<DisplayFromStr>")]
+    pub version: Option<u64>,
+    /// The object, relative to the lake root: a commit file or a data file.
+    pub file: String,
+    pub check: ChainCheck,
+    pub detail: String,
+}
+
+impl fmt::Display for ChainProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.version {
+            Some(v) => write!(
+                f,
+                "{} version {v}: {}: {}",
+                self.table, self.file, self.detail
+            ),
+            None => write!(f, "{}: {}: {}", self.table, self.file, self.detail),
+        }
+    }
+}
+
+/// The hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// The path of commit `version` of `table`, relative to the lake root.
+pub fn commit_path(table: &str, version: u64) -> Path {
+    Path::from(format!("{table}/{LOG_DIR}/{version:020}.json"))
+}
+
+impl Lake {
+    /// Checks the chained log of every table (see the module comment). Problems are in the
+    /// report; an error means the store could not be read.
+    pub async fn check_chain(&self) -> Result<ChainReport, LakeError> {
+        let mut tables = Vec::with_capacity(CHAIN_TABLES.len());
+        for table in CHAIN_TABLES {
+            tables.push(self.check_table_chain(table).await?);
+        }
+        Ok(ChainReport { tables })
+    }
+
+    /// Whether any table directory holds an object (a log or a data file, committed or not).
+    /// Lists at most one object per table.
+    pub async fn holds_table_objects(&self) -> Result<bool, LakeError> {
+        for table in CHAIN_TABLES {
+            let dir = Path::from(table);
+            match self.store.list(Some(&dir)).next().await {
+                None => {}
+                Some(Ok(_)) => return Ok(true),
+                Some(Err(e)) => return Err(LakeError::store(&dir, e)),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Checks one table's chain.
+    pub async fn check_table_chain(&self, table: &str) -> Result<TableChain, LakeError> {
+        let dir = Path::from(table);
+        let log_prefix = Path::from_iter([table, LOG_DIR]);
+        let mut commits: BTreeMap<u64, ObjectMeta> = BTreeMap::new();
+        let mut data: BTreeMap<Path, ObjectMeta> = BTreeMap::new();
+        let mut walk = Walk {
+            table,
+            active: HashMap::new(),
+            named: HashSet::new(),
+            problems: Vec::new(),
+        };
+        let mut log_objects = 0;
+        for object in self.list(Some(&dir)).await? {
+            let Some(rest) = object.location.prefix_match(&log_prefix) else {
+                data.insert(object.location.clone(), object);
+                continue;
+            };
+            log_objects += 1;
+            let name = rest
+                .map(|p| p.as_ref().to_string())
+                .collect::<Vec<_>>()
+                .join("/");
+            match log_object(&name) {
+                LogObject::Commit(v) => {
+                    commits.insert(v, object);
+                }
+                LogObject::Derived => {}
+                LogObject::Unexpected => walk.problem(
+                    None,
+                    object.location.to_string(),
+                    ChainCheck::UnexpectedLogObject,
+                    "neither a commit nor a checkpoint: not part of the log".to_string(),
+                ),
+            }
+        }
+
+        let mut expected = 0;
+        let mut previous: Option<String> = None;
+        let mut head_sha256 = None;
+        for (&version, meta) in &commits {
+            if version > expected {
+                let detail = if version - expected == 1 {
+                    format!("commit {expected} is missing")
+                } else {
+                    format!("commits {expected}..={} are missing", version - 1)
+                };
+                let file = commit_path(table, expected).to_string();
+                walk.problem(Some(expected), file, ChainCheck::MissingCommit, detail);
+                previous = None;
+            }
+            expected = version + 1;
+            let digest = self
+                .read_commit(version, meta, previous.as_deref(), &mut walk)
+                .await?;
+            head_sha256 = digest.clone();
+            previous = digest;
+        }
+        let head_version = commits.keys().next_back().copied();
+
+        let active: Vec<Active> = walk.active.drain().map(|(_, a)| a).collect();
+        let active_files = active.len() as u64;
+        let mut file_problems = Vec::new();
+        let mut to_hash = Vec::new();
+        for a in active {
+            match data.get(&a.object) {
+                None => file_problems.push(ChainProblem {
+                    table: table.to_string(),
+                    version: Some(a.version),
+                    file: a.object.to_string(),
+                    check: ChainCheck::FileMissing,
+                    detail: "an active data file (added, never removed) is not in the store"
+                        .to_string(),
+                }),
+                Some(_) => {
+                    if let Some(recorded) = a.recorded {
+                        to_hash.push((a.version, a.object, recorded));
+                    }
+                }
+            }
+        }
+        let store = &self.store;
+        let mut hashed = futures::stream::iter(to_hash)
+            .map(|(version, object, recorded)| async move {
+                let found = hash_object(store.as_ref(), &object).await;
+                (version, object, recorded, found)
+            })
+            .buffer_unordered(HASHES_IN_FLIGHT_MAX);
+        while let Some((version, object, (sha256, size), found)) = hashed.next().await {
+            let (check, detail) = match found {
+                Ok((s, n)) if s == sha256 && n == size => continue,
+                Ok((s, n)) => (
+                    ChainCheck::FileAltered,
+                    format!("the log records {size} bytes with SHA-256 {sha256}; the file has {n} bytes with SHA-256 {s}"),
+                ),
+                Err(object_store::Error::NotFound { .. }) => (
+                    ChainCheck::FileMissing,
+                    "an active data file (added, never removed) is not in the store".to_string(),
+                ),
+                Err(e) => return Err(LakeError::store(&object, e)),
+            };
+            file_problems.push(ChainProblem {
+                table: table.to_string(),
+                version: Some(version),
+                file: object.to_string(),
+                check,
+                detail,
+            });
+        }
+        for object in data.keys().filter(|p| !walk.named.contains(*p)) {
+            file_problems.push(ChainProblem {
+                table: table.to_string(),
+                version: None,
+                file: object.to_string(),
+                check: ChainCheck::FileUnreferenced,
+                detail: "no add action of the log names this object: it is not part of the table"
+                    .to_string(),
+            });
+        }
+        file_problems.sort_by(|a, b| (&a.file, a.check).cmp(&(&b.file, b.check)));
+        walk.problems.extend(file_problems);
+        Ok(TableChain {
+            table: table.to_string(),
+            versions: commits.len() as u64,
+            head_version,
+            head_sha256,
+            active_files,
+            log_objects,
+            problems: walk.problems,
+        })
+    }
+
+    /// Reads and checks one commit; its digest, or `None` if it could not be read.
+    async fn read_commit(
+        &self,
+        version: u64,
+        meta: &ObjectMeta,
+        previous_sha256: Option<&str>,
+        walk: &mut Walk<'_>,
+    ) -> Result<Option<String>, LakeError> {
+        let file = meta.location.to_string();
+        if meta.size > COMMIT_BYTES_MAX {
+            let detail = format!(
+                "{} bytes, over the limit of {COMMIT_BYTES_MAX} bytes for a commit",
+                meta.size
+            );
+            walk.problem(Some(version), file, ChainCheck::UnreadableCommit, detail);
+            return Ok(None);
+        }
+        let bytes = match self.store.get(&meta.location).await {
+            Ok(result) => result.bytes().await,
+            Err(e) => Err(e),
+        };
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(object_store::Error::NotFound { .. }) => {
+                let detail = "vanished while the log was read".to_string();
+                walk.problem(Some(version), file, ChainCheck::MissingCommit, detail);
+                return Ok(None);
+            }
+            Err(e) => return Err(LakeError::store(&meta.location, e)),
+        };
+        if bytes.len() as u64 > COMMIT_BYTES_MAX {
+            let detail = format!("over the limit of {COMMIT_BYTES_MAX} bytes for a commit");
+            walk.problem(Some(version), file, ChainCheck::UnreadableCommit, detail);
+            return Ok(None);
+        }
+        walk.commit(version, &bytes, previous_sha256);
+        Ok(Some(sha256_hex(&bytes)))
+    }
+}
+
+/// The hex SHA-256 and size of an object, read as a stream (never whole in memory).
+async fn hash_object(
+    store: &dyn ObjectStore,
+    path: &Path,
+) -> Result<(String, u64), object_store::Error> {
+    let mut stream = store.get(path).await?.into_stream();
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    while let Some(chunk) = stream.try_next().await? {
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+    }
+    Ok((hex(&hasher.finalize()), size))
+}
+
+#[cfg(test)]
+#[path = "chain_tests.rs"]
+mod tests;
