@@ -130,8 +130,30 @@ def check_table(lake, table):
                 problem(version, obj, "file_altered",
                         f"the log records {recorded[1]} bytes with SHA-256 {recorded[0]}; "
                         f"the file has {found[1]} bytes with SHA-256 {found[0]}")
+    def data_name(obj):
+        """(first, last, digest16) of a data file name <first>-<last>-<digest16>.parquet."""
+        name = obj.rsplit("/", 1)[-1]
+        parts = name[: -len(".parquet")].split("-") if name.endswith(".parquet") else []
+        if len(parts) == 3 and all(len(p) == 20 and p.isdigit() for p in parts[:2]) \
+                and len(parts[2]) == 16:
+            return int(parts[0]), int(parts[1]), parts[2]
+        return None
+
+    ends = [data_name(o)[1] for o in named if data_name(o)]
+    log_end = max(ends) if ends else None
+    notes = []
     for obj in data:
         if obj not in named:
+            # Named like a data file, past the end of everything the log named, and holding
+            # the bytes its digest says: written before a commit that never happened. A note.
+            parsed = data_name(obj)
+            if (parsed and (log_end is None or parsed[0] > log_end)
+                    and sha256_file(os.path.join(lake, obj))[0].startswith(parsed[2])):
+                notes.append({"table": table, "version": None, "file": obj,
+                              "check": "file_uncommitted",
+                              "detail": "written before a commit that never happened (an interrupted export): "
+                                        "not part of the table; safe to delete"})
+                continue
             problem(None, obj, "file_unreferenced",
                     "no add action of the log names this object: it is not part of the table")
     return {
@@ -142,6 +164,7 @@ def check_table(lake, table):
         "active_files": str(len(active)),
         "log_objects": str(log_objects),
         "problems": problems,
+        "notes": notes,
     }, all_digests
 
 

@@ -68,6 +68,9 @@ pub struct VerifyReport {
     pub chain_checked: bool,
     /// Each table's chain head (its problems are in `problems`, kind `chain`).
     pub chain: Vec<ChainHead>,
+    /// What is worth knowing but not a problem: data files left by an interrupted export (kind
+    /// `chain`, check `file_uncommitted`).
+    pub notes: Vec<Problem>,
     pub segments: usize,
     #[serde_as(as = "DisplayFromStr")]
     pub events: u64,
@@ -123,6 +126,7 @@ pub async fn verify(lake: &Lake, progress: &dyn ReadProgress) -> VerifyReport {
         format_version: None,
         chain_checked: false,
         chain: Vec::new(),
+        notes: Vec::new(),
         segments: 0,
         events: 0,
         accounts: 0,
@@ -289,6 +293,9 @@ async fn check_chain(
         for p in table.problems {
             findings.push(Problem::Chain(p));
         }
+        report
+            .notes
+            .extend(table.notes.into_iter().map(Problem::Chain));
     }
 }
 

@@ -267,6 +267,9 @@ pub fn verify_table(report: &VerifyReport) -> String {
         report.events_per_second
     ));
     out.push_str(&chain_heads(report));
+    for note in &report.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
     if !report.double_entry_checked {
         out.push_str("double entry: not checked after the first unreadable segment\n");
     }

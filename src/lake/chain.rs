@@ -85,6 +85,36 @@ pub struct TableChain {
     #[serde_as(as = "DisplayFromStr")]
     pub log_objects: u64,
     pub problems: Vec<ChainProblem>,
+    /// Data files written before a commit that never happened (`FileUncommitted`): named, but
+    /// not problems.
+    pub notes: Vec<ChainProblem>,
+}
+
+/// The time range a data file's name gives (`None`: not a data file name).
+fn named_range(object: &Path) -> Option<(u64, u64)> {
+    super::layout::parse_file_name(object.filename()?)
+}
+
+/// Whether an unreferenced object is an uncommitted data file: its name is a data file name
+/// whose range starts after everything the log ever named (`log_end`: where an interrupted
+/// commit would have continued it) and whose digest prefix is the start of `sha256` (hex).
+/// A file of a removed commit in the middle of the log is not: it is a problem.
+fn is_uncommitted_data_file(object: &Path, sha256: &str, log_end: Option<u64>) -> bool {
+    let Some(name) = object.filename() else {
+        return false;
+    };
+    let Some((first, _)) = super::layout::parse_file_name(name) else {
+        return false;
+    };
+    if log_end.is_some_and(|end| first <= end) {
+        return false;
+    }
+    let digest = name
+        .trim_end_matches(".parquet")
+        .rsplit('-')
+        .next()
+        .unwrap_or_default();
+    sha256.starts_with(digest)
 }
 
 /// What a chain problem breaks.
@@ -111,6 +141,10 @@ pub enum ChainCheck {
     FileMissing,
     /// An object under the table that no `add` action names.
     FileUnreferenced,
+    /// An object no `add` names, but named like a data file and holding the bytes its name's
+    /// digest says: a data file written before a commit that never happened (a crash). Not
+    /// part of the table, and not a problem: reported as a note.
+    FileUncommitted,
     /// An `add` or `remove` path that does not name an object under the table.
     BadPath,
     /// An object in the log directory that is neither a commit nor a checkpoint.
@@ -128,6 +162,7 @@ impl ChainCheck {
             ChainCheck::FileAltered => "file_altered",
             ChainCheck::FileMissing => "file_missing",
             ChainCheck::FileUnreferenced => "file_unreferenced",
+            ChainCheck::FileUncommitted => "file_uncommitted",
             ChainCheck::BadPath => "bad_path",
             ChainCheck::UnexpectedLogObject => "unexpected_log_object",
         }
@@ -321,7 +356,31 @@ impl Lake {
                 detail,
             });
         }
+        let mut notes = Vec::new();
+        let log_end = walk
+            .named
+            .iter()
+            .filter_map(named_range)
+            .map(|(_, last)| last)
+            .max();
         for object in data.keys().filter(|p| !walk.named.contains(*p)) {
+            let digest = match hash_object(self.store.as_ref(), object).await {
+                Ok((sha256, _)) => sha256,
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(LakeError::store(object, e)),
+            };
+            if is_uncommitted_data_file(object, &digest, log_end) {
+                notes.push(ChainProblem {
+                    table: table.to_string(),
+                    version: None,
+                    file: object.to_string(),
+                    check: ChainCheck::FileUncommitted,
+                    detail: "written before a commit that never happened (an interrupted \
+                             export): not part of the table; safe to delete"
+                        .to_string(),
+                });
+                continue;
+            }
             file_problems.push(ChainProblem {
                 table: table.to_string(),
                 version: None,
@@ -341,6 +400,7 @@ impl Lake {
             active_files,
             log_objects,
             problems: walk.problems,
+            notes,
         })
     }
 

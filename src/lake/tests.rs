@@ -923,3 +923,39 @@ async fn a_lake_read_at_an_earlier_version_is_the_lake_as_it_stood() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn a_data_file_left_by_an_interrupted_commit_is_a_note_not_a_problem() {
+    let lake = Lake::open("memory://").await.unwrap();
+    lake.commit(&one_day_segment("2026-11-21T00:00:00Z", 2, 1), CLUSTER)
+        .await
+        .unwrap();
+    // The next segment's transfers file was written, then the exporter died before its commit.
+    let next = one_day_segment("2026-11-22T00:00:00Z", 2, 3);
+    let encoded = parquet::encode_transfers_file(&next.events, CLUSTER).unwrap();
+    let (first, last) = (next.events[0].timestamp, next.events[1].timestamp);
+    let file = commit::prepare(Table::Transfers, first, last, encoded);
+    lake.store
+        .put(&file.path, PutPayload::from(file.bytes.clone()))
+        .await
+        .unwrap();
+    let report = lake.check_chain().await.unwrap();
+    let transfers = &report.tables[0];
+    assert!(transfers.problems.is_empty(), "{:?}", transfers.problems);
+    assert_eq!(transfers.notes.len(), 1);
+    assert_eq!(transfers.notes[0].check, chain::ChainCheck::FileUncommitted);
+    assert_eq!(transfers.notes[0].file, file.path.to_string());
+    // The same name over other bytes is not an interrupted write: it is a problem.
+    let mut forged = file.bytes.clone();
+    forged[10] ^= 1;
+    lake.store
+        .put(&file.path, PutPayload::from(forged))
+        .await
+        .unwrap();
+    let report = lake.check_chain().await.unwrap();
+    assert_eq!(report.tables[0].problems.len(), 1);
+    assert_eq!(
+        report.tables[0].problems[0].check,
+        chain::ChainCheck::FileUnreferenced
+    );
+}
