@@ -430,8 +430,11 @@ fn main() {
         }),
     );
     report.finish(&args);
-    for d in [&dir1, &dir2] {
-        let _ = std::fs::remove_dir_all(d);
+    // `--keep yes`: leave both lakes in the work directory (to query them by hand).
+    if args.get("keep") != Some("yes") {
+        for d in [&dir1, &dir2] {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 
