@@ -1,15 +1,24 @@
-//! DuckDB over the lake (issue 5, measurement 5): one account's balance as of a time, a one-day
-//! statement, a full trial balance, on a synthetic lake of ≥ 10,000,000 events (full scale).
+//! DuckDB over the lake: one account's balance as of a time, a one-day statement, a full trial
+//! balance, on a synthetic lake of 10^6 (small) or 10^7 (full) events, in format 2 (Delta
+//! tables, `decimal(38,0)` + `_e38` columns) next to the same events in format 1 (plain Parquet,
+//! `_hi`/`_lo` UINT64 columns): format 2's queries must stay within 1.2× of format 1's.
 //!
-//! The generator writes the lake directly through `Lake::commit` (the exporter's own commit
-//! path, so files, names, encodings and partitions are exactly the exporter's): single-phase
-//! transfers between 10,000 accounts on 3 ledgers, balances carried exactly, spread evenly over
-//! 30 UTC days, segments of 32,768 events (the exporter's default at a sustained rate) cut at
-//! midnight. The queries go straight over `read_parquet(...)` with the `_hi`/`_lo` columns, as
-//! `schemas/lake.md` describes, through the DuckDB CLI (`.timer on`, 3 runs each, median).
+//! The generator makes each segment once and writes it twice: into a format-2 lake through
+//! `Lake::commit` (the exporter's own commit path, so files, names, encodings, partitions and
+//! log are exactly the exporter's) and into a format-1 lake through the format-1 writer kept for
+//! the tests (`Format1Lake::write_segment`, format 1's own encoder and settings). The events:
+//! single-phase transfers between 10,000 accounts on 3 ledgers, balances carried exactly, spread
+//! evenly over 7 (small) or 30 (full) UTC days, segments of 32,768 events (the exporter's
+//! default at a sustained rate) cut at midnight.
 //!
-//! The anchor is a full scan of the same files (`count(*)` and a sum of one column): the least
-//! any query that must look at every event pays. The targets are the issue's.
+//! Format 1 is queried as its readers did, `read_parquet('<lake>/transfers/*/*.parquet',
+//! hive_partitioning = true)` with `_hi`/`_lo`; format 2 as the DuckDB views do after replaying
+//! the log, `read_parquet([<the snapshot's active files>], hive_partitioning = true)`, the file
+//! list taken from the log by `Lake::list_segments`, with the format-2 columns. Every answer is
+//! exact in both, and the bench fails unless both formats give the same answer to every query.
+//! DuckDB CLI, `.timer on`, the two formats' runs interleaved in one session, median of
+//! [`RUNS`]. The anchor of the absolute figures is a full scan of the same files (`count(*)` and
+//! a sum of one column): the least any query that must look at every event pays.
 
 mod common;
 
@@ -20,86 +29,134 @@ use std::time::Instant;
 
 use common::{Args, Better, Report, Row, Scale};
 use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
+use ledgerlake::lake::format1::Format1Lake;
 use ledgerlake::lake::{AccountRecord, Lake, Segment};
 use serde_json::json;
 
 const ACCOUNTS: u64 = 10_000;
 const LEDGERS: u64 = 3;
 const SEGMENT_EVENTS: usize = 32_768;
-const RUNS: usize = 3;
+const RUNS: usize = 7;
 const NS_PER_DAY: u64 = 86_400 * 1_000_000_000;
 /// 2026-01-01T00:00:00Z.
 const START_NS: u64 = 1_767_225_600 * 1_000_000_000;
 const CLUSTER: u128 = 5;
+/// The issue's bar: format 2's query time over format 1's on the same events.
+const RATIO_MAX: f64 = 1.2;
+/// 10^38, the base of format 2's `_e38` columns, as DuckDB text.
+const E38: &str = "CAST('100000000000000000000000000000000000000' AS UHUGEINT)";
 
-fn main() {
-    let args = Args::parse();
-    let (events, days) = match args.scale {
-        Scale::Small => (1_000_000u64, 7u64),
-        Scale::Full => (10_000_000u64, 30u64),
-    };
-    let lake_dir = args.work.join("lake-query");
-    let _ = std::fs::remove_dir_all(&lake_dir);
-    let started = Instant::now();
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    runtime.block_on(generate(&lake_dir, events, days));
-    let generate_s = started.elapsed().as_secs_f64();
-    let (bytes, files) = common::dir_bytes(&lake_dir, "");
-    eprintln!("bench query: {events} events in {files} files, {bytes} bytes, generated in {generate_s:.1} s");
+/// How a lake format stores a u128 column `x`: the SQL that names and combines its two parts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// `x_hi`, `x_lo` UINT64: value = hi·2^64 + lo.
+    Format1,
+    /// `x_e38` byte, `x` decimal(38,0): value = e38·10^38 + x.
+    Format2,
+}
 
-    let glob = format!("{}/transfers/*/*.parquet", lake_dir.display());
-    let src = format!("read_parquet('{glob}', hive_partitioning = true)");
-    let span = days * NS_PER_DAY;
-    let as_of = START_NS + span / 4 * 3;
-    let account = 42u64;
-    let day = ledgerlake::timefmt::date_partition(START_NS + span / 2);
-    let is_account =
-        |side: &str| format!("({side}_account_id_hi = 0 AND {side}_account_id_lo = {account})");
-    let u128_of = |col: &str| format!("(({col}_hi::UHUGEINT << 64) | {col}_lo::UHUGEINT)");
-    let side_balance = |name: &str| {
-        format!(
-            "CASE WHEN {d} THEN {dv} ELSE {cv} END AS {name}",
-            d = is_account("debit"),
-            dv = u128_of(&format!("debit_account_{name}")),
-            cv = u128_of(&format!("credit_account_{name}")),
-        )
-    };
-    let balances = [
-        "debits_pending",
-        "debits_posted",
-        "credits_pending",
-        "credits_posted",
-    ]
-    .map(side_balance)
-    .join(", ");
+impl Layout {
+    /// (high part, low part) column names of u128 column `col`.
+    fn parts(self, col: &str) -> (String, String) {
+        match self {
+            Layout::Format1 => (format!("{col}_hi"), format!("{col}_lo")),
+            Layout::Format2 => (format!("{col}_e38"), col.to_string()),
+        }
+    }
+
+    /// The base of the high part, to rebuild a value from the parts' sums.
+    fn base(self) -> u128 {
+        match self {
+            Layout::Format1 => 1u128 << 64,
+            Layout::Format2 => 10u128.pow(38),
+        }
+    }
+
+    /// `col = v` for a u128 column and a small `v` (high part zero).
+    fn equals(self, col: &str, v: u64) -> String {
+        let (hi, lo) = self.parts(col);
+        format!("({hi} = 0 AND {lo} = {v})")
+    }
+
+    /// The exact value of a u128 column, as a `UHUGEINT`.
+    fn value(self, col: &str) -> String {
+        let (hi, lo) = self.parts(col);
+        match self {
+            Layout::Format1 => format!("(({hi}::UHUGEINT << 64) | {lo}::UHUGEINT)"),
+            Layout::Format2 => format!("({hi}::UHUGEINT * {E38} + {lo}::UHUGEINT)"),
+        }
+    }
+
+    /// An exact sum of one part of a u128 column (format 1: UINT64 parts summed as HUGEINT;
+    /// format 2: `sum` of a byte is a HUGEINT, of a decimal(38,0) exact below 10^38).
+    fn sum(self, part: &str) -> String {
+        match self {
+            Layout::Format1 => format!("sum({part}::HUGEINT)"),
+            Layout::Format2 => format!("sum({part})"),
+        }
+    }
+}
+
+/// The four queries of the bench over one lake.
+struct Queries {
+    balance_as_of: String,
+    statement: String,
+    trial_balance: String,
+    full_scan: String,
+}
+
+const BALANCES: [&str; 4] = [
+    "debits_pending",
+    "debits_posted",
+    "credits_pending",
+    "credits_posted",
+];
+/// Short names of [`BALANCES`] in the trial balance.
+const KEYS: [&str; 4] = ["dp", "dpo", "cp", "cpo"];
+
+fn queries(layout: Layout, src: &str, as_of: u64, account: u64, day: &str) -> Queries {
+    let is_account = |side: &str| layout.equals(&format!("{side}_account_id"), account);
+    let (d, c) = (is_account("debit"), is_account("credit"));
+    let balances = BALANCES
+        .map(|name| {
+            format!(
+                "CASE WHEN {d} THEN {dv} ELSE {cv} END AS {name}",
+                dv = layout.value(&format!("debit_account_{name}")),
+                cv = layout.value(&format!("credit_account_{name}")),
+            )
+        })
+        .join(", ");
     let balance_as_of = format!(
-        "SELECT timestamp, {balances} FROM {src} WHERE timestamp <= {as_of} AND ({} OR {}) \
-         ORDER BY timestamp DESC LIMIT 1;",
-        is_account("debit"),
-        is_account("credit")
+        "SELECT timestamp, {balances} FROM {src} WHERE timestamp <= {as_of} AND ({d} OR {c}) \
+         ORDER BY timestamp DESC LIMIT 1;"
     );
     let statement = format!(
         "SELECT timestamp, event_type, {tid} AS transfer_id, \
          CASE WHEN {d} THEN 'debit' ELSE 'credit' END AS side, {amount} AS amount, {balances} \
          FROM {src} WHERE date = DATE '{day}' AND ({d} OR {c}) ORDER BY timestamp;",
-        tid = u128_of("transfer_id"),
-        amount = u128_of("amount"),
-        d = is_account("debit"),
-        c = is_account("credit"),
+        tid = layout.value("transfer_id"),
+        amount = layout.value("amount"),
     );
     let side = |s: &str| {
-        format!(
-            "SELECT ledger, {s}_account_id_hi AS id_hi, {s}_account_id_lo AS id_lo, timestamp, \
-             {{'dp_hi': {s}_account_debits_pending_hi, 'dp_lo': {s}_account_debits_pending_lo, \
-               'dpo_hi': {s}_account_debits_posted_hi, 'dpo_lo': {s}_account_debits_posted_lo, \
-               'cp_hi': {s}_account_credits_pending_hi, 'cp_lo': {s}_account_credits_pending_lo, \
-               'cpo_hi': {s}_account_credits_posted_hi, 'cpo_lo': {s}_account_credits_posted_lo}} AS b \
-             FROM t"
-        )
+        let (id_hi, id_lo) = layout.parts(&format!("{s}_account_id"));
+        let fields = BALANCES
+            .iter()
+            .zip(KEYS)
+            .map(|(name, k)| {
+                let (hi, lo) = layout.parts(&format!("{s}_account_{name}"));
+                format!("'{k}_hi': {hi}, '{k}_lo': {lo}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("SELECT ledger, {id_hi} AS id_hi, {id_lo} AS id_lo, timestamp, {{{fields}}} AS b FROM t")
     };
-    let sums = ["dp", "dpo", "cp", "cpo"]
+    let sums = KEYS
         .map(|k| {
-            format!("sum(b.{k}_hi::HUGEINT) AS {k}_hi_sum, sum(b.{k}_lo::HUGEINT) AS {k}_lo_sum")
+            format!(
+                "{} AS {k}_hi_sum, {} AS {k}_lo_sum",
+                layout.sum(&format!("b.{k}_hi")),
+                layout.sum(&format!("b.{k}_lo"))
+            )
         })
         .join(", ");
     let trial_balance = format!(
@@ -107,78 +164,300 @@ fn main() {
          sides AS ({debit} UNION ALL {credit}), \
          latest AS (SELECT ledger, id_hi, id_lo, arg_max(b, timestamp) AS b FROM sides GROUP BY ALL) \
          SELECT ledger, count(*) AS accounts, {sums}, \
-         sum(b.dpo_lo::HUGEINT) = sum(b.cpo_lo::HUGEINT) AND sum(b.dpo_hi::HUGEINT) = sum(b.cpo_hi::HUGEINT) AS balanced \
+         {dpo_lo} = {cpo_lo} AND {dpo_hi} = {cpo_hi} AS balanced \
          FROM latest GROUP BY ledger ORDER BY ledger;",
         debit = side("debit"),
         credit = side("credit"),
+        dpo_lo = layout.sum("b.dpo_lo"),
+        cpo_lo = layout.sum("b.cpo_lo"),
+        dpo_hi = layout.sum("b.dpo_hi"),
+        cpo_hi = layout.sum("b.cpo_hi"),
     );
-    let full_scan = format!("SELECT count(*), sum(amount_lo::HUGEINT) FROM {src};");
+    let (_, amount_lo) = layout.parts("amount");
+    let full_scan = format!("SELECT count(*), {} FROM {src};", layout.sum(&amount_lo));
+    Queries {
+        balance_as_of,
+        statement,
+        trial_balance,
+        full_scan,
+    }
+}
 
-    // Check the answers once (printed), then time.
-    let check = duckdb(&format!(
-        "SELECT count(*) AS rows FROM ({}); {balance_as_of} SELECT count(*) AS statement_rows FROM ({}); {trial_balance}",
-        full_scan.trim_end_matches(';'),
-        statement.trim_end_matches(';')
-    ), false);
-    eprintln!("bench query: answers:\n{}", check.1);
-    assert!(
-        check.1.contains("true"),
-        "the trial balance must balance:\n{}",
-        check.1
+/// The trial balance's CSV rows with each (high sum, low sum) pair turned into the exact total,
+/// so that both formats' answers compare as numbers: `ledger, accounts, dp, dpo, cp, cpo,
+/// balanced`.
+fn trial_balance_totals(layout: Layout, csv: &str) -> Vec<String> {
+    csv.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            assert_eq!(f.len(), 3 + 2 * KEYS.len(), "a trial balance row: {line}");
+            let mut out = vec![f[0].to_string(), f[1].to_string()];
+            for pair in f[2..2 + 2 * KEYS.len()].chunks(2) {
+                let parse = |s: &str| -> u128 {
+                    s.parse()
+                        .unwrap_or_else(|e| panic!("a sum in {line:?}: {s:?}: {e}"))
+                };
+                let total = parse(pair[0])
+                    .checked_mul(layout.base())
+                    .and_then(|h| h.checked_add(parse(pair[1])))
+                    .unwrap_or_else(|| panic!("a total above u128::MAX in {line:?}"));
+                out.push(total.to_string());
+            }
+            out.push(f[f.len() - 1].to_string());
+            out.join(",")
+        })
+        .collect()
+}
+
+fn main() {
+    let args = Args::parse();
+    let (mut events, days) = match args.scale {
+        Scale::Small => (1_000_000u64, 7u64),
+        Scale::Full => (10_000_000u64, 30u64),
+    };
+    // `--events N`: another size (a quick check of the harness).
+    if let Some(n) = args.get("events") {
+        events = n.parse().expect("--events N");
+        assert!(events >= days * 1_000, "--events: at least 1,000 per day");
+    }
+    let dir2 = args.work.join("lake-query-f2");
+    let dir1 = args.work.join("lake-query-f1");
+    for d in [&dir1, &dir2] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let started = Instant::now();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let lake2 = runtime.block_on(generate(&dir2, &dir1, events, days));
+    let generate_s = started.elapsed().as_secs_f64();
+    let segments = runtime
+        .block_on(lake2.list_segments())
+        .expect("the format-2 lake's active files");
+    let (bytes2, files2) = common::dir_bytes(&dir2, "");
+    let (bytes1, files1) = common::dir_bytes(&dir1, "");
+    let transfers2: u64 = segments.iter().map(|s| s.transfers_bytes).sum();
+    let (transfers1, transfers1_files) = common::dir_bytes(&dir1.join("transfers"), "");
+    assert_eq!(
+        transfers1_files,
+        segments.len(),
+        "both lakes hold the same segments"
     );
+    eprintln!(
+        "bench query: {events} events in {} segments; format 2: {files2} files, {bytes2} bytes; \
+         format 1: {files1} files, {bytes1} bytes; generated in {generate_s:.1} s",
+        segments.len()
+    );
+
+    let src1 = format!(
+        "read_parquet('{}/transfers/*/*.parquet', hive_partitioning = true)",
+        dir1.display()
+    );
+    let list = segments
+        .iter()
+        .map(|s| format!("'{}/{}'", dir2.display(), s.transfers_path))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // As the views read it (schemas/duckdb/lake.sql): the snapshot's files, `date` typed.
+    let src2 =
+        format!("read_parquet([{list}], hive_partitioning = true, hive_types = {{'date': DATE}})");
+    let span = days * NS_PER_DAY;
+    let as_of = START_NS + span / 4 * 3;
+    let account = 42u64;
+    let day = ledgerlake::timefmt::date_partition(START_NS + span / 2);
+    let q1 = queries(Layout::Format1, &src1, as_of, account, &day);
+    let q2 = queries(Layout::Format2, &src2, as_of, account, &day);
+    let pairs = [
+        (
+            "balance as of",
+            "balance_as_of",
+            &q1.balance_as_of,
+            &q2.balance_as_of,
+            0.5,
+        ),
+        (
+            "one-day statement",
+            "statement",
+            &q1.statement,
+            &q2.statement,
+            0.5,
+        ),
+        (
+            "trial balance",
+            "trial_balance",
+            &q1.trial_balance,
+            &q2.trial_balance,
+            5.0,
+        ),
+        (
+            "full scan",
+            "full_scan",
+            &q1.full_scan,
+            &q2.full_scan,
+            f64::NAN,
+        ),
+    ];
+
+    // The answers first: both formats must give the same, exactly (the bench fails otherwise).
+    let mut answers = serde_json::Map::new();
+    for (what, key, sql1, sql2, _) in &pairs {
+        let a1 = answer(sql1);
+        let a2 = answer(sql2);
+        let (c1, c2) = if *key == "trial_balance" {
+            (
+                trial_balance_totals(Layout::Format1, &a1),
+                trial_balance_totals(Layout::Format2, &a2),
+            )
+        } else {
+            let lines = |a: &str| a.lines().map(str::to_string).collect::<Vec<_>>();
+            (lines(&a1), lines(&a2))
+        };
+        assert!(!c1.is_empty(), "{what}: format 1 gives no rows");
+        assert_eq!(
+            c1, c2,
+            "{what}: format 1 and format 2 answer differently\n{sql1}\n{sql2}"
+        );
+        if *key == "trial_balance" {
+            assert!(
+                c1.iter().all(|r| r.ends_with(",true")),
+                "the trial balance must balance: {c1:?}"
+            );
+        }
+        let shown = if *key == "statement" {
+            format!("{} rows", c1.len())
+        } else {
+            c1.join("; ")
+        };
+        eprintln!("bench query: {what}: same answer in both formats: {shown}");
+        answers.insert(key.to_string(), json!(c1));
+    }
 
     let mut report = Report::new("query", args.scale);
-    let reference = time(&full_scan);
-    for (id, sql, target) in [
-        ("5 balance as of (s)", &balance_as_of, 0.5),
-        ("5 one-day statement (s)", &statement, 0.5),
-        ("5 trial balance (s)", &trial_balance, 5.0),
-    ] {
-        let t = time(sql);
+    let mut timings = serde_json::Map::new();
+    let mut medians = Vec::new();
+    for (what, key, sql1, sql2, _) in &pairs {
+        let (t1, t2) = time_pair(sql1, sql2);
+        timings.insert(key.to_string(), json!({"format_1": t1, "format_2": t2}));
+        medians.push((median(&t1), median(&t2)));
         report.row(Row {
-            id: id.into(),
-            what: format!("DuckDB CLI, median of {RUNS}, {events} events"),
+            id: format!("9 {what}: f2 vs f1 (s)"),
+            what: format!(
+                "DuckDB CLI, median of {RUNS}, {events} events, format 2 (snapshot file list) vs \
+                 format 1 (glob)"
+            ),
             unit: "s".into(),
-            ours: t,
-            anchor: Some(reference),
-            anchor_what: "full scan: count(*) + sum(amount_lo) over the same files".into(),
-            target: Some((target, false)),
+            ours: median(&t2),
+            anchor: Some(median(&t1)),
+            anchor_what: format!("format 1, the same events and query ({what})"),
+            target: Some((RATIO_MAX, true)),
             better: Better::Lower,
         });
     }
+    let (_, scan2) = medians[3];
+    for (i, (what, _, _, _, target)) in pairs.iter().take(3).enumerate() {
+        report.row(Row {
+            id: format!("5 {what} (s)"),
+            what: format!("DuckDB CLI, median of {RUNS}, {events} events, format 2"),
+            unit: "s".into(),
+            ours: medians[i].1,
+            anchor: Some(scan2),
+            anchor_what: "format 2 full scan: count(*) + sum(amount) over the same files".into(),
+            target: Some((*target, false)),
+            better: Better::Lower,
+        });
+    }
+    let per_event = |b: u64| b as f64 / events as f64;
+    report.row(Row {
+        id: "9 transfers B/event: f2 vs f1".into(),
+        what: "transfers data files / events".into(),
+        unit: "B/event".into(),
+        ours: per_event(transfers2),
+        anchor: Some(per_event(transfers1)),
+        anchor_what: "format 1 transfers files, the same events".into(),
+        target: None,
+        better: Better::Lower,
+    });
+    report.row(Row {
+        id: "9 lake B/event: f2 vs f1".into(),
+        what: "every file of the lake (format 2: with its logs) / events".into(),
+        unit: "B/event".into(),
+        ours: per_event(bytes2),
+        anchor: Some(per_event(bytes1)),
+        anchor_what: "the format 1 lake, the same events".into(),
+        target: None,
+        better: Better::Lower,
+    });
     report.detail("events", json!(events));
     report.detail("days", json!(days));
-    report.detail("files", json!(files));
-    report.detail("lake_bytes", json!(bytes));
-    report.detail("generate_s", json!(generate_s));
+    report.detail("segments", json!(segments.len()));
     report.detail(
-        "duckdb_version",
-        json!(duckdb("SELECT version();", false).1.trim()),
+        "format_2",
+        json!({"files": files2, "lake_bytes": bytes2, "transfers_bytes": transfers2}),
     );
+    report.detail(
+        "format_1",
+        json!({"files": files1, "lake_bytes": bytes1, "transfers_bytes": transfers1}),
+    );
+    report.detail("generate_s", json!(generate_s));
+    report.detail("timings_s", json!(timings));
+    report.detail("answers", json!(answers));
+    report.detail(
+        "load_average",
+        json!(std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()),
+    );
+    report.detail("duckdb_version", json!(answer("SELECT version();").trim()));
+    // The format-2 SQL with its file list shortened (it names every file).
+    let short = |sql: &str| sql.replace(&list, "<active files>");
     report.detail(
         "sql",
         json!({
-            "balance_as_of": balance_as_of,
-            "statement": statement,
-            "trial_balance": trial_balance,
-            "full_scan": full_scan,
+            "format_1": {
+                "balance_as_of": q1.balance_as_of,
+                "statement": q1.statement,
+                "trial_balance": q1.trial_balance,
+                "full_scan": q1.full_scan,
+            },
+            "format_2": {
+                "balance_as_of": short(&q2.balance_as_of),
+                "statement": short(&q2.statement),
+                "trial_balance": short(&q2.trial_balance),
+                "full_scan": short(&q2.full_scan),
+            },
         }),
     );
     report.finish(&args);
-    let _ = std::fs::remove_dir_all(&lake_dir);
+    // `--keep yes`: leave both lakes in the work directory (to query them by hand).
+    if args.get("keep") != Some("yes") {
+        for d in [&dir1, &dir2] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
-/// Median wall time DuckDB reports for `sql`, over [`RUNS`] runs in one session.
-fn time(sql: &str) -> f64 {
+/// One query's answer as CSV rows, without the header.
+fn answer(sql: &str) -> String {
+    duckdb(&format!(".mode csv\n.headers off\n{sql}\n"), false).1
+}
+
+fn median(t: &[f64]) -> f64 {
+    let mut t = t.to_vec();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// The wall times DuckDB reports for `sql1` and `sql2`, [`RUNS`] runs of each, interleaved in
+/// one session (so that the machine's load falls on both alike).
+fn time_pair(sql1: &str, sql2: &str) -> (Vec<f64>, Vec<f64>) {
     let script = format!(
         ".timer on\n.output /dev/null\n{}",
-        format!("{sql}\n").repeat(RUNS)
+        format!("{sql1}\n{sql2}\n").repeat(RUNS)
     );
     let (timings, _) = duckdb(&script, true);
-    let mut t: Vec<f64> = timings;
-    assert_eq!(t.len(), RUNS, "one timing per run");
-    t.sort_by(f64::total_cmp);
-    t[RUNS / 2]
+    assert_eq!(timings.len(), 2 * RUNS, "one timing per run");
+    let t1 = timings.iter().step_by(2).copied().collect();
+    let t2 = timings.iter().skip(1).step_by(2).copied().collect();
+    (t1, t2)
 }
 
 /// Runs a script through the DuckDB CLI; returns the `Run Time` figures and the output.
@@ -238,10 +517,26 @@ fn account_fields(id: u64, b: Balance) -> AccountFields {
     }
 }
 
-/// Writes `events` single-phase transfers over `days` days through `Lake::commit`.
-async fn generate(dir: &Path, events: u64, days: u64) {
-    let lake = Lake::open(&dir.display().to_string()).await.expect("lake");
-    lake.bind_cluster(CLUSTER).await.expect("bind");
+/// The two lakes the generator writes every segment into.
+struct Lakes {
+    format2: Lake,
+    format1: Format1Lake,
+}
+
+/// Writes `events` single-phase transfers over `days` days, segment by segment, into a format-2
+/// lake at `dir2` (through `Lake::commit`) and a format-1 lake at `dir1` (through the format-1
+/// writer); returns the format-2 lake.
+async fn generate(dir2: &Path, dir1: &Path, events: u64, days: u64) -> Lake {
+    let format2 = Lake::open(&dir2.display().to_string()).await.expect("lake");
+    format2.bind_cluster(CLUSTER).await.expect("bind");
+    std::fs::create_dir_all(dir1).expect("the format-1 lake's directory");
+    let format1_root = Lake::open(&dir1.display().to_string()).await.expect("lake");
+    let format1 = Format1Lake::of(&format1_root);
+    assert!(
+        format1.write_meta(CLUSTER).await.expect("format-1 meta"),
+        "a fresh format-1 lake"
+    );
+    let lakes = Lakes { format2, format1 };
     let step = days * NS_PER_DAY / events;
     let mut balances = vec![Balance::default(); ACCOUNTS as usize + 1];
     let mut seen = vec![false; ACCOUNTS as usize + 1];
@@ -255,7 +550,7 @@ async fn generate(dir: &Path, events: u64, days: u64) {
                 .first()
                 .is_some_and(|f| f.timestamp / NS_PER_DAY != ts / NS_PER_DAY)
         {
-            commit(&lake, &mut open, &mut new_accounts).await;
+            commit(&lakes, &mut open, &mut new_accounts).await;
         }
         let r = mix(i);
         let ledger = r % LEDGERS;
@@ -293,10 +588,11 @@ async fn generate(dir: &Path, events: u64, days: u64) {
         }
         open.push(event);
     }
-    commit(&lake, &mut open, &mut new_accounts).await;
+    commit(&lakes, &mut open, &mut new_accounts).await;
+    lakes.format2
 }
 
-async fn commit(lake: &Lake, open: &mut Vec<Event>, new_accounts: &mut Vec<AccountRecord>) {
+async fn commit(lakes: &Lakes, open: &mut Vec<Event>, new_accounts: &mut Vec<AccountRecord>) {
     if open.is_empty() {
         return;
     }
@@ -304,6 +600,18 @@ async fn commit(lake: &Lake, open: &mut Vec<Event>, new_accounts: &mut Vec<Accou
         events: std::mem::take(open),
         new_accounts: std::mem::take(new_accounts),
     };
-    lake.commit(&segment, CLUSTER).await.expect("commit");
+    lakes
+        .format2
+        .commit(&segment, CLUSTER)
+        .await
+        .expect("format-2 commit");
+    assert!(
+        lakes
+            .format1
+            .write_segment(&segment, CLUSTER)
+            .await
+            .expect("format-1 write"),
+        "a new format-1 segment"
+    );
     open.reserve(SEGMENT_EVENTS);
 }
