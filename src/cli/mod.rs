@@ -16,6 +16,10 @@ pub mod upgrade;
 
 use std::path::PathBuf;
 
+/// The log filter when `LEDGERLAKE_LOG` is not set: ledgerlake's own progress at `info`; the
+/// Delta kernel, which logs every snapshot and scan at `info`, only from `warn`.
+pub const DEFAULT_LOG_FILTER: &str = "info,delta_kernel=warn,delta_kernel_default_engine=warn";
+
 use clap::{Parser, Subcommand};
 
 use crate::audit::balances::BalancesError;
