@@ -32,8 +32,6 @@ pub(crate) struct Listing {
     accounts: Vec<Listed>,
     /// Sorted by first timestamp.
     swept: Vec<SweptInfo>,
-    /// The `transfers` table version the listing is of (`None`: no table yet).
-    pub transfers_version: Option<u64>,
 }
 
 fn bad_name(table: Table, path: &str) -> LakeError {
@@ -161,9 +159,8 @@ impl Lake {
         for &table in tables {
             match table {
                 Table::Transfers => {
-                    let (version, files) = self.active(table, self.as_of).await?;
+                    let files = self.active(table, self.as_of).await?.1;
                     listing.transfers = parse_segment_files(table, files)?;
-                    listing.transfers_version = version;
                 }
                 Table::Accounts => {
                     let version = pins.map(|p| p.map_or(0, |p| p.accounts));

@@ -301,44 +301,38 @@ fn read_commit(
     }
 }
 
-/// The `commitInfo.ledgerlake.tableVersions` of a commit's bytes.
-fn pins_in(commit: &[u8]) -> Option<Pins> {
+/// The `commitInfo` action of a commit's bytes (newline-delimited JSON actions), if any.
+fn commit_info_of(commit: &[u8]) -> Option<serde_json::Value> {
     commit
         .split(|&b| b == b'\n')
-        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
-        .find_map(|v| {
-            let pins = v
-                .get("commitInfo")?
-                .get("ledgerlake")?
-                .get("tableVersions")?;
-            Some(Pins {
-                accounts: pins.get("accounts")?.as_u64()?,
-                swept_accounts: pins.get("swept_accounts")?.as_u64()?,
-            })
-        })
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .find_map(|mut v| v.get_mut("commitInfo").map(serde_json::Value::take))
+}
+
+/// The `commitInfo.ledgerlake.tableVersions` of a commit's bytes.
+fn pins_in(commit: &[u8]) -> Option<Pins> {
+    let info = commit_info_of(commit)?;
+    let pins = info.get("ledgerlake")?.get("tableVersions")?;
+    Some(Pins {
+        accounts: pins.get("accounts")?.as_u64()?,
+        swept_accounts: pins.get("swept_accounts")?.as_u64()?,
+    })
 }
 
 /// The `commitInfo.timestamp` of a commit's bytes (0 if it has none).
 fn commit_timestamp(commit: &[u8]) -> i64 {
-    commit
-        .split(|&b| b == b'\n')
-        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
-        .find_map(|v| v.get("commitInfo")?.get("timestamp")?.as_i64())
+    commit_info_of(commit)
+        .and_then(|info| info.get("timestamp")?.as_i64())
         .unwrap_or(0)
 }
 
 /// The `commitInfo.ledgerlake.writer` of a commit's bytes, if any.
 fn writer_of(commit: &[u8]) -> Option<String> {
-    commit
-        .split(|&b| b == b'\n')
-        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
-        .find_map(|v| {
-            v.get("commitInfo")?
-                .get("ledgerlake")?
-                .get("writer")?
-                .as_str()
-                .map(String::from)
-        })
+    let info = commit_info_of(commit)?;
+    info.get("ledgerlake")?
+        .get("writer")?
+        .as_str()
+        .map(String::from)
 }
 
 /// The outcome of one commit attempt inside the kernel.
