@@ -52,17 +52,23 @@ pub struct Difference {
 }
 
 /// What the comparison covered and found.
+#[serde_as]
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     pub accounts_in_lake: usize,
     pub accounts_in_target: usize,
     pub accounts_compared: usize,
+    #[serde_as(as = "DisplayFromStr")]
     pub transfers_in_lake: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub transfers_in_target: u64,
     /// Transfers whose every field was compared (all of them unless sampled).
+    #[serde_as(as = "DisplayFromStr")]
     pub transfers_fields_compared: u64,
     /// Fields compared on every k-th transfer in timestamp order (1: every transfer).
+    #[serde_as(as = "DisplayFromStr")]
     pub transfers_sample_every: u64,
+    #[serde_as(as = "DisplayFromStr")]
     pub differences_total: u64,
     pub differences: Vec<Difference>,
 }
