@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod cdc;
 pub mod cli;
+pub mod drill;
 pub mod errors;
 pub mod export;
 pub mod generate;

@@ -4,6 +4,7 @@
 //! (`progress`). `exit` maps the outcome to the process's exit status and prints errors.
 
 pub mod audit;
+pub mod drill;
 pub mod exit;
 pub mod export;
 pub mod generate;
@@ -25,6 +26,7 @@ use clap::{Parser, Subcommand};
 use crate::audit::balances::BalancesError;
 use crate::audit::reconcile::ReconcileError;
 use crate::audit::verify::VerifyError;
+use crate::drill::DrillError;
 use crate::export::{ExportError, Shutdown};
 use crate::generate::GenerateError;
 use crate::lake::LakeError;
@@ -39,7 +41,7 @@ pub use time::{parse_duration, parse_moment, parse_u128};
 pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  success (for verify: the lake is whole; for reconcile: it agrees with the cluster)
-  1  the check ran and found problems (verify, reconcile); the report lists each one
+  1  the check ran and found problems (verify, reconcile, drill); the report lists each one
   2  the command could not run: bad arguments, no lake at --lake, an unreachable cluster or
      broker, refused credentials, or any other error (printed on stderr, one cause per line)";
 
@@ -72,6 +74,10 @@ pub enum Command {
     /// Replay the lake into a fresh TigerBeetle cluster up to a commit timestamp (or resume a
     /// rebuild left part-way); --dry-run prints the plan only.
     Rebuild(rebuild::RebuildArgs),
+    /// Restore test: rebuild the lake into a fresh target (or a throwaway replica), compare it
+    /// with the lake as of a moment, report pass or fail and the time to recover (exits 1 on a
+    /// mismatch).
+    Drill(drill::DrillArgs),
     /// Every account's balances as of any moment, from the lake alone.
     Balances(audit::BalancesArgs),
     /// Prove the lake whole: structure, every account's balance chain, double entry per ledger.
@@ -101,6 +107,8 @@ pub enum CliError {
     #[error(transparent)]
     Rebuild(Box<RebuildError>),
     #[error(transparent)]
+    Drill(Box<DrillError>),
+    #[error(transparent)]
     Balances(#[from] BalancesError),
     #[error(transparent)]
     Verify(#[from] VerifyError),
@@ -127,6 +135,12 @@ impl From<ExportError> for CliError {
     }
 }
 
+impl From<DrillError> for CliError {
+    fn from(error: DrillError) -> CliError {
+        CliError::Drill(Box::new(error))
+    }
+}
+
 impl From<RebuildError> for CliError {
     fn from(error: RebuildError) -> CliError {
         CliError::Rebuild(Box::new(error))
@@ -140,6 +154,7 @@ pub async fn run(command: Command, shutdown: Shutdown) -> Result<Outcome, CliErr
         Command::Export(args) => export::run(args, shutdown).await,
         Command::Ls(args) => ls::run(args).await,
         Command::Rebuild(args) => rebuild::run(args).await,
+        Command::Drill(args) => drill::run(args).await,
         Command::Balances(args) => audit::balances(args).await,
         Command::Verify(args) => audit::verify(args).await,
         Command::Reconcile(args) => audit::reconcile(args).await,
