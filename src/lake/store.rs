@@ -14,14 +14,23 @@
 //! exporter's limit would be overshot by up to that much and each outer attempt would hide 10
 //! inner ones; with these settings an outer attempt gives up within about 10 s plus one request
 //! timeout (object_store's default, 30 s, left as is: it comes with `AWS_*` client settings
-//! that `from_env` reads and a replaced `ClientOptions` would drop). Other URL schemes (gs://,
-//! az://, http://) are built by `parse_url_opts`, which takes no retry setting: they keep
-//! object_store's defaults.
+//! that `from_env` reads and a replaced `ClientOptions` would drop). Google Cloud Storage
+//! (`gs://bucket/prefix`) and Azure Blob Storage (`az://container/prefix`) get the same retry
+//! settings; each takes its credentials from its cloud's standard environment variables
+//! (`GOOGLE_SERVICE_ACCOUNT`/`GOOGLE_APPLICATION_CREDENTIALS`, `AZURE_STORAGE_ACCOUNT_NAME` and
+//! `AZURE_STORAGE_ACCOUNT_KEY` or the other `AZURE_*` ones, read by each builder's `from_env`),
+//! never from the URL. Every backend makes a create-only write (`PutMode::Create`, which the
+//! lake and the Delta kernel's commit use) a conditional request the server enforces: S3
+//! `If-None-Match: *`, GCS `x-goog-if-generation-match: 0`, Azure `If-None-Match: *`
+//! (tests/backends.rs checks it against each server). Other schemes (http://) are built by
+//! `parse_url_opts` and keep object_store's defaults.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -53,12 +62,12 @@ fn root_url(scheme: &str, host: &str, prefix: &Path) -> Result<Url, String> {
     Url::parse(&root).map_err(|e| format!("cannot form the lake root URL: {e}"))
 }
 
-/// How many times object_store retries one S3 request (see the module comment).
+/// How many times object_store retries one request to a cloud store (see the module comment).
 pub const S3_RETRIES_MAX: usize = 3;
-/// How long after the first attempt object_store still retries one S3 request.
+/// How long after the first attempt object_store still retries one request to a cloud store.
 pub const S3_RETRY_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn s3_retry_config() -> RetryConfig {
+fn cloud_retry_config() -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig {
             init_backoff: Duration::from_millis(100),
@@ -74,8 +83,40 @@ fn s3_retry_config() -> RetryConfig {
 fn s3_store(builder: AmazonS3Builder, bucket: &str) -> object_store::Result<AmazonS3> {
     builder
         .with_url(format!("s3://{bucket}"))
-        .with_retry(s3_retry_config())
+        .with_retry(cloud_retry_config())
         .build()
+}
+
+/// Refuses a user name or password in a URL (they would be logged; credentials come from the
+/// environment, `hint` says which variables).
+fn refuse_url_credentials(location: &str, url: &Url, hint: &str) -> Result<(), LakeError> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            location,
+            format!("credentials do not belong in the URL; {hint}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A cloud store rooted at `bucket`, with the lake's prefix (`url_path`) applied.
+fn cloud(
+    location: &str,
+    display: String,
+    base: Arc<dyn ObjectStore>,
+    scheme: &str,
+    bucket: &str,
+    url_path: &str,
+) -> Result<Opened, LakeError> {
+    let prefix =
+        Path::from_url_path(url_path).map_err(|e| bad(location, format!("bad prefix: {e}")))?;
+    let root = root_url(scheme, bucket, &prefix).map_err(|r| bad(location, r))?;
+    Ok(Opened {
+        store: with_prefix(base.clone(), prefix),
+        display,
+        base,
+        root,
+    })
 }
 
 /// A location for display: a local path as given, a URL redacted.
@@ -183,16 +224,66 @@ pub fn open_store(location: &str) -> Result<Opened, LakeError> {
             // servers such as MinIO) and AWS_ALLOW_HTTP.
             let s3 = s3_store(AmazonS3Builder::from_env(), bucket)
                 .map_err(|e| bad(location, e.to_string()))?;
-            let prefix = Path::from_url_path(url.path())
-                .map_err(|e| bad(location, format!("bad prefix: {e}")))?;
-            let root = root_url("s3", bucket, &prefix).map_err(|r| bad(location, r))?;
-            let base: Arc<dyn ObjectStore> = Arc::new(s3);
-            Ok(Opened {
-                store: with_prefix(base.clone(), prefix),
+            cloud(location, display, Arc::new(s3), "s3", bucket, url.path())
+        }
+        "gs" => {
+            refuse_url_credentials(
+                location,
+                &url,
+                "set GOOGLE_SERVICE_ACCOUNT or GOOGLE_APPLICATION_CREDENTIALS",
+            )?;
+            let bucket = url
+                .host_str()
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| bad(location, "no bucket (expected gs://bucket/prefix)"))?;
+            // from_env reads GOOGLE_SERVICE_ACCOUNT(_KEY), GOOGLE_APPLICATION_CREDENTIALS and
+            // GOOGLE_BASE_URL (an emulator such as fake-gcs-server).
+            let gcs = GoogleCloudStorageBuilder::from_env()
+                .with_url(format!("gs://{bucket}"))
+                .with_retry(cloud_retry_config())
+                .build()
+                .map_err(|e| bad(location, e.to_string()))?;
+            cloud(location, display, Arc::new(gcs), "gs", bucket, url.path())
+        }
+        "az" | "azure" | "abfs" | "abfss" => {
+            if url.password().is_some() {
+                return Err(bad(
+                    location,
+                    "credentials do not belong in the URL; set AZURE_STORAGE_ACCOUNT_NAME and \
+                     AZURE_STORAGE_ACCOUNT_KEY (or another AZURE_* credential)",
+                ));
+            }
+            // az://container/prefix, or az://container@account.blob.core.windows.net/prefix.
+            let container = match url.username() {
+                "" => url.host_str().unwrap_or_default(),
+                user => user,
+            };
+            if container.is_empty() {
+                return Err(bad(
+                    location,
+                    "no container (expected az://container/prefix)",
+                ));
+            }
+            let mut store_url = url.clone();
+            store_url.set_path("");
+            store_url.set_query(None);
+            store_url.set_fragment(None);
+            // from_env reads AZURE_STORAGE_ACCOUNT_NAME/_KEY, the SAS and service-principal
+            // variables, and AZURE_STORAGE_USE_EMULATOR / AZURE_STORAGE_ENDPOINT (Azurite).
+            let azure = MicrosoftAzureBuilder::from_env()
+                .with_url(store_url.as_str())
+                .with_retry(cloud_retry_config())
+                .build()
+                .map_err(|e| bad(location, e.to_string()))?;
+            let container = container.to_string();
+            cloud(
+                location,
                 display,
-                base,
-                root,
-            })
+                Arc::new(azure),
+                "az",
+                &container,
+                url.path(),
+            )
         }
         _ => {
             let (store, prefix) =
@@ -244,6 +335,10 @@ mod tests {
             "",
             "s3://",
             "s3://key:secret@bucket/p",
+            "gs://key:secret@bucket/p",
+            "gs://",
+            "az://container:secret@account/p",
+            "az://",
             "file://otherhost/dir",
             "nonsense://x",
             "::not a url:://u:secret@x",
@@ -315,6 +410,13 @@ mod tests {
             elapsed < S3_RETRY_TIMEOUT + Duration::from_secs(5),
             "{elapsed:?}"
         );
+    }
+
+    #[test]
+    fn gs_urls_build_with_a_prefix() {
+        let opened = open_store("gs://bucket/some/prefix").unwrap();
+        assert_eq!(opened.display, "gs://bucket/some/prefix");
+        assert_eq!(opened.root.as_str(), "gs://bucket/some/prefix/");
     }
 
     #[test]
