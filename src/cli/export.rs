@@ -39,8 +39,9 @@ pub struct ExportArgs {
     /// Declare the durable queue (and, with --exchange, the durable fanout exchange) and bind them.
     #[arg(long)]
     pub declare: bool,
-    /// The lake: a directory path, file://, s3://bucket/prefix (credentials from the usual AWS_*
-    /// variables), or memory:// (tests).
+    /// The lake: a directory path, file://, s3://bucket/prefix, gs://bucket/prefix,
+    /// az://container/prefix (credentials from each cloud's usual AWS_*, GOOGLE_*, AZURE_*
+    /// variables, never in the URL), or memory:// (tests).
     #[arg(long, env = "LEDGERLAKE_LAKE")]
     pub lake: String,
     /// The source cluster's id (decimal). A lake belongs to one cluster; another id is refused.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod exit;
 pub mod export;
 pub mod generate;
+pub mod logging;
 pub mod ls;
 pub mod output;
 pub mod progress;
@@ -30,10 +31,6 @@ pub const VERSION_TEXT: &str = concat!(
     " (lake format 2, TigerBeetle client 0.16.78)"
 );
 
-/// The environment variable that chooses the log format: `text` (the default) or `json` (one
-/// JSON object per line, for log shippers).
-pub const LOG_FORMAT_ENV: &str = "LEDGERLAKE_LOG_FORMAT";
-
 /// The log filter when `LEDGERLAKE_LOG` is not set: ledgerlake's own progress at `info`; the
 /// Delta kernel, which logs every snapshot and scan at `info`, only from `warn`.
 pub const DEFAULT_LOG_FILTER: &str = "info,delta_kernel=warn,delta_kernel_default_engine=warn";
@@ -50,6 +47,7 @@ use crate::rebuild::RebuildError;
 use crate::upgrade::UpgradeError;
 pub use exit::Outcome;
 pub use export::{ExportArgs, OptionsError};
+pub use logging::{init_logging, LogFormat, LOG_FORMAT_ENV};
 pub use output::{OutputError, OutputFormat, ReportFormat};
 pub use time::{parse_duration, parse_moment, parse_u128};
 
@@ -113,50 +111,6 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
-}
-
-/// How log lines are written (`LEDGERLAKE_LOG_FORMAT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-impl LogFormat {
-    /// The format `value` names; `None` (unset or empty) is text.
-    pub fn parse(value: Option<&str>) -> Result<LogFormat, CliError> {
-        match value.map(str::trim) {
-            None | Some("") | Some("text") => Ok(LogFormat::Text),
-            Some("json") => Ok(LogFormat::Json),
-            Some(other) => Err(CliError::LogFormat {
-                value: other.chars().take(40).collect(),
-            }),
-        }
-    }
-}
-
-/// Sets up logging on stderr: the filter from `LEDGERLAKE_LOG` (default [`DEFAULT_LOG_FILTER`]),
-/// the format from `LEDGERLAKE_LOG_FORMAT`. Colours only on a terminal, never in JSON.
-pub fn init_logging() -> Result<(), CliError> {
-    use tracing_subscriber::EnvFilter;
-    let format = LogFormat::parse(std::env::var(LOG_FORMAT_ENV).ok().as_deref())?;
-    let filter = EnvFilter::try_from_env("LEDGERLAKE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-        LogFormat::Json => builder
-            .json()
-            .with_ansi(false)
-            .with_current_span(false)
-            .flatten_event(true)
-            .init(),
-    }
-    Ok(())
 }
 
 /// Writes the completion script for `shell` to `out`.
@@ -297,16 +251,6 @@ mod tests {
         let version = Cli::command().render_version().to_string();
         assert!(version.starts_with("ledgerlake 0."), "{version}");
         assert!(version.contains("lake format 2"), "{version}");
-    }
-
-    #[test]
-    fn log_formats_are_text_or_json() {
-        assert_eq!(LogFormat::parse(None).unwrap(), LogFormat::Text);
-        assert_eq!(LogFormat::parse(Some("")).unwrap(), LogFormat::Text);
-        assert_eq!(LogFormat::parse(Some("text")).unwrap(), LogFormat::Text);
-        assert_eq!(LogFormat::parse(Some("json")).unwrap(), LogFormat::Json);
-        let error = LogFormat::parse(Some("xml")).unwrap_err();
-        assert!(error.to_string().contains("xml"), "{error}");
     }
 
     #[test]
