@@ -142,7 +142,7 @@ async fn metrics_under_load_match_the_report_and_the_lake() {
     };
     let (summary, scrapes) = tokio::join!(workload, scraper);
     assert!(scrapes >= 10, "scraped under load");
-    let expected = summary.events.total() as u64;
+    let expected = summary.events.total();
 
     // Caught up: the committed counter reaches every event of the stream.
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -24,10 +24,18 @@
 //! `If-None-Match: *`, GCS `x-goog-if-generation-match: 0`, Azure `If-None-Match: *`
 //! (tests/backends.rs checks it against each server). Other schemes (http://) are built by
 //! `parse_url_opts` and keep object_store's defaults.
+//!
+//! Every cloud store is wrapped in [`OffsetChecked`]: `list_with_offset` passes the offset to
+//! the server (`start-after`), and the Delta kernel lists the log from a version that way and
+//! takes what comes back as the versions after it. A server that ignores the parameter (some
+//! S3-compatible servers and emulators do; fake-gcs-server does) would hand it earlier commits
+//! too, so the offset is also applied here: a listing never yields a path at or before it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
@@ -35,7 +43,10 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{parse_url_opts, BackoffConfig, ObjectStore, RetryConfig};
+use object_store::{
+    parse_url_opts, BackoffConfig, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload,
+    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RetryConfig,
+};
 use url::Url;
 
 use super::LakeError;
@@ -111,6 +122,7 @@ fn cloud(
     let prefix =
         Path::from_url_path(url_path).map_err(|e| bad(location, format!("bad prefix: {e}")))?;
     let root = root_url(scheme, bucket, &prefix).map_err(|r| bad(location, r))?;
+    let base: Arc<dyn ObjectStore> = Arc::new(OffsetChecked::new(base));
     Ok(Opened {
         store: with_prefix(base.clone(), prefix),
         display,
@@ -133,6 +145,103 @@ fn bad(location: &str, reason: impl Into<String>) -> LakeError {
         location: shown(location),
         reason: reason.into(),
     }
+}
+
+/// A store whose `list_with_offset` yields only paths after the offset, whatever the server
+/// does with it (see the module comment); everything else passes through.
+#[derive(Debug)]
+pub struct OffsetChecked {
+    inner: Arc<dyn ObjectStore>,
+}
+
+impl OffsetChecked {
+    pub fn new(inner: Arc<dyn ObjectStore>) -> OffsetChecked {
+        OffsetChecked { inner }
+    }
+}
+
+impl std::fmt::Display for OffsetChecked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OffsetChecked({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for OffsetChecked {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<bytes::Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        after_offset(self.inner.list_with_offset(prefix, offset), offset.clone())
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// The entries of `listing` after `offset`.
+fn after_offset(
+    listing: BoxStream<'static, object_store::Result<ObjectMeta>>,
+    offset: Path,
+) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+    listing
+        .try_filter(move |meta| futures::future::ready(meta.location > offset))
+        .boxed()
 }
 
 fn with_prefix(store: Arc<dyn ObjectStore>, prefix: Path) -> Arc<dyn ObjectStore> {
@@ -410,6 +519,39 @@ mod tests {
             elapsed < S3_RETRY_TIMEOUT + Duration::from_secs(5),
             "{elapsed:?}"
         );
+    }
+
+    /// A server that ignores the offset (a plain listing of everything): the listing still
+    /// starts after it.
+    #[tokio::test]
+    async fn listings_never_yield_paths_at_or_before_the_offset() {
+        let memory = InMemory::new();
+        for i in 0..6 {
+            memory
+                .put_opts(
+                    &Path::from(format!("log/{i:03}.json")),
+                    PutPayload::from_static(b"{}"),
+                    PutOptions::default(),
+                )
+                .await
+                .unwrap();
+        }
+        let everything = memory.list(Some(&Path::from("log")));
+        let after: Vec<String> = after_offset(everything, Path::from("log/002.json"))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(after, ["log/003.json", "log/004.json", "log/005.json"]);
+        // Through the adapter, on a store that honours offsets, nothing changes.
+        let checked = OffsetChecked::new(Arc::new(memory));
+        let after: Vec<String> = checked
+            .list_with_offset(Some(&Path::from("log")), &Path::from("log/004.json"))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(after, ["log/005.json"]);
     }
 
     #[test]
