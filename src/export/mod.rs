@@ -173,7 +173,9 @@ pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportRep
             failure: None,
             broker_error: None,
         };
+        crate::metrics::broker_connected();
         let end = driver.drive(&mut machine, &mut shutdown).await;
+        crate::metrics::stopped();
         report = machine.into_report();
         match end? {
             End::Shutdown | End::Idle => {
@@ -181,6 +183,7 @@ pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportRep
                 return Ok(report);
             }
             End::BrokerLost => {
+                crate::metrics::broker_lost();
                 let error = driver
                     .broker_error
                     .take()
@@ -314,7 +317,7 @@ impl Driver<'_> {
                 },
                 message = recv_sweep(&mut self.sweeper), if machine.wants_sweep() => match message {
                     Some(SweepMessage::Page(page)) => Input::SweepPage(page),
-                    Some(SweepMessage::PassDone { started }) => Input::SweepPassDone { started },
+                    Some(SweepMessage::PassDone { started }) => { crate::metrics::sweep_pass_done(); Input::SweepPassDone { started } }
                     None => return Err(ExportError::SweepStopped),
                 },
                 _ = ticker.tick() => Input::Tick,
@@ -323,6 +326,7 @@ impl Driver<'_> {
                 return Ok(end);
             }
             progress.log(machine.report());
+            crate::metrics::export_totals(metric_totals(machine));
         }
     }
 
@@ -363,6 +367,7 @@ impl Driver<'_> {
         let retry_max = self.options.lake_retry_max;
         let committed_last = report.last_committed_timestamp;
         self.commit = Some(tokio::spawn(async move {
+            let _timer = crate::metrics::CommitTimer::start();
             write(&lake, &work, cluster_id, retry_max, committed_last).await
         }));
     }
@@ -401,6 +406,7 @@ async fn write(
 
 /// A delivery as the machine sees it: decoded, or the raw message for quarantine.
 fn input_of(delivery: lapin::message::Delivery) -> Delivery {
+    crate::metrics::message_received();
     let received_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -466,6 +472,21 @@ impl Progress {
     }
 }
 
+/// The machine's totals, for the metrics (`crate::metrics`).
+fn metric_totals(machine: &Machine) -> crate::metrics::ExportTotals {
+    let report = machine.report();
+    crate::metrics::ExportTotals {
+        events_committed: report.events_committed,
+        duplicates_dropped: report.duplicates_dropped,
+        transfer_segments_committed: report.segments_committed,
+        swept_files_committed: report.swept_files_committed,
+        bytes_committed: report.bytes_committed,
+        reconnects: report.reconnects,
+        last_committed_timestamp: report.last_committed_timestamp,
+        open_segment_events: machine.open_segment_events(),
+    }
+}
+
 /// The last committed timestamp, for messages.
 fn describe_position(committed_last: Option<u64>) -> String {
     match committed_last {
@@ -514,11 +535,13 @@ where
         .retry(backoff)
         .when(LakeError::is_transient)
         .notify(|error: &LakeError, delay: Duration| {
+            crate::metrics::lake_write_failed();
             let error = errors::one_line(error);
             tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "lake write failed; retrying");
         })
         .await
         .map_err(|source| {
+            crate::metrics::lake_write_failed();
             if source.is_transient() {
                 ExportError::LakeWriteFailed {
                     elapsed_s: started.elapsed().as_secs(),

@@ -31,7 +31,7 @@ mod resume;
 mod resume_tests;
 mod rows;
 mod scan;
-mod store;
+pub mod store;
 mod swept;
 #[cfg(test)]
 mod tests;
