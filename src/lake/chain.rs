@@ -222,6 +222,24 @@ pub fn commit_path(table: &str, version: u64) -> Path {
     Path::from(format!("{table}/{LOG_DIR}/{version:020}.json"))
 }
 
+/// Checks one commit of `table` on its own (its actions, its `commitInfo.ledgerlake`, its link
+/// to `previous_sha256`, its `addedFiles`), as `check_table_chain` checks each commit.
+pub(super) fn check_one_commit(
+    table: &str,
+    version: u64,
+    commit: &[u8],
+    previous_sha256: Option<&str>,
+) -> Vec<ChainProblem> {
+    let mut walk = Walk {
+        table,
+        active: HashMap::new(),
+        named: HashSet::new(),
+        problems: Vec::new(),
+    };
+    walk.commit(version, commit, previous_sha256);
+    walk.problems
+}
+
 impl Lake {
     /// Checks the chained log of every table (see the module comment). Problems are in the
     /// report; an error means the store could not be read.
