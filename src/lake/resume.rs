@@ -137,7 +137,7 @@ impl Lake {
             .await
             .map_err(|e| LakeError::parquet(path, e))?;
         parquet::check_schema(&ACCOUNT_COLUMNS, builder.schema(), path)?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), ["id", "id_e38"]);
+        let mask = ProjectionMask::columns(builder.parquet_schema(), ["id", "id_e18"]);
         let mut stream = builder
             .with_projection(mask)
             .build()
