@@ -35,6 +35,7 @@ pub mod store;
 mod swept;
 #[cfg(test)]
 mod tests;
+pub mod untrusted;
 
 use std::sync::Arc;
 
