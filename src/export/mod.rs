@@ -145,13 +145,11 @@ pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportRep
         }
         let start = SessionStart {
             committed_last: resume.committed_last,
-            seen_accounts: resume.account_ids,
         };
         tracing::info!(
             queue = %options.broker.queue,
             lake = %lake.location(),
             resume_after = %start.committed_last.map_or_else(|| "the start".to_string(), timefmt::rfc3339),
-            accounts_known = start.seen_accounts.len(),
             segments = resume.segment_count,
             "consuming"
         );
@@ -383,9 +381,9 @@ async fn write(
             })
             .await
         }
-        Work::Swept(accounts) => {
+        Work::Swept(page) => {
             retry_lake_write(retry_max, committed_last, || {
-                lake.commit_swept(accounts, cluster_id)
+                lake.commit_swept(&page.accounts, page.through, cluster_id)
             })
             .await
         }
