@@ -150,7 +150,7 @@ pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportRep
             queue = %options.broker.queue,
             lake = %lake.location(),
             resume_after = %start.committed_last.map_or_else(|| "the start".to_string(), timefmt::rfc3339),
-            segments = resume.segment_count,
+            transfers_version = resume.transfers_version,
             "consuming"
         );
         let sweeper = match (&cluster, &options.sweep) {

@@ -65,7 +65,7 @@ pub struct AccountBook {
 impl AccountBook {
     /// Merges one record; a record that disagrees with the one kept is an error (and changes
     /// nothing).
-    pub fn insert(&mut self, record: AccountRecord) -> Result<Merged, AccountDisagreement> {
+    pub fn insert(&mut self, record: AccountRecord) -> Result<Merged, Box<AccountDisagreement>> {
         match self.index.get(&record.id) {
             None => {
                 self.index.insert(record.id, self.records.len());
@@ -75,10 +75,10 @@ impl AccountBook {
             Some(&i) => {
                 let kept = &mut self.records[i];
                 if !records_agree(kept, &record) {
-                    return Err(AccountDisagreement {
+                    return Err(Box::new(AccountDisagreement {
                         kept: *kept,
                         other: record,
-                    });
+                    }));
                 }
                 if record.first_seen_timestamp < kept.first_seen_timestamp {
                     *kept = record;
@@ -112,7 +112,7 @@ impl AccountBook {
 /// One record per account of `records` (see the module's rule), in order of first appearance.
 pub fn dedupe_accounts(
     records: impl IntoIterator<Item = AccountRecord>,
-) -> Result<Vec<AccountRecord>, AccountDisagreement> {
+) -> Result<Vec<AccountRecord>, Box<AccountDisagreement>> {
     let mut book = AccountBook::default();
     for r in records {
         book.insert(r)?;
@@ -188,7 +188,7 @@ mod tests {
             let mut other = record(1, 900, 0);
             change(&mut other);
             let err = dedupe_accounts([base, other]).unwrap_err();
-            assert_eq!(err, AccountDisagreement { kept: base, other });
+            assert_eq!(*err, AccountDisagreement { kept: base, other });
             assert!(err
                 .to_string()
                 .contains("account 1 has records that disagree"));

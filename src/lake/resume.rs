@@ -1,9 +1,10 @@
 //! What an exporter session starts from, read from the lake's Delta logs alone (the `transfers`
 //! log records the consumer position, the `swept_accounts` log where the account sweep
 //! resumes): the last committed event, the sweep's position, and the orphans a crashed commit
-//! left, from one snapshot of each table. No data file is read, so a start reads the same
-//! number of objects whatever the lake holds: the metadata file and, per table,
-//! `_last_checkpoint`, one checkpoint and fewer than `CHECKPOINT_INTERVAL_COMMITS` commits.
+//! left, from one snapshot of each table. No data file is read and no table's file list is
+//! built (but after a crash between a segment's two commits), so a start reads the same number
+//! of objects whatever the lake holds: the metadata file and, per table, `_last_checkpoint`,
+//! one checkpoint and fewer than `CHECKPOINT_INTERVAL_COMMITS` commits.
 //! Nothing about the lake's accounts is loaded: every segment records every account it
 //! touches and readers deduplicate (see `lake::dedupe`).
 
@@ -17,7 +18,8 @@ use super::{Lake, LakeError, LakeMeta};
 pub struct ResumeState {
     /// The lake's metadata; its cluster is the one the session exports.
     pub meta: LakeMeta,
-    /// The last committed event timestamp: the session resumes after it (`None`: from the start).
+    /// The last committed event timestamp (the `transfers` position): the session resumes
+    /// after it (`None`: from the start).
     pub committed_last: Option<u64>,
     /// The creation timestamp of the newest account the sweep has read (the `swept_accounts`
     /// position): the next sweep pass starts after it (`None`: from the start).
@@ -25,10 +27,9 @@ pub struct ResumeState {
     /// Accounts files without their transfers twin (left by a crash between the two commits of
     /// a segment), removed from the log before anything else.
     pub orphans_removed: Vec<Path>,
-    /// Committed segments in the lake.
-    pub segment_count: usize,
-    /// Swept files in the lake.
-    pub swept_file_count: usize,
+    /// The `transfers` table version the session starts from (0: only created; one more per
+    /// commit).
+    pub transfers_version: u64,
 }
 
 /// A position from the log as a timestamp (positions are written from timestamps below 2^63).
@@ -38,58 +39,48 @@ fn timestamp_of(position: Option<i64>) -> Option<u64> {
 
 impl Lake {
     /// Everything an exporter session starts from, with one read of the metadata file and one
-    /// snapshot of each table: binds the lake to `cluster_id` (refusing another cluster's lake
-    /// and a format-1 lake), creates missing tables and removes orphan accounts files from the
-    /// log. A position that disagrees with the last committed file is an error.
+    /// snapshot of each table, reading no data file and listing no table's files: binds the
+    /// lake to `cluster_id` (refusing another cluster's lake and a format-1 lake), creates
+    /// missing tables, and removes orphan accounts files from the log. An orphan exists only
+    /// if the `accounts` position is past the `transfers` one (an accounts commit whose
+    /// transfers commit never came); only then are the two tables' active files listed.
     pub async fn resume_state(&self, cluster_id: u128) -> Result<ResumeState, LakeError> {
         self.log.forget();
         self.tables_ready
             .store(false, std::sync::atomic::Ordering::Release);
         self.ensure_tables(cluster_id).await?;
         let meta = self.bind_cluster(cluster_id).await?;
-        let listing = self.listing_all().await?;
-        let orphans_removed = self.remove_orphans(&listing, cluster_id).await?;
-        let segments = listing.segments();
-        let swept = listing.swept();
-        let committed_last = segments.iter().map(|s| s.last_timestamp).max();
-        let position = timestamp_of(
-            self.log
-                .known_position(Table::Transfers, cluster_id)
-                .await?,
-        );
-        if position.unwrap_or(0) != committed_last.unwrap_or(0) {
-            return Err(LakeError::corrupt(
-                &layout::table_dir(Table::Transfers),
-                format!(
-                    "the log's position is {position:?} but its last data file ends at \
-                     {committed_last:?}"
-                ),
-            ));
-        }
-        // The sweep's position is at or after its last file: a page whose accounts all took
-        // transfers moves it without a file.
-        let swept_last = swept.iter().map(|f| f.last_timestamp).max();
-        let swept_through = timestamp_of(
-            self.log
-                .known_position(Table::SweptAccounts, cluster_id)
-                .await?,
-        );
-        if swept_last.unwrap_or(0) > swept_through.unwrap_or(0) {
-            return Err(LakeError::corrupt(
-                &layout::table_dir(Table::SweptAccounts),
-                format!(
-                    "the log's position is {swept_through:?} but its last data file ends at \
-                     {swept_last:?}"
-                ),
-            ));
-        }
+        let position = |table| async move {
+            Ok::<_, LakeError>(timestamp_of(
+                self.log.known_position(table, cluster_id).await?,
+            ))
+        };
+        let committed_last = position(Table::Transfers).await?;
+        let accounts_last = position(Table::Accounts).await?;
+        let swept_through = position(Table::SweptAccounts).await?;
+        let orphans_removed = if accounts_last.unwrap_or(0) > committed_last.unwrap_or(0) {
+            let listing = self.listing(&[Table::Transfers, Table::Accounts]).await?;
+            let last_file = listing.segments().iter().map(|s| s.last_timestamp).max();
+            if last_file != committed_last {
+                return Err(LakeError::corrupt(
+                    &layout::table_dir(Table::Transfers),
+                    format!(
+                        "the log's position is {committed_last:?} but its last data file ends \
+                         at {last_file:?}"
+                    ),
+                ));
+            }
+            self.remove_orphans(&listing, cluster_id).await?
+        } else {
+            Vec::new()
+        };
+        let transfers_version = self.log.known_version(Table::Transfers, cluster_id).await?;
         Ok(ResumeState {
             meta,
             committed_last,
             swept_through,
             orphans_removed,
-            segment_count: segments.len(),
-            swept_file_count: swept.len(),
+            transfers_version,
         })
     }
 

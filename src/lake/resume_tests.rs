@@ -193,8 +193,10 @@ async fn resume_state_lists_the_lake_once_and_agrees_with_the_single_questions()
         .unwrap()
         .orphan_accounts()
         .is_empty());
-    assert_eq!(state.segment_count, 12);
-    assert_eq!(state.swept_file_count, 3);
+    assert_eq!(lake.list_segments().await.unwrap().len(), 12);
+    assert_eq!(lake.list_swept().await.unwrap().len(), 3);
+    // Version 0 creates the table, then one per segment.
+    assert_eq!(state.transfers_version, 12);
     assert_eq!(state.swept_through, Some(100 + 20 + 3));
     // The accounts are in the lake, for readers: the session start needed none of them.
     let mut want_ids: HashSet<u128> = (0..12u128).flat_map(|d| [d * 10 + 1, d * 10 + 2]).collect();
@@ -239,7 +241,7 @@ async fn start_reads(n: u64) -> (usize, Vec<Path>) {
         .resume_state(CLUSTER)
         .await
         .unwrap();
-    assert_eq!(state.segment_count as u64, n);
+    assert_eq!(state.transfers_version, n);
     let seen = seen.lock().unwrap();
     (seen.log_reads, seen.data_reads.clone())
 }
@@ -283,7 +285,7 @@ async fn the_sweep_resumes_after_its_position_not_after_its_last_file() {
         .await
         .unwrap();
     assert_eq!(state.swept_through, Some(40));
-    assert_eq!(state.swept_file_count, 1);
+    assert_eq!(lake.list_swept().await.unwrap().len(), 1);
     assert!(seen.lock().unwrap().data_reads.is_empty());
     assert_eq!(
         lake.load_account_ids().await.unwrap(),
@@ -307,8 +309,7 @@ async fn an_empty_lake_resumes_from_the_start_and_is_bound() {
             committed_last: None,
             swept_through: None,
             orphans_removed: Vec::new(),
-            segment_count: 0,
-            swept_file_count: 0,
+            transfers_version: 0,
         }
     );
     assert_eq!(lake.read_meta().await.unwrap().unwrap().cluster_id, CLUSTER);
@@ -404,8 +405,9 @@ async fn a_foreign_object_in_a_table_is_not_lake_data() {
         .unwrap();
     // The log does not name it: the session starts as if it were not there.
     let state = lake.resume_state(CLUSTER).await.unwrap();
-    assert_eq!(state.swept_file_count, 3);
-    assert_eq!(state.segment_count, 1);
+    assert_eq!(state.transfers_version, 1);
+    assert_eq!(lake.list_swept().await.unwrap().len(), 3);
+    assert_eq!(lake.list_segments().await.unwrap().len(), 1);
 }
 
 /// Segment `i` of a long history: one event per second from 2026-10-01, two accounts of its own.
@@ -430,7 +432,7 @@ async fn log_reads_to_open(commits: u64) -> usize {
     }
     seen.lock().unwrap().log_reads = 0;
     let state = lake.resume_state(CLUSTER).await.unwrap();
-    assert_eq!(state.segment_count as u64, commits);
+    assert_eq!(state.transfers_version, commits);
     let reads = seen.lock().unwrap().log_reads;
     eprintln!("opening {commits} commits read {reads} log objects");
     reads
