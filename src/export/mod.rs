@@ -106,6 +106,16 @@ const TICK_INTERVAL: Duration = Duration::from_millis(50);
 /// Runs the exporter until shutdown, idleness (`until_idle`) or a fatal error.
 pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportReport, ExportError> {
     let lake = Arc::new(Lake::open(&options.lake).await?);
+    run_on(lake, options, shutdown).await
+}
+
+/// [`run`] on a lake already opened (over any store; `options.lake` is not used), for tests
+/// that watch what the exporter reads and writes.
+pub async fn run_on(
+    lake: Arc<Lake>,
+    options: ExportOptions,
+    shutdown: Shutdown,
+) -> Result<ExportReport, ExportError> {
     let mut report = ExportReport::default();
     // The first session's state is read before the broker is reached, so a lake that cannot be
     // exported to (another cluster's, a newer format) is refused at once.
