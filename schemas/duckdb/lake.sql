@@ -489,9 +489,14 @@ SELECT
 FROM lake_transfers t;
 
 ---------------------------------------------------------------------------------------------------
--- accounts: one row per account (the exporter records each account once, when first seen).
+-- accounts: one row per account. An account can have several records: every segment records
+-- each account its events touch, and the account sweep records the accounts no transfer had
+-- touched when it read them. The view keeps the record first seen (smallest
+-- first_seen_timestamp; on a tie the swept one), as every ledgerlake reader does. Records of one
+-- account agree on its immutable fields (ledger, code, user data, creation timestamp); those
+-- that do not are listed by `account_record_conflicts` (and named by `ledgerlake verify`).
 
-CREATE OR REPLACE VIEW accounts AS
+CREATE OR REPLACE VIEW account_records AS
 SELECT
     id128(id, id_e18)                       AS id,
     ledger,
@@ -518,6 +523,18 @@ SELECT
     true                                     AS swept,    -- recorded by the account sweep
     s.id, s.id_e18
 FROM lake_swept_accounts s;
+
+CREATE OR REPLACE VIEW accounts AS
+SELECT * FROM account_records
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY first_seen_timestamp, swept DESC) = 1;
+
+-- Accounts whose records disagree on an immutable field: empty for a sound lake.
+CREATE OR REPLACE VIEW account_record_conflicts AS
+SELECT id, count(*) AS records,
+       count(DISTINCT (ledger, code, user_data_128, user_data_64, user_data_32, timestamp)) AS versions
+FROM account_records
+GROUP BY id
+HAVING count(DISTINCT (ledger, code, user_data_128, user_data_64, user_data_32, timestamp)) > 1;
 
 ---------------------------------------------------------------------------------------------------
 -- movements: one row per account per event (two per event: its debit and its credit account).

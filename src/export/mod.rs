@@ -106,6 +106,16 @@ const TICK_INTERVAL: Duration = Duration::from_millis(50);
 /// Runs the exporter until shutdown, idleness (`until_idle`) or a fatal error.
 pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportReport, ExportError> {
     let lake = Arc::new(Lake::open(&options.lake).await?);
+    run_on(lake, options, shutdown).await
+}
+
+/// [`run`] on a lake already opened (over any store; `options.lake` is not used), for tests
+/// that watch what the exporter reads and writes.
+pub async fn run_on(
+    lake: Arc<Lake>,
+    options: ExportOptions,
+    shutdown: Shutdown,
+) -> Result<ExportReport, ExportError> {
     let mut report = ExportReport::default();
     // The first session's state is read before the broker is reached, so a lake that cannot be
     // exported to (another cluster's, a newer format) is refused at once.
@@ -145,14 +155,12 @@ pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportRep
         }
         let start = SessionStart {
             committed_last: resume.committed_last,
-            seen_accounts: resume.account_ids,
         };
         tracing::info!(
             queue = %options.broker.queue,
             lake = %lake.location(),
             resume_after = %start.committed_last.map_or_else(|| "the start".to_string(), timefmt::rfc3339),
-            accounts_known = start.seen_accounts.len(),
-            segments = resume.segment_count,
+            transfers_version = resume.transfers_version,
             "consuming"
         );
         let sweeper = match (&cluster, &options.sweep) {
@@ -388,9 +396,9 @@ async fn write(
             })
             .await
         }
-        Work::Swept(accounts) => {
+        Work::Swept(page) => {
             retry_lake_write(retry_max, committed_last, || {
-                lake.commit_swept(accounts, cluster_id)
+                lake.commit_swept(&page.accounts, page.through, cluster_id)
             })
             .await
         }
