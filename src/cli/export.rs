@@ -13,6 +13,7 @@ use crate::export::broker::{BrokerError, BrokerOptions};
 use crate::export::segment::SealPolicy;
 use crate::export::sweep::SweepOptions;
 use crate::export::{ExportOptions, Shutdown};
+use crate::lake::CompactOptions;
 
 /// AMQP caps the prefetch count at 65,535 (a 16-bit field).
 const AMQP_PREFETCH_MAX: u32 = 65_535;
@@ -85,6 +86,15 @@ pub struct ExportArgs {
     /// accounts created since the previous one, 8,189 per request.
     #[arg(long, default_value = "1m", value_parser = parse_duration, requires = "addresses")]
     pub sweep_interval: Duration,
+    /// Time between two background compaction passes, which merge the small files of closed
+    /// time windows (five minutes, an hour, a UTC day) into one each, off the commit path
+    /// (see `ledgerlake compact --help`).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub compact_interval: Duration,
+    /// No background compaction: every segment stays a file of its own (until
+    /// `ledgerlake compact`).
+    #[arg(long, conflicts_with = "compact_interval")]
+    pub no_compact: bool,
 }
 
 /// Options refused before any work starts.
@@ -123,6 +133,7 @@ impl TryFrom<ExportArgs> for ExportOptions {
             ("prefetch", args.prefetch == 0),
             ("progress-interval", args.progress_interval.is_zero()),
             ("sweep-interval", args.sweep_interval.is_zero()),
+            ("compact-interval", args.compact_interval.is_zero()),
         ] {
             if zero {
                 return Err(OptionsError::Zero { name });
@@ -155,6 +166,9 @@ impl TryFrom<ExportArgs> for ExportOptions {
                 addresses,
                 interval: args.sweep_interval,
                 request_timeout: SWEEP_REQUEST_TIMEOUT,
+            }),
+            compact: (!args.no_compact).then_some(CompactOptions {
+                interval: args.compact_interval,
             }),
         })
     }

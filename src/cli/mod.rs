@@ -4,6 +4,7 @@
 //! (`progress`). `exit` maps the outcome to the process's exit status and prints errors.
 
 pub mod audit;
+pub mod compact;
 pub mod exit;
 pub mod export;
 pub mod generate;
@@ -13,6 +14,7 @@ pub mod progress;
 pub mod rebuild;
 pub mod time;
 pub mod upgrade;
+pub mod vacuum;
 
 use std::path::PathBuf;
 
@@ -85,6 +87,12 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Turn a format-1 lake into format 2 in place, losing nothing (resumable, idempotent).
     Upgrade(upgrade::UpgradeArgs),
+    /// Merge the lake's small files into one per closed time window (for a lake whose
+    /// exporter is stopped; a running exporter compacts in the background).
+    Compact(compact::CompactArgs),
+    /// Delete the data files removed from the tables longer ago than --retain (never active
+    /// files, never by default); --dry-run lists them.
+    Vacuum(vacuum::VacuumArgs),
 }
 
 /// Why a command could not run (exit status 2).
@@ -145,6 +153,8 @@ pub async fn run(command: Command, shutdown: Shutdown) -> Result<Outcome, CliErr
         Command::Reconcile(args) => audit::reconcile(args).await,
         Command::Generate(args) => generate::run(args).await,
         Command::Upgrade(args) => upgrade::run(args).await,
+        Command::Compact(args) => compact::run(args).await,
+        Command::Vacuum(args) => vacuum::run(args).await,
     }
 }
 

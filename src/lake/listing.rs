@@ -112,8 +112,20 @@ impl Listing {
             .collect()
     }
 
-    /// Accounts files whose transfers twin is not committed (a crash between the two commits).
+    /// Accounts files whose transfers twin is not committed (a crash between the two commits
+    /// of a segment): without a twin, and after the last committed transfers file. An accounts
+    /// file without a twin inside the committed range is the first half of a compaction a crash
+    /// interrupted: the next compaction pass completes it (`Lake::recover`); it is not removed.
     pub(crate) fn orphan_accounts(&self) -> Vec<&Listed> {
+        let last = self.transfers.iter().map(|t| t.name.last_timestamp).max();
+        self.unpaired_accounts()
+            .into_iter()
+            .filter(|a| last.is_none_or(|l| a.name.first_timestamp > l))
+            .collect()
+    }
+
+    /// Accounts files without a transfers twin.
+    pub(crate) fn unpaired_accounts(&self) -> Vec<&Listed> {
         let transfers: HashSet<(u64, u64)> = self
             .transfers
             .iter()

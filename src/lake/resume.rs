@@ -53,6 +53,8 @@ impl Lake {
         self.tables_ready
             .store(false, std::sync::atomic::Ordering::Release);
         self.ensure_tables(cluster_id).await?;
+        // Never between the two commits of a background compaction.
+        let _writes = self.log.lock_writes().await;
         let meta = self.bind_cluster(cluster_id).await?;
         let listing = self.listing_all().await?;
         let orphans_removed = self.remove_orphans(&listing, cluster_id).await?;
