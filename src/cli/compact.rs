@@ -13,7 +13,7 @@ use crate::timefmt::rfc3339;
 #[command(
     long_about = "Merge the lake's small data files (one per segment: an active stream seals one \
 every second) into one file per closed time window: five minutes, then an hour, then a UTC day, \
-each at most 32 MiB of input. Each merge is checked (the new file is read back and must hold \
+each at most 16 MiB of input. Each merge is checked (the new file is read back and must hold \
 exactly the events of the files it replaces, in order) and swapped in with one Delta commit per \
 table (dataChange = false); the replaced files stay in the store, removed from the tables, \
 until `ledgerlake vacuum` deletes them.\n\n\
@@ -25,6 +25,10 @@ pub struct CompactArgs {
     /// The lake (see `export --lake`).
     #[arg(long, env = "LEDGERLAKE_LAKE")]
     pub lake: String,
+    /// Also merge the windows still open (the current five minutes, hour and UTC day): fewer
+    /// files now; the files an exporter adds to those windows later are merged with them again.
+    #[arg(long)]
+    pub all_windows: bool,
     /// `table` for people, `json` for scripts (every u64 a decimal string).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
@@ -67,7 +71,7 @@ pub async fn run(args: CompactArgs) -> Result<Outcome, CliError> {
     require_existing_lake(&args.lake)?;
     let lake = Lake::open(&args.lake).await?;
     let report = lake
-        .compact(&mut |done| {
+        .compact(args.all_windows, &mut |done| {
             output::note(&merge_line(done));
             true
         })

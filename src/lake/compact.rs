@@ -230,8 +230,13 @@ impl Lake {
     /// Compacts a lake whose exporter is stopped (`ledgerlake compact`), for the cluster its
     /// metadata names: passes until one merges nothing. A lake without tables is left alone; a
     /// format-1 lake is refused (upgrade it first).
+    ///
+    /// With `all_windows`, the windows still open (the current five minutes, hour and day) are
+    /// merged too, as if the position were at the end of time: fewer files now, and the files
+    /// an exporter adds to those windows later are merged with them again.
     pub async fn compact(
         &self,
+        all_windows: bool,
         on_merge: &mut (dyn FnMut(&MergeDone) -> bool + Send),
     ) -> Result<CompactReport, LakeError> {
         let Some(meta) = self.read_meta().await? else {
@@ -244,7 +249,9 @@ impl Lake {
         }
         let mut total = CompactReport::default();
         for pass in 0..PASSES_MAX {
-            let report = self.compact_pass(meta.cluster_id, on_merge).await?;
+            let report = self
+                .compact_pass_with(meta.cluster_id, all_windows, on_merge)
+                .await?;
             if pass == 0 {
                 total.files_before = report.files_before;
                 total.bytes_before = report.bytes_before;
@@ -272,6 +279,16 @@ impl Lake {
         cluster_id: u128,
         on_merge: &mut (dyn FnMut(&MergeDone) -> bool + Send),
     ) -> Result<CompactReport, LakeError> {
+        self.compact_pass_with(cluster_id, false, on_merge).await
+    }
+
+    /// `compact_pass`; with `all_windows`, open windows merge too (see `compact`).
+    async fn compact_pass_with(
+        &self,
+        cluster_id: u128,
+        all_windows: bool,
+        on_merge: &mut (dyn FnMut(&MergeDone) -> bool + Send),
+    ) -> Result<CompactReport, LakeError> {
         let mut report = CompactReport::default();
         if !self.table_exists(Table::Transfers).await? {
             return Ok(report);
@@ -294,7 +311,6 @@ impl Lake {
             .known_position(Table::Transfers, cluster_id)
             .await?
             .map_or(0, |p| u64::try_from(p).unwrap_or(0));
-        self.log.forget();
         let segments = self
             .listing(&[Table::Transfers, Table::Accounts])
             .await?
@@ -307,7 +323,8 @@ impl Lake {
                 size: s.transfers_bytes + s.accounts_bytes,
             })
             .collect();
-        for merge in plan(&files, position) {
+        let horizon = if all_windows { u64::MAX } else { position };
+        for merge in plan(&files, horizon) {
             kill_point("planned");
             let done = self
                 .merge_segments(&segments[merge.inputs.clone()], cluster_id, None)
@@ -349,8 +366,9 @@ impl Lake {
     /// no transfers twin inside the committed range is a merged accounts file whose transfers
     /// swap did not happen; the transfers files inside its range are merged into its twin.
     pub(crate) async fn recover(&self, cluster_id: u128) -> Result<Vec<MergeDone>, LakeError> {
-        self.log.forget();
-        let listing = self.listing(&[Table::Transfers, Table::Accounts]).await?;
+        let listing = self
+            .listing_as_logged(&[Table::Transfers, Table::Accounts])
+            .await?;
         let segments = listing.segments();
         let last = segments.iter().map(|s| s.last_timestamp).max();
         let mut done = Vec::new();

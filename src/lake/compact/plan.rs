@@ -25,7 +25,7 @@ use crate::timefmt::{NS_PER_DAY, NS_PER_SECOND};
 /// The window sizes, smallest first (nanoseconds; each divides the next).
 pub const WINDOW_LEVELS_NS: [u64; 3] = [300 * NS_PER_SECOND, 3_600 * NS_PER_SECOND, NS_PER_DAY];
 /// Input bytes of one merge at most (a single larger file is left as it is).
-pub const INPUT_BYTES_MAX: u64 = 32 * 1024 * 1024;
+pub const INPUT_BYTES_MAX: u64 = 16 * 1024 * 1024;
 /// Input files of one merge at most.
 pub const INPUT_FILES_MAX: usize = 4_096;
 
@@ -181,7 +181,7 @@ mod tests {
     fn a_closed_hour_is_one_file_and_a_closed_day_is_one_file() {
         // A whole day and a bit of the next at one segment per second, compacted pass by pass
         // as the position moves: the closed day ends as one file.
-        let day = seconds(DAY0, 86_400, 300); // 26 MB: under the cap
+        let day = seconds(DAY0, 86_400, 150); // 13 MB: under the cap
         let mut files = Vec::new();
         for hour in day.chunks(3_600) {
             files.extend_from_slice(hour);
@@ -197,7 +197,7 @@ mod tests {
             assert!(open_hour <= 12 + 300);
         }
         // The next day starts: the previous one is closed.
-        let next = seconds(DAY0 + NS_PER_DAY, 10, 300);
+        let next = seconds(DAY0 + NS_PER_DAY, 10, 150);
         files.extend_from_slice(&next);
         files = apply(&files, &plan(&files, last_of(&files)));
         let day_files: Vec<_> = files
@@ -205,7 +205,7 @@ mod tests {
             .filter(|f| f.first_timestamp < DAY0 + NS_PER_DAY)
             .collect();
         assert_eq!(day_files.len(), 1, "{day_files:?}");
-        assert_eq!(day_files[0].size, 86_400 * 300);
+        assert_eq!(day_files[0].size, 86_400 * 150);
         assert_eq!(day_files[0].first_timestamp, DAY0);
         // A second pass has nothing more to do for the closed day.
         let again = plan(&files, last_of(&files));
@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn the_caps_split_a_window_and_a_big_file_stays() {
         let mb = 1024 * 1024;
-        let mut files = seconds(DAY0, 5, 10 * mb); // 50 MiB in five files
+        let mut files = seconds(DAY0, 5, 5 * mb); // 25 MiB in five files
         files.push(PlanFile {
             first_timestamp: DAY0 + 10 * NS_PER_SECOND,
             last_timestamp: DAY0 + 11 * NS_PER_SECOND,

@@ -249,11 +249,17 @@ async fn a_merge_interrupted_between_its_two_commits_is_completed_and_never_remo
     // The accounts swap is committed, the transfers swap is not: the merged accounts file has
     // no twin but lies inside the committed range, so it is not an orphan.
     let listing = lake
-        .listing(&[Table::Transfers, Table::Accounts])
+        .listing_as_logged(&[Table::Transfers, Table::Accounts])
         .await
         .unwrap();
     assert_eq!(listing.unpaired_accounts().len(), 1);
     assert!(listing.orphan_accounts().is_empty());
+    assert!(listing.interrupted_compaction());
+    // Readers see the lake as it was before the merge: every event and account record.
+    assert_eq!(
+        lake.read_all().await.unwrap(),
+        (events_before.clone(), accounts_before.clone())
+    );
     // An exporter starting now removes nothing.
     assert!(lake
         .resume_state(CLUSTER)
