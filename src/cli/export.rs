@@ -13,6 +13,7 @@ use crate::export::broker::{BrokerError, BrokerOptions};
 use crate::export::segment::SealPolicy;
 use crate::export::sweep::SweepOptions;
 use crate::export::{ExportOptions, Shutdown};
+use crate::lake::CompactOptions;
 
 /// AMQP caps the prefetch count at 65,535 (a 16-bit field).
 const AMQP_PREFETCH_MAX: u32 = 65_535;
@@ -90,6 +91,15 @@ pub struct ExportArgs {
     /// consuming) and /live (docs/OPERATING.md lists the metrics). Off by default.
     #[arg(long, value_name = "HOST:PORT", env = "LEDGERLAKE_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
+    /// Time between two background compaction passes, which merge the small files of closed
+    /// time windows (five minutes, an hour, a UTC day) into one each, off the commit path
+    /// (see `ledgerlake compact --help`).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub compact_interval: Duration,
+    /// No background compaction: every segment stays a file of its own (until
+    /// `ledgerlake compact`).
+    #[arg(long, conflicts_with = "compact_interval")]
+    pub no_compact: bool,
 }
 
 /// Options refused before any work starts.
@@ -128,6 +138,7 @@ impl TryFrom<ExportArgs> for ExportOptions {
             ("prefetch", args.prefetch == 0),
             ("progress-interval", args.progress_interval.is_zero()),
             ("sweep-interval", args.sweep_interval.is_zero()),
+            ("compact-interval", args.compact_interval.is_zero()),
         ] {
             if zero {
                 return Err(OptionsError::Zero { name });
@@ -160,6 +171,9 @@ impl TryFrom<ExportArgs> for ExportOptions {
                 addresses,
                 interval: args.sweep_interval,
                 request_timeout: SWEEP_REQUEST_TIMEOUT,
+            }),
+            compact: (!args.no_compact).then_some(CompactOptions {
+                interval: args.compact_interval,
             }),
         })
     }

@@ -4,6 +4,7 @@
 //! (`progress`). `exit` maps the outcome to the process's exit status and prints errors.
 
 pub mod audit;
+pub mod compact;
 pub mod drill;
 pub mod exit;
 pub mod export;
@@ -15,6 +16,7 @@ pub mod progress;
 pub mod rebuild;
 pub mod time;
 pub mod upgrade;
+pub mod vacuum;
 
 use std::path::PathBuf;
 
@@ -107,6 +109,12 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Turn a format-1 lake into format 2 in place, losing nothing (resumable, idempotent).
     Upgrade(upgrade::UpgradeArgs),
+    /// Merge the lake's small files into one per closed time window (for a lake whose
+    /// exporter is stopped; a running exporter compacts in the background).
+    Compact(compact::CompactArgs),
+    /// Delete the data files removed from the tables longer ago than --retain (never active
+    /// files, never by default); --dry-run lists them.
+    Vacuum(vacuum::VacuumArgs),
     /// Print a shell completion script on stdout (e.g. `ledgerlake completions bash >
     /// /etc/bash_completion.d/ledgerlake`).
     Completions(CompletionsArgs),
@@ -200,6 +208,8 @@ pub async fn run(command: Command, shutdown: Shutdown) -> Result<Outcome, CliErr
             write_completions(args.shell, &mut std::io::stdout().lock());
             Ok(Outcome::Done)
         }
+        Command::Compact(args) => compact::run(args).await,
+        Command::Vacuum(args) => vacuum::run(args).await,
     }
 }
 

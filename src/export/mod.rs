@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::cdc;
 use crate::errors;
-use crate::lake::{CommitOutcome, Lake, LakeError};
+use crate::lake::{CommitOutcome, CompactOptions, Lake, LakeError};
 use crate::tb::{Cluster, ClusterError};
 use crate::timefmt;
 use broker::{BrokerError, BrokerOptions, Session};
@@ -57,6 +57,8 @@ pub struct ExportOptions {
     /// Sweep the source cluster's accounts into the lake; `None`: accounts that no transfer
     /// event shows are not recorded.
     pub sweep: Option<SweepOptions>,
+    /// Compact the lake in the background (`lake::start_compactor`); `None`: no compaction.
+    pub compact: Option<CompactOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +118,9 @@ pub async fn run_on(
     options: ExportOptions,
     shutdown: Shutdown,
 ) -> Result<ExportReport, ExportError> {
+    // Completes a compaction a crash interrupted, then compacts on its own task until dropped.
+    let _compactor =
+        crate::lake::start_compactor(lake.clone(), options.cluster_id, options.compact).await?;
     let mut report = ExportReport::default();
     // The first session's state is read before the broker is reached, so a lake that cannot be
     // exported to (another cluster's, a newer format) is refused at once.

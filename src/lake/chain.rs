@@ -28,8 +28,7 @@ use sha2::{Digest, Sha256};
 use super::{Lake, LakeError};
 
 mod log;
-#[cfg(test)]
-use log::data_object;
+pub(crate) use log::data_object;
 use log::{log_object, Active, LogObject, Walk};
 
 /// The lake's tables, each a Delta table with a chained log, in the order they are checked.
@@ -117,6 +116,18 @@ fn is_uncommitted_data_file(object: &Path, sha256: &str, log_end: Option<u64>) -
     sha256.starts_with(digest)
 }
 
+/// Whether an unreferenced object is a merged file of a compaction that never committed: a
+/// data file name holding its digest's bytes, whose range starts where a file the log named
+/// starts and ends where one ends (the range of the files it would have replaced).
+fn is_unfinished_compaction_file(object: &Path, sha256: &str, named: &HashSet<(u64, u64)>) -> bool {
+    let Some((first, last)) = named_range(object) else {
+        return false;
+    };
+    let starts = named.iter().any(|&(f, _)| f == first);
+    let ends = named.iter().any(|&(_, l)| l == last);
+    is_uncommitted_data_file(object, sha256, None) && starts && ends
+}
+
 /// What a chain problem breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -149,6 +160,9 @@ pub enum ChainCheck {
     BadPath,
     /// An object in the log directory that is neither a commit nor a checkpoint.
     UnexpectedLogObject,
+    /// A compaction commit (removes files, adds one) whose added file does not hold exactly
+    /// the rows of the files it removes.
+    CompactionMismatch,
 }
 
 impl ChainCheck {
@@ -165,6 +179,7 @@ impl ChainCheck {
             ChainCheck::FileUncommitted => "file_uncommitted",
             ChainCheck::BadPath => "bad_path",
             ChainCheck::UnexpectedLogObject => "unexpected_log_object",
+            ChainCheck::CompactionMismatch => "compaction_mismatch",
         }
     }
 }
@@ -235,6 +250,7 @@ pub(super) fn check_one_commit(
         active: HashMap::new(),
         named: HashSet::new(),
         problems: Vec::new(),
+        compactions: Vec::new(),
     };
     walk.commit(version, commit, previous_sha256);
     walk.problems
@@ -332,6 +348,7 @@ impl Lake {
             active: HashMap::new(),
             named: HashSet::new(),
             problems: Vec::new(),
+            compactions: Vec::new(),
         };
         let mut log_objects = 0;
         for object in self.list(Some(&dir)).await? {
@@ -437,12 +454,25 @@ impl Lake {
             .filter_map(named_range)
             .map(|(_, last)| last)
             .max();
+        let named_ranges: HashSet<(u64, u64)> = walk.named.iter().filter_map(named_range).collect();
         for object in data.keys().filter(|p| !walk.named.contains(*p)) {
             let digest = match hash_object(self.store.as_ref(), object).await {
                 Ok((sha256, _)) => sha256,
                 Err(object_store::Error::NotFound { .. }) => continue,
                 Err(e) => return Err(LakeError::store(object, e)),
             };
+            if is_unfinished_compaction_file(object, &digest, &named_ranges) {
+                notes.push(ChainProblem {
+                    table: table.to_string(),
+                    version: None,
+                    file: object.to_string(),
+                    check: ChainCheck::FileUncommitted,
+                    detail: "written by a compaction that never committed (interrupted): not \
+                             part of the table; safe to delete"
+                        .to_string(),
+                });
+                continue;
+            }
             if is_uncommitted_data_file(object, &digest, log_end) {
                 notes.push(ChainProblem {
                     table: table.to_string(),
@@ -462,6 +492,19 @@ impl Lake {
                 check: ChainCheck::FileUnreferenced,
                 detail: "no add action of the log names this object: it is not part of the table"
                     .to_string(),
+            });
+        }
+        let present = |p: &Path| data.contains_key(p);
+        let compactions = self
+            .check_compactions(table, &walk.compactions, &present)
+            .await?;
+        for p in compactions.problems {
+            file_problems.push(ChainProblem {
+                table: table.to_string(),
+                version: Some(p.version),
+                file: p.file,
+                check: ChainCheck::CompactionMismatch,
+                detail: p.detail,
             });
         }
         file_problems.sort_by(|a, b| (&a.file, a.check).cmp(&(&b.file, b.check)));

@@ -210,6 +210,31 @@ pub(crate) fn encode_transfers_file(
     encode_file(&TRANSFER_COLUMNS, &rows, &meta)
 }
 
+/// A transfers file of already-decoded rows (a compaction's merged file): the same columns,
+/// writer settings and metadata as a segment's. Panics on empty or unsorted rows.
+pub(crate) fn encode_transfer_rows_file(
+    rows: &[EventRow],
+    cluster_id: u128,
+) -> Result<Encoded, LakeError> {
+    assert!(
+        !rows.is_empty(),
+        "a transfers file holds at least one event"
+    );
+    assert!(
+        rows.windows(2).all(|w| w[0].timestamp < w[1].timestamp),
+        "transfers rows in strictly increasing timestamp order"
+    );
+    let meta = FileMeta {
+        format_version: FORMAT_VERSION,
+        cluster_id,
+        table: Table::Transfers,
+        first_timestamp: rows[0].timestamp,
+        last_timestamp: rows[rows.len() - 1].timestamp,
+        row_count: rows.len() as u64,
+    };
+    encode_file(&TRANSFER_COLUMNS, rows, &meta)
+}
+
 /// The accounts file of the segment `first_ts..=last_ts`.
 #[cfg(any(test, feature = "testbed"))]
 pub fn encode_accounts(
