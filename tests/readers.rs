@@ -7,7 +7,7 @@
 //! Two lakes: one committed directly (`Lake::commit`) with chosen extremes, and one that the
 //! exporter wrote from the real stack after a workload.
 //!
-//! The readers are installed by `scripts/setup.sh`; a missing one fails its test naming it.
+//! The readers are installed by `scripts/setup-test.sh`; a missing one fails its test naming it.
 //! JVM Spark (about 460 MB and a JVM start per run) is installed and tested only with
 //! `LEDGERLAKE_HEAVY_READERS=1` (e.g. `LEDGERLAKE_HEAVY_READERS=1 scripts/test.sh --test readers`).
 
@@ -30,7 +30,7 @@ const CLUSTER: u128 = 0x5ead_e125;
 const PENDING: u16 = 1 << 1;
 const POST_PENDING: u16 = 1 << 2;
 const VOID_PENDING: u16 = 1 << 3;
-/// Opt-in for the heavy readers (JVM Spark), in `scripts/setup.sh` and here.
+/// Opt-in for the heavy readers (JVM Spark), in `scripts/setup-test.sh` and here.
 const HEAVY_READERS_VAR: &str = "LEDGERLAKE_HEAVY_READERS";
 
 // --- a ledger's history, by TigerBeetle's rules --------------------------------------------------
@@ -464,7 +464,7 @@ fn assert_agrees_with_balances(expected: &Value, report: &Value) {
 struct Reader {
     name: &'static str,
     script: &'static str,
-    /// The Python that has the engine, and where `scripts/setup.sh` puts it.
+    /// The Python that has the engine, and where `scripts/setup-test.sh` puts it.
     python: PathBuf,
     /// What must import for the reader to run.
     needs: &'static str,
@@ -515,13 +515,13 @@ fn jvm_spark() -> Reader {
 }
 
 impl Reader {
-    /// Fails (naming `scripts/setup.sh`) unless the reader's engine is installed.
+    /// Fails (naming `scripts/setup-test.sh`) unless the reader's engine is installed.
     fn assert_installed(&self) {
         let probe = Command::new(&self.python).args(["-c", self.needs]).output();
         let installed = matches!(&probe, Ok(o) if o.status.success());
         assert!(
             installed,
-            "the {} reader is not installed ({} cannot `{}`): run scripts/setup.sh{}\n{}",
+            "the {} reader is not installed ({} cannot `{}`): run scripts/setup-test.sh{}\n{}",
             self.name,
             self.python.display(),
             self.needs,
@@ -689,7 +689,7 @@ async fn sail_reads_statements_and_the_trial_balance_exactly() {
     reader_agrees_with_the_lake(sail()).await;
 }
 
-/// Opt-in: runs only with `LEDGERLAKE_HEAVY_READERS=1` (which also makes `scripts/setup.sh`
+/// Opt-in: runs only with `LEDGERLAKE_HEAVY_READERS=1` (which also makes `scripts/setup-test.sh`
 /// install pyspark 4.3); then a missing install fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jvm_spark_reads_statements_and_the_trial_balance_exactly() {

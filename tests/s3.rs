@@ -1,4 +1,4 @@
-//! The S3 path against a real S3-protocol server (`s3s-fs`, installed by scripts/setup.sh): the
+//! The S3 path against a real S3-protocol server (`s3s-fs`, installed by scripts/setup-test.sh): the
 //! exporter writes an `s3://` lake, `ls` reads it over S3, and create-only writes are refused a
 //! second time. Credentials reach the binary through the environment, as an operator's would.
 
@@ -62,7 +62,7 @@ impl S3Server {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot start {}: {e} (run scripts/setup.sh)",
+                    "cannot start {}: {e} (run scripts/setup-test.sh)",
                     binary.display()
                 )
             });

@@ -120,7 +120,10 @@ pub async fn run_on(
 ) -> Result<ExportReport, ExportError> {
     // Completes a compaction a crash interrupted, then compacts on its own task until dropped.
     let _compactor =
-        crate::lake::start_compactor(lake.clone(), options.cluster_id, options.compact).await?;
+        crate::lake::start_compactor(lake.clone(), options.cluster_id, options.compact, |done| {
+            crate::metrics::compaction_done(done.bytes_after)
+        })
+        .await?;
     let mut report = ExportReport::default();
     // The first session's state is read before the broker is reached, so a lake that cannot be
     // exported to (another cluster's, a newer format) is refused at once.

@@ -99,11 +99,13 @@ impl Drop for Compactor {
 
 /// Starts background compaction for an exporter of `cluster_id` (`None`: compaction is off).
 /// First completes a merge a crash interrupted (before the exporter reads the lake), then runs
-/// a pass every `interval` on its own task: never on the commit path.
+/// a pass every `interval` on its own task: never on the commit path. `on_merge` is told of
+/// every merge committed (the exporter counts them in its metrics).
 pub async fn start_compactor(
     lake: Arc<Lake>,
     cluster_id: u128,
     options: Option<CompactOptions>,
+    on_merge: fn(&MergeDone),
 ) -> Result<Option<Compactor>, LakeError> {
     let Some(options) = options else {
         return Ok(None);
@@ -119,6 +121,7 @@ pub async fn start_compactor(
                 files = done.inputs,
                 "completed a compaction a crash interrupted"
             );
+            on_merge(&done);
         }
     }
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -142,6 +145,7 @@ pub async fn start_compactor(
                         bytes_after = done.bytes_after,
                         "compacted"
                     );
+                    on_merge(done);
                     !*stop_flag.borrow()
                 })
                 .await;
