@@ -243,6 +243,11 @@ impl Machine {
         &self.report
     }
 
+    /// Events in the segment being filled (for the metrics).
+    pub fn open_segment_events(&self) -> usize {
+        self.open.len()
+    }
+
     pub fn into_report(self) -> ExportReport {
         self.report
     }
@@ -312,6 +317,7 @@ impl Machine {
         match delivery.payload {
             Payload::Event(event) => self.place(tag, event, delivery.received_ns, now),
             Payload::Undecodable(raw) => {
+                crate::metrics::quarantined("undecodable");
                 tracing::warn!(reason = %raw.reason, delivery_tag = tag, "quarantining an undecodable message");
                 let record = Quarantined {
                     received_ns: delivery.received_ns,
@@ -346,6 +352,7 @@ impl Machine {
                 self.held = Some((tag, event));
             }
             Append::Late => {
+                crate::metrics::quarantined("late");
                 let reason = format!(
                     "late event: timestamp {} ({}) arrived after events of a later UTC day; it is kept here, not in the ordered lake",
                     event.timestamp,

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::cdc;
 use crate::errors;
-use crate::lake::{CommitOutcome, Lake, LakeError};
+use crate::lake::{CommitOutcome, CompactOptions, Lake, LakeError};
 use crate::tb::{Cluster, ClusterError};
 use crate::timefmt;
 use broker::{BrokerError, BrokerOptions, Session};
@@ -57,6 +57,8 @@ pub struct ExportOptions {
     /// Sweep the source cluster's accounts into the lake; `None`: accounts that no transfer
     /// event shows are not recorded.
     pub sweep: Option<SweepOptions>,
+    /// Compact the lake in the background (`lake::start_compactor`); `None`: no compaction.
+    pub compact: Option<CompactOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +118,9 @@ pub async fn run_on(
     options: ExportOptions,
     shutdown: Shutdown,
 ) -> Result<ExportReport, ExportError> {
+    // Completes a compaction a crash interrupted, then compacts on its own task until dropped.
+    let _compactor =
+        crate::lake::start_compactor(lake.clone(), options.cluster_id, options.compact).await?;
     let mut report = ExportReport::default();
     // The first session's state is read before the broker is reached, so a lake that cannot be
     // exported to (another cluster's, a newer format) is refused at once.
@@ -181,7 +186,9 @@ pub async fn run_on(
             failure: None,
             broker_error: None,
         };
+        crate::metrics::broker_connected();
         let end = driver.drive(&mut machine, &mut shutdown).await;
+        crate::metrics::stopped();
         report = machine.into_report();
         match end? {
             End::Shutdown | End::Idle => {
@@ -189,6 +196,7 @@ pub async fn run_on(
                 return Ok(report);
             }
             End::BrokerLost => {
+                crate::metrics::broker_lost();
                 let error = driver
                     .broker_error
                     .take()
@@ -322,7 +330,7 @@ impl Driver<'_> {
                 },
                 message = recv_sweep(&mut self.sweeper), if machine.wants_sweep() => match message {
                     Some(SweepMessage::Page(page)) => Input::SweepPage(page),
-                    Some(SweepMessage::PassDone { started }) => Input::SweepPassDone { started },
+                    Some(SweepMessage::PassDone { started }) => { crate::metrics::sweep_pass_done(); Input::SweepPassDone { started } }
                     None => return Err(ExportError::SweepStopped),
                 },
                 _ = ticker.tick() => Input::Tick,
@@ -331,6 +339,7 @@ impl Driver<'_> {
                 return Ok(end);
             }
             progress.log(machine.report());
+            crate::metrics::export_totals(metric_totals(machine));
         }
     }
 
@@ -371,6 +380,7 @@ impl Driver<'_> {
         let retry_max = self.options.lake_retry_max;
         let committed_last = report.last_committed_timestamp;
         self.commit = Some(tokio::spawn(async move {
+            let _timer = crate::metrics::CommitTimer::start();
             write(&lake, &work, cluster_id, retry_max, committed_last).await
         }));
     }
@@ -409,6 +419,7 @@ async fn write(
 
 /// A delivery as the machine sees it: decoded, or the raw message for quarantine.
 fn input_of(delivery: lapin::message::Delivery) -> Delivery {
+    crate::metrics::message_received();
     let received_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -474,6 +485,21 @@ impl Progress {
     }
 }
 
+/// The machine's totals, for the metrics (`crate::metrics`).
+fn metric_totals(machine: &Machine) -> crate::metrics::ExportTotals {
+    let report = machine.report();
+    crate::metrics::ExportTotals {
+        events_committed: report.events_committed,
+        duplicates_dropped: report.duplicates_dropped,
+        transfer_segments_committed: report.segments_committed,
+        swept_files_committed: report.swept_files_committed,
+        bytes_committed: report.bytes_committed,
+        reconnects: report.reconnects,
+        last_committed_timestamp: report.last_committed_timestamp,
+        open_segment_events: machine.open_segment_events(),
+    }
+}
+
 /// The last committed timestamp, for messages.
 fn describe_position(committed_last: Option<u64>) -> String {
     match committed_last {
@@ -522,11 +548,13 @@ where
         .retry(backoff)
         .when(LakeError::is_transient)
         .notify(|error: &LakeError, delay: Duration| {
+            crate::metrics::lake_write_failed();
             let error = errors::one_line(error);
             tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "lake write failed; retrying");
         })
         .await
         .map_err(|source| {
+            crate::metrics::lake_write_failed();
             if source.is_transient() {
                 ExportError::LakeWriteFailed {
                     elapsed_s: started.elapsed().as_secs(),

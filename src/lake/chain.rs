@@ -28,8 +28,7 @@ use sha2::{Digest, Sha256};
 use super::{Lake, LakeError};
 
 mod log;
-#[cfg(test)]
-use log::data_object;
+pub(crate) use log::data_object;
 use log::{log_object, Active, LogObject, Walk};
 
 /// The lake's tables, each a Delta table with a chained log, in the order they are checked.
@@ -117,6 +116,18 @@ fn is_uncommitted_data_file(object: &Path, sha256: &str, log_end: Option<u64>) -
     sha256.starts_with(digest)
 }
 
+/// Whether an unreferenced object is a merged file of a compaction that never committed: a
+/// data file name holding its digest's bytes, whose range starts where a file the log named
+/// starts and ends where one ends (the range of the files it would have replaced).
+fn is_unfinished_compaction_file(object: &Path, sha256: &str, named: &HashSet<(u64, u64)>) -> bool {
+    let Some((first, last)) = named_range(object) else {
+        return false;
+    };
+    let starts = named.iter().any(|&(f, _)| f == first);
+    let ends = named.iter().any(|&(_, l)| l == last);
+    is_uncommitted_data_file(object, sha256, None) && starts && ends
+}
+
 /// What a chain problem breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -149,6 +160,9 @@ pub enum ChainCheck {
     BadPath,
     /// An object in the log directory that is neither a commit nor a checkpoint.
     UnexpectedLogObject,
+    /// A compaction commit (removes files, adds one) whose added file does not hold exactly
+    /// the rows of the files it removes.
+    CompactionMismatch,
 }
 
 impl ChainCheck {
@@ -165,6 +179,7 @@ impl ChainCheck {
             ChainCheck::FileUncommitted => "file_uncommitted",
             ChainCheck::BadPath => "bad_path",
             ChainCheck::UnexpectedLogObject => "unexpected_log_object",
+            ChainCheck::CompactionMismatch => "compaction_mismatch",
         }
     }
 }
@@ -222,6 +237,25 @@ pub fn commit_path(table: &str, version: u64) -> Path {
     Path::from(format!("{table}/{LOG_DIR}/{version:020}.json"))
 }
 
+/// Checks one commit of `table` on its own (its actions, its `commitInfo.ledgerlake`, its link
+/// to `previous_sha256`, its `addedFiles`), as `check_table_chain` checks each commit.
+pub(super) fn check_one_commit(
+    table: &str,
+    version: u64,
+    commit: &[u8],
+    previous_sha256: Option<&str>,
+) -> Vec<ChainProblem> {
+    let mut walk = Walk {
+        table,
+        active: HashMap::new(),
+        named: HashSet::new(),
+        problems: Vec::new(),
+        compactions: Vec::new(),
+    };
+    walk.commit(version, commit, previous_sha256);
+    walk.problems
+}
+
 impl Lake {
     /// Checks the chained log of every table (see the module comment). Problems are in the
     /// report; an error means the store could not be read.
@@ -230,7 +264,63 @@ impl Lake {
         for table in CHAIN_TABLES {
             tables.push(self.check_table_chain(table).await?);
         }
+        self.check_pinned_versions(&mut tables).await?;
         Ok(ChainReport { tables })
+    }
+
+    /// The newest transfers commit records the `accounts` and `swept_accounts` versions it was
+    /// committed after (`commitInfo.ledgerlake.tableVersions`). A table whose log ends below
+    /// its pinned version lost its newest commits, which its own chain cannot show: no later
+    /// commit of it is left to break a link. (The tables are listed transfers first and a writer
+    /// commits the others before the transfers commit, so a live export never trips this.)
+    async fn check_pinned_versions(&self, tables: &mut [TableChain]) -> Result<(), LakeError> {
+        let Some(head) = tables
+            .iter()
+            .find(|t| t.table == "transfers")
+            .and_then(|t| t.head_version)
+        else {
+            return Ok(());
+        };
+        let path = commit_path("transfers", head);
+        let bytes = match self.store.get(&path).await {
+            Ok(result) => result.bytes().await,
+            Err(e) => Err(e),
+        };
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            // Reported by the transfers chain.
+            Err(object_store::Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(LakeError::store(&path, e)),
+        };
+        let Some(pins) = super::log::pins_in(&bytes) else {
+            return Ok(());
+        };
+        for (name, pinned) in [
+            ("accounts", pins.accounts),
+            ("swept_accounts", pins.swept_accounts),
+        ] {
+            let Some(chain) = tables.iter_mut().find(|t| t.table == name) else {
+                continue;
+            };
+            if chain.head_version.is_some_and(|h| h >= pinned) {
+                continue;
+            }
+            let missing = chain.head_version.map_or(0, |h| h + 1);
+            let ends = chain.head_version.map_or("has no commit".to_string(), |h| {
+                format!("ends at version {h}")
+            });
+            chain.problems.push(ChainProblem {
+                table: name.to_string(),
+                version: Some(missing),
+                file: commit_path(name, missing).to_string(),
+                check: ChainCheck::MissingCommit,
+                detail: format!(
+                    "transfers version {head} was committed after {name} version {pinned}, but \
+                     the {name} log {ends}: its newest commits were removed"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Whether any table directory holds an object (a log or a data file, committed or not).
@@ -258,6 +348,7 @@ impl Lake {
             active: HashMap::new(),
             named: HashSet::new(),
             problems: Vec::new(),
+            compactions: Vec::new(),
         };
         let mut log_objects = 0;
         for object in self.list(Some(&dir)).await? {
@@ -363,12 +454,25 @@ impl Lake {
             .filter_map(named_range)
             .map(|(_, last)| last)
             .max();
+        let named_ranges: HashSet<(u64, u64)> = walk.named.iter().filter_map(named_range).collect();
         for object in data.keys().filter(|p| !walk.named.contains(*p)) {
             let digest = match hash_object(self.store.as_ref(), object).await {
                 Ok((sha256, _)) => sha256,
                 Err(object_store::Error::NotFound { .. }) => continue,
                 Err(e) => return Err(LakeError::store(object, e)),
             };
+            if is_unfinished_compaction_file(object, &digest, &named_ranges) {
+                notes.push(ChainProblem {
+                    table: table.to_string(),
+                    version: None,
+                    file: object.to_string(),
+                    check: ChainCheck::FileUncommitted,
+                    detail: "written by a compaction that never committed (interrupted): not \
+                             part of the table; safe to delete"
+                        .to_string(),
+                });
+                continue;
+            }
             if is_uncommitted_data_file(object, &digest, log_end) {
                 notes.push(ChainProblem {
                     table: table.to_string(),
@@ -388,6 +492,19 @@ impl Lake {
                 check: ChainCheck::FileUnreferenced,
                 detail: "no add action of the log names this object: it is not part of the table"
                     .to_string(),
+            });
+        }
+        let present = |p: &Path| data.contains_key(p);
+        let compactions = self
+            .check_compactions(table, &walk.compactions, &present)
+            .await?;
+        for p in compactions.problems {
+            file_problems.push(ChainProblem {
+                table: table.to_string(),
+                version: Some(p.version),
+                file: p.file,
+                check: ChainCheck::CompactionMismatch,
+                detail: p.detail,
             });
         }
         file_problems.sort_by(|a, b| (&a.file, a.check).cmp(&(&b.file, b.check)));

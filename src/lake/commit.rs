@@ -90,6 +90,8 @@ impl Lake {
         }
         let position = timestamp_to_i64(last);
         self.ensure_tables(cluster_id).await?;
+        // The two commits of a segment never interleave with a compaction's.
+        let _writes = self.log.lock_writes().await;
         // Checked first so that a retried commit writes nothing.
         let committed = self
             .log

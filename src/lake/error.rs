@@ -17,6 +17,13 @@ pub enum LakeError {
         source: object_store::Error,
     },
 
+    #[error(
+        "{path:?} is not in the store: the lake read at version {version} needs it, and it was \
+         removed from its table by a later version and deleted by `ledgerlake vacuum` (time \
+         travel reaches back only as far as the vacuum's retention)"
+    )]
+    Vacuumed { path: String, version: u64 },
+
     #[error("Parquet encoding or decoding of {path:?} failed")]
     Parquet {
         path: String,
@@ -119,7 +126,8 @@ impl LakeError {
             | LakeError::Format1 { .. }
             | LakeError::AnotherWriter { .. }
             | LakeError::Corrupt { .. }
-            | LakeError::MissingAccount { .. } => false,
+            | LakeError::MissingAccount { .. }
+            | LakeError::Vacuumed { .. } => false,
         }
     }
 }

@@ -112,8 +112,26 @@ impl Listing {
             .collect()
     }
 
-    /// Accounts files whose transfers twin is not committed (a crash between the two commits).
+    /// Accounts files whose transfers twin is not committed (a crash between the two commits
+    /// of a segment): without a twin, and after the last committed transfers file. An accounts
+    /// file without a twin inside the committed range is the first half of a compaction a crash
+    /// interrupted: the next compaction pass completes it (`Lake::recover`); it is not removed.
     pub(crate) fn orphan_accounts(&self) -> Vec<&Listed> {
+        let last = self.transfers.iter().map(|t| t.name.last_timestamp).max();
+        self.unpaired_accounts()
+            .into_iter()
+            .filter(|a| last.is_none_or(|l| a.name.first_timestamp > l))
+            .collect()
+    }
+
+    /// Whether an accounts file without a twin lies inside the committed range: a compaction
+    /// interrupted between its two commits.
+    pub(crate) fn interrupted_compaction(&self) -> bool {
+        self.unpaired_accounts().len() > self.orphan_accounts().len()
+    }
+
+    /// Accounts files without a transfers twin.
+    pub(crate) fn unpaired_accounts(&self) -> Vec<&Listed> {
         let transfers: HashSet<(u64, u64)> = self
             .transfers
             .iter()
@@ -150,7 +168,26 @@ impl Lake {
     /// `transfers` version (`at_version`), as the lake stood then: `transfers` at that version,
     /// and `accounts` and `swept_accounts` at the versions that commit recorded
     /// (`tableVersions`; the table-creating version 0 records none: nothing was swept then).
+    ///
+    /// A compaction interrupted between its two commits (the accounts swap committed, the
+    /// transfers swap not) is read as the state before it: `accounts` as the latest `transfers`
+    /// version pins it, until the next compaction pass completes it (`Lake::recover`).
     pub(crate) async fn listing(&self, tables: &[Table]) -> Result<Listing, LakeError> {
+        let mut listing = self.listing_as_logged(tables).await?;
+        let both = tables.contains(&Table::Transfers) && tables.contains(&Table::Accounts);
+        if self.as_of.is_none() && both && listing.interrupted_compaction() {
+            let latest = self.log.snapshot(Table::Transfers, None).await?.version();
+            if let Some(pins) = self.log.pins_of(Table::Transfers, latest).await? {
+                let files = self.active(Table::Accounts, Some(pins.accounts)).await?.1;
+                listing.accounts = parse_segment_files(Table::Accounts, files)?;
+            }
+        }
+        Ok(listing)
+    }
+
+    /// `listing`, with every table at the version the logs say (latest, or pinned by
+    /// `at_version`), an interrupted compaction as it is.
+    pub(crate) async fn listing_as_logged(&self, tables: &[Table]) -> Result<Listing, LakeError> {
         let mut listing = Listing::default();
         let pins = match self.as_of {
             Some(v) => Some(self.log.pins_of(Table::Transfers, v).await?),

@@ -105,6 +105,23 @@ pub(crate) struct CommitRequest {
     pub pins: Option<Pins>,
 }
 
+/// What a compaction commit replaced (`commitInfo.ledgerlake.compaction`, schemas/lake.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompactionInfo {
+    /// Files the commit removes.
+    pub removed_files: u64,
+    /// Rows of the file it adds (the events, or the deduplicated account records).
+    pub rows: u64,
+}
+
+/// The kind of a commit: an append (data change, records the position) or a compaction
+/// (`dataChange = false`, no position: the table's position stays what it was).
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Append,
+    Compaction(CompactionInfo),
+}
+
 /// The `accounts` and `swept_accounts` versions a `transfers` version follows
 /// (`commitInfo.ledgerlake.tableVersions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +170,8 @@ pub(crate) struct Log {
     root: Url,
     writer: String,
     known: std::sync::Mutex<HashMap<Table, Known>>,
+    /// Held across the commits of one multi-commit write (a segment, a compaction).
+    writes: tokio::sync::Mutex<()>,
 }
 
 fn kernel_err(table: Table, source: delta_kernel::KernelError) -> LakeError {
@@ -206,6 +225,36 @@ fn commit_info(
     adds: &[AddFile],
     pins: Option<Pins>,
 ) -> Result<(RecordBatch, Arc<StructType>), arrow::error::ArrowError> {
+    commit_info_of_kind(writer, previous, adds, pins, Kind::Append)
+}
+
+/// `commitInfo.ledgerlake.compaction`: `{"removedFiles": n, "rows": n}`.
+fn compaction_column(info: CompactionInfo) -> Result<(Field, ArrayRef), arrow::error::ArrowError> {
+    let fields = Fields::from(vec![
+        Field::new("removedFiles", DataType::Int64, false),
+        Field::new("rows", DataType::Int64, false),
+    ]);
+    let array = StructArray::try_new(
+        fields.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![info.removed_files as i64])) as ArrayRef,
+            Arc::new(Int64Array::from(vec![info.rows as i64])),
+        ],
+        None,
+    )?;
+    Ok((
+        Field::new("compaction", DataType::Struct(fields), false),
+        Arc::new(array),
+    ))
+}
+
+fn commit_info_of_kind(
+    writer: &str,
+    previous: Option<String>,
+    adds: &[AddFile],
+    pins: Option<Pins>,
+    kind: Kind,
+) -> Result<(RecordBatch, Arc<StructType>), arrow::error::ArrowError> {
     let file_fields = Fields::from(vec![
         Field::new("path", DataType::Utf8, false),
         Field::new("sha256", DataType::Utf8, false),
@@ -249,24 +298,27 @@ fn commit_info(
         ],
         Some(vec![pins.is_some()].into()),
     )?;
-    let inner_fields = Fields::from(vec![
+    let mut inner_fields = vec![
         Field::new("formatVersion", DataType::Int32, false),
         Field::new("writer", DataType::Utf8, false),
         Field::new("previousCommitSha256", DataType::Utf8, true),
         Field::new("addedFiles", DataType::List(item), false),
         Field::new("tableVersions", DataType::Struct(pin_fields), true),
-    ]);
-    let inner = StructArray::try_new(
-        inner_fields.clone(),
-        vec![
-            Arc::new(Int32Array::from(vec![FORMAT_VERSION as i32])) as ArrayRef,
-            Arc::new(StringArray::from(vec![writer])),
-            Arc::new(StringArray::from(vec![previous])),
-            Arc::new(list),
-            Arc::new(pinned),
-        ],
-        None,
-    )?;
+    ];
+    let mut inner_columns = vec![
+        Arc::new(Int32Array::from(vec![FORMAT_VERSION as i32])) as ArrayRef,
+        Arc::new(StringArray::from(vec![writer])),
+        Arc::new(StringArray::from(vec![previous])),
+        Arc::new(list),
+        Arc::new(pinned),
+    ];
+    if let Kind::Compaction(info) = kind {
+        let (field, column) = compaction_column(info)?;
+        inner_fields.push(field);
+        inner_columns.push(column);
+    }
+    let inner_fields = Fields::from(inner_fields);
+    let inner = StructArray::try_new(inner_fields.clone(), inner_columns, None)?;
     let schema = Arc::new(Schema::new(vec![Field::new(
         "ledgerlake",
         DataType::Struct(inner_fields),
@@ -310,7 +362,7 @@ fn commit_info_of(commit: &[u8]) -> Option<serde_json::Value> {
 }
 
 /// The `commitInfo.ledgerlake.tableVersions` of a commit's bytes.
-fn pins_in(commit: &[u8]) -> Option<Pins> {
+pub(super) fn pins_in(commit: &[u8]) -> Option<Pins> {
     let info = commit_info_of(commit)?;
     let pins = info.get("ledgerlake")?.get("tableVersions")?;
     Some(Pins {
@@ -320,14 +372,14 @@ fn pins_in(commit: &[u8]) -> Option<Pins> {
 }
 
 /// The `commitInfo.timestamp` of a commit's bytes (0 if it has none).
-fn commit_timestamp(commit: &[u8]) -> i64 {
+pub(super) fn commit_timestamp(commit: &[u8]) -> i64 {
     commit_info_of(commit)
         .and_then(|info| info.get("timestamp")?.as_i64())
         .unwrap_or(0)
 }
 
 /// The `commitInfo.ledgerlake.writer` of a commit's bytes, if any.
-fn writer_of(commit: &[u8]) -> Option<String> {
+pub(super) fn writer_of(commit: &[u8]) -> Option<String> {
     let info = commit_info_of(commit)?;
     info.get("ledgerlake")?
         .get("writer")?
@@ -371,7 +423,16 @@ impl Log {
             root,
             writer,
             known: std::sync::Mutex::new(HashMap::new()),
+            writes: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Serializes this process's multi-commit writes: a segment's two commits and a
+    /// compaction's two commits never interleave (the exporter and its background compactor
+    /// share one `Log`). Single commits serialize by themselves: the log is create-only, and a
+    /// commit that loses a version to this writer retries.
+    pub async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writes.lock().await
     }
 
     /// Forgets what the writer knew of every table: the next commit reads the log again.
@@ -586,6 +647,35 @@ impl Log {
         request: CommitRequest,
         cluster_id: u128,
     ) -> Result<Committed, LakeError> {
+        self.commit_of_kind(request, cluster_id, Kind::Append).await
+    }
+
+    /// Commits a compaction: the request's removes and its one add in ONE commit with
+    /// `dataChange = false`, `commitInfo.ledgerlake.compaction = info`, and no `txn` action (the
+    /// table's consumer position stays what it was). Its `position` and `skip_if_covered` are
+    /// ignored. A file to remove that is no longer active is an error (nothing is committed).
+    pub async fn commit_compaction(
+        &self,
+        request: CommitRequest,
+        cluster_id: u128,
+        info: CompactionInfo,
+    ) -> Result<Committed, LakeError> {
+        assert_eq!(request.adds.len(), 1, "a compaction adds one file");
+        assert!(!request.removes.is_empty(), "a compaction removes files");
+        let request = CommitRequest {
+            skip_if_covered: false,
+            ..request
+        };
+        self.commit_of_kind(request, cluster_id, Kind::Compaction(info))
+            .await
+    }
+
+    async fn commit_of_kind(
+        &self,
+        request: CommitRequest,
+        cluster_id: u128,
+        kind: Kind,
+    ) -> Result<Committed, LakeError> {
         let table = request.table;
         for _ in 0..=OWN_CONFLICT_RETRIES_MAX {
             let request = request.clone();
@@ -597,7 +687,7 @@ impl Log {
             self.set_known(table, None);
             let attempt = self
                 .run(table, move |engine| {
-                    commit_once(engine, &url, &writer, &app, known, request)
+                    commit_once(engine, &url, &writer, &app, known, request, kind)
                 })
                 .await?;
             match attempt {
@@ -633,6 +723,7 @@ fn commit_once(
     app: &str,
     known: Option<Known>,
     request: CommitRequest,
+    kind: Kind,
 ) -> Result<Attempt, LakeError> {
     let table = request.table;
     let err = |e: delta_kernel::KernelError| kernel_err(table, e);
@@ -649,19 +740,27 @@ fn commit_once(
     if request.skip_if_covered && known.position.is_some_and(|p| p >= request.position) {
         return Ok(Attempt::Done(Committed::AlreadyCovered, known));
     }
+    let position_before = known.position;
     let snapshot = known.snapshot;
     let base = snapshot.version();
     let previous = hex(&sha256(&read_commit(engine, url, base).map_err(err)?));
-    let (info, info_schema) = commit_info(writer, Some(previous), &request.adds, request.pins)
-        .map_err(|e| err(delta_kernel::KernelError::generic(e.to_string())))?;
+    let (info, info_schema) =
+        commit_info_of_kind(writer, Some(previous), &request.adds, request.pins, kind)
+            .map_err(|e| err(delta_kernel::KernelError::generic(e.to_string())))?;
 
+    let (operation, data_change) = match kind {
+        Kind::Append => (UpdateTableOperation::Write, true),
+        Kind::Compaction(_) => (UpdateTableOperation::Optimize, false),
+    };
     let mut txn = snapshot
         .clone()
-        .update_table(UpdateTableOperation::Write, engine_info(), true)
+        .update_table(operation, engine_info(), data_change)
         .build(engine, Box::new(FileSystemCommitter::new()))
-        .map_err(err)?
-        .with_transaction_id(app.to_string(), request.position)
-        .with_commit_info(Box::new(ArrowEngineData::new(info)), info_schema);
+        .map_err(err)?;
+    if let Kind::Append = kind {
+        txn = txn.with_transaction_id(app.to_string(), request.position);
+    }
+    let mut txn = txn.with_commit_info(Box::new(ArrowEngineData::new(info)), info_schema);
 
     let write_state = txn.write_state().map_err(err)?;
     for add in &request.adds {
@@ -712,6 +811,15 @@ fn commit_once(
             found += keep.iter().filter(|&&k| k).count();
             txn.remove_files(FilteredEngineData::try_new(data, keep).map_err(err)?);
         }
+        if let Kind::Compaction(_) = kind {
+            if found != wanted.len() {
+                return Err(err(delta_kernel::KernelError::generic(format!(
+                    "{} of the {} files to compact are no longer active",
+                    wanted.len() - found,
+                    wanted.len()
+                ))));
+            }
+        }
         assert_eq!(found, wanted.len(), "every file to remove is active");
     }
 
@@ -730,9 +838,13 @@ fn commit_once(
             } else {
                 post
             };
+            let position = match kind {
+                Kind::Append => Some(request.position),
+                Kind::Compaction(_) => position_before,
+            };
             let known = Known {
                 snapshot: post,
-                position: Some(request.position),
+                position,
             };
             Ok(Attempt::Done(Committed::Version(version), known))
         }

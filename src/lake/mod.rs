@@ -16,6 +16,7 @@ mod audit_scan;
 pub mod chain;
 mod columns;
 mod commit;
+mod compact;
 pub mod dedupe;
 mod error;
 pub mod format1;
@@ -32,10 +33,12 @@ mod resume;
 mod resume_tests;
 mod rows;
 mod scan;
-mod store;
+pub mod store;
 mod swept;
 #[cfg(test)]
 mod tests;
+pub mod untrusted;
+mod vacuum;
 
 use std::sync::Arc;
 
@@ -47,6 +50,9 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
 use crate::cdc::Event;
 
 pub use audit_scan::{AuditedFileMeta, AuditedSegment};
+pub use compact::{
+    start_compactor, CompactOptions, CompactReport, Compactor, MergeDone, TEST_KILL_AT_ENV,
+};
 pub use dedupe::{dedupe_accounts, AccountBook, AccountDisagreement};
 pub use error::LakeError;
 pub use layout::Table;
@@ -60,6 +66,7 @@ pub use quarantine::{QuarantineInfo, Quarantined};
 pub use resume::ResumeState;
 pub use rows::{AccountRecord, AccountState, EventRow};
 pub use swept::SweptInfo;
+pub use vacuum::{VacuumReport, VacuumedFile};
 
 /// The lake format this code writes, and the newest it reads.
 pub const FORMAT_VERSION: u32 = 2;
@@ -185,7 +192,14 @@ impl Lake {
             .store
             .get(path)
             .await
-            .map_err(|e| LakeError::store(path, e))?;
+            .map_err(|e| match (e, self.as_of) {
+                // Read at an earlier version, a file removed since may have been vacuumed.
+                (object_store::Error::NotFound { .. }, Some(version)) => LakeError::Vacuumed {
+                    path: path.to_string(),
+                    version,
+                },
+                (e, _) => LakeError::store(path, e),
+            })?;
         result.bytes().await.map_err(|e| LakeError::store(path, e))
     }
 

@@ -210,6 +210,31 @@ pub(crate) fn encode_transfers_file(
     encode_file(&TRANSFER_COLUMNS, &rows, &meta)
 }
 
+/// A transfers file of already-decoded rows (a compaction's merged file): the same columns,
+/// writer settings and metadata as a segment's. Panics on empty or unsorted rows.
+pub(crate) fn encode_transfer_rows_file(
+    rows: &[EventRow],
+    cluster_id: u128,
+) -> Result<Encoded, LakeError> {
+    assert!(
+        !rows.is_empty(),
+        "a transfers file holds at least one event"
+    );
+    assert!(
+        rows.windows(2).all(|w| w[0].timestamp < w[1].timestamp),
+        "transfers rows in strictly increasing timestamp order"
+    );
+    let meta = FileMeta {
+        format_version: FORMAT_VERSION,
+        cluster_id,
+        table: Table::Transfers,
+        first_timestamp: rows[0].timestamp,
+        last_timestamp: rows[rows.len() - 1].timestamp,
+        row_count: rows.len() as u64,
+    };
+    encode_file(&TRANSFER_COLUMNS, rows, &meta)
+}
+
 /// The accounts file of the segment `first_ts..=last_ts`.
 #[cfg(any(test, feature = "testbed"))]
 pub fn encode_accounts(
@@ -365,9 +390,9 @@ mod tests {
 
     #[test]
     fn estimated_row_bytes_is_plausible() {
-        // 14 decimal(38) ids/amounts/balances (16 bytes) + 14 bytes + 1 decimal(20) (16) +
-        // 2 timestamps and 3 u32 as INT64 (8) + 4 u16 as INT32 (4) + the event type (1)
-        // = 224 + 14 + 16 + 40 + 16 + 1 = 311 bytes, plus the Event.
-        assert_eq!(estimated_row_bytes(), size_of::<Event>() + 311);
+        // 5 ids as INT64 + decimal(21) (8 + 16 bytes) + 9 amounts/balances as decimal(38) + byte
+        // (16 + 1) + 1 decimal(20) (16) + 2 timestamps and 3 u32 as INT64 (8) + 4 u16 as INT32
+        // (4) + the event type (1) = 120 + 153 + 16 + 40 + 16 + 1 = 346 bytes, plus the Event.
+        assert_eq!(estimated_row_bytes(), size_of::<Event>() + 346);
     }
 }

@@ -49,6 +49,8 @@ impl Lake {
         self.tables_ready
             .store(false, std::sync::atomic::Ordering::Release);
         self.ensure_tables(cluster_id).await?;
+        // Never between the two commits of a background compaction.
+        let _writes = self.log.lock_writes().await;
         let meta = self.bind_cluster(cluster_id).await?;
         let position = |table| async move {
             Ok::<_, LakeError>(timestamp_of(

@@ -647,9 +647,9 @@ async fn duckdb_reads_the_lake_exactly() {
         "read_parquet('{}/transfers/*/*.parquet', hive_partitioning = true)",
         dir.path().display()
     );
-    const E38: u128 = columns::E38;
+    const E18: u128 = columns::E18;
     let got = duckdb(&format!(
-        "SELECT (transfer_id_e38::UHUGEINT * {E38}::UHUGEINT + transfer_id::UHUGEINT)::VARCHAR, \
+        "SELECT (transfer_id_e18::UHUGEINT * {E18}::UHUGEINT + transfer_id::UHUGEINT)::VARCHAR, \
                 date, typeof(date) FROM {transfers} ORDER BY timestamp"
     ));
     assert_eq!(
@@ -666,12 +666,14 @@ async fn duckdb_reads_the_lake_exactly() {
     assert_eq!(got, format!("{},6\n", 10 + 2 * low));
     let got = duckdb(&format!(
         "SELECT column_name || ':' || column_type FROM (DESCRIBE SELECT timestamp, event_type, \
-         ledger, code, timeout, amount, amount_e38, user_data_64 FROM {transfers})"
+         ledger, code, timeout, amount, amount_e38, user_data_64, transfer_id, transfer_id_e18 \
+         FROM {transfers})"
     ));
     assert_eq!(
         got,
         "timestamp:BIGINT\nevent_type:TINYINT\nledger:BIGINT\ncode:INTEGER\n\
-         timeout:BIGINT\n\"amount:DECIMAL(38,0)\"\namount_e38:TINYINT\n\"user_data_64:DECIMAL(20,0)\"\n"
+         timeout:BIGINT\n\"amount:DECIMAL(38,0)\"\namount_e38:TINYINT\n\"user_data_64:DECIMAL(20,0)\"\n\
+         transfer_id:BIGINT\n\"transfer_id_e18:DECIMAL(21,0)\"\n"
     );
     let got = duckdb(&format!(
         "SELECT key::VARCHAR || '=' || value::VARCHAR FROM parquet_kv_metadata('{}/transfers/*/*.parquet') \

@@ -153,5 +153,6 @@ pub fn export_options(queue: &str, cluster_id: u128, lake: &str) -> ExportOption
         broker_retry_max: Duration::from_secs(30),
         progress_interval: Duration::from_secs(5),
         sweep: None,
+        compact: None,
     }
 }

@@ -8,6 +8,7 @@ use object_store::path::{Path, PathPart};
 use serde::Deserialize;
 
 use super::{commit_path, ChainCheck, ChainProblem, CHAIN_FORMAT_VERSION_MIN};
+use crate::lake::compact::CompactionCommit;
 
 // The parts of the log this check reads; serde skips every other field and action.
 
@@ -100,7 +101,7 @@ pub(super) fn percent_decode(s: &str) -> Option<String> {
 
 /// The object an `add`/`remove` path names, under `table`; `None` if it names none (an
 /// absolute URI, an empty, `.` or `..` segment, a bad escape).
-pub(super) fn data_object(table: &str, add_path: &str) -> Option<Path> {
+pub(crate) fn data_object(table: &str, add_path: &str) -> Option<Path> {
     if add_path.contains("://") || add_path.starts_with('/') {
         return None;
     }
@@ -133,6 +134,8 @@ pub(super) struct Walk<'a> {
     /// Every object some `add` named (active or removed since).
     pub(super) named: HashSet<Path>,
     pub(super) problems: Vec<ChainProblem>,
+    /// Commits that remove files and add some (compactions), for the content check.
+    pub(super) compactions: Vec<CompactionCommit>,
 }
 
 impl Walk<'_> {
@@ -175,6 +178,19 @@ impl Walk<'_> {
                     return;
                 }
             }
+        }
+        if !adds.is_empty() && !removes.is_empty() {
+            let objects = |files: &[FileAction]| -> Vec<Path> {
+                files
+                    .iter()
+                    .filter_map(|f| data_object(self.table, &f.path))
+                    .collect()
+            };
+            self.compactions.push(CompactionCommit {
+                version,
+                removed: objects(&removes),
+                added: objects(&adds),
+            });
         }
         let info = self.ledgerlake_info(version, &file, infos);
         if let Some(info) = &info {

@@ -1,0 +1,368 @@
+//! Compaction over a simulated trickle (issue "Compaction, retention …", bar 1 and 2): one
+//! segment per second at 5 events/s, committed through `Lake::commit` into a lake on disk, with
+//! a background-style compaction pass every 60 simulated seconds (as `export
+//! --compact-interval 1m` runs); then the day closes (one segment on the next date) and one more
+//! pass. The anchor is the same events committed in bulk (segments of 32,768 events), in the
+//! same run. Figures: data files of the day in the snapshot, bytes per event, and `verify` and
+//! a DuckDB trial balance on the compacted day vs the bulk lake.
+//!
+//! Small scale simulates 20 minutes (1,200 segments), full scale 2 hours (7,200 segments); a
+//! day is 86,400 segments, and the file count of a day is extrapolated from the plan's rule (a
+//! closed day is one file per 16 MiB merged, the open hour at most 12 + 300), not measured.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::{Args, Better, Report, Row, Scale};
+use ledgerlake::audit::progress::NoProgress;
+use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
+use ledgerlake::lake::{AccountRecord, Lake, Segment};
+use serde_json::json;
+
+const CLUSTER: u128 = 77;
+/// 2026-03-01T00:00:00Z.
+const START_NS: u64 = 1_772_323_200 * 1_000_000_000;
+const NS_PER_S: u64 = 1_000_000_000;
+const EVENTS_PER_SECOND: u64 = 5;
+const ACCOUNTS: u128 = 1_000;
+/// Events per bulk segment (the exporter's default `--segment-events-max`).
+const BULK_EVENTS: usize = 32_768;
+const RUNS: usize = 5;
+
+fn account(id: u128, posted: u128, ts: u64) -> AccountFields {
+    AccountFields {
+        id,
+        debits_posted: posted,
+        credits_posted: posted / 3,
+        user_data_128: id << 64,
+        user_data_64: id as u64,
+        user_data_32: 7,
+        code: 10,
+        timestamp: ts,
+        ..Default::default()
+    }
+}
+
+/// The events of second `s` (five, a few ms apart).
+fn second(s: u64, posted: &mut [u128]) -> Vec<Event> {
+    (0..EVENTS_PER_SECOND)
+        .map(|i| {
+            let n = s * EVENTS_PER_SECOND + i;
+            let ts = START_NS + s * NS_PER_S + i * 7_000_000 + 1;
+            let debit = u128::from(n.wrapping_mul(2_654_435_761)) % ACCOUNTS;
+            let credit = (debit + 1 + u128::from(n % 17)) % ACCOUNTS;
+            let amount = u128::from(n % 1_000) + 1;
+            posted[debit as usize] += amount;
+            posted[credit as usize] += amount;
+            Event {
+                timestamp: ts,
+                event_type: EventType::SinglePhase,
+                ledger: 1 + (debit % 2) as u32,
+                transfer: TransferFields {
+                    id: (u128::from(ts) << 16) | 0xabc,
+                    amount,
+                    user_data_64: n,
+                    code: 1,
+                    timestamp: ts,
+                    ..Default::default()
+                },
+                debit_account: account(
+                    debit + 1,
+                    posted[debit as usize],
+                    START_NS - 1_000 + debit as u64,
+                ),
+                credit_account: account(
+                    credit + 1,
+                    posted[credit as usize],
+                    START_NS - 1_000 + credit as u64,
+                ),
+            }
+        })
+        .collect()
+}
+
+fn segment(events: Vec<Event>, known: &mut HashSet<u128>) -> Segment {
+    let mut new_accounts = Vec::new();
+    for e in &events {
+        for a in [&e.debit_account, &e.credit_account] {
+            if known.insert(a.id) {
+                new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
+            }
+        }
+    }
+    Segment {
+        events,
+        new_accounts,
+    }
+}
+
+/// Active files of the day and their bytes (transfers and accounts), from the snapshot.
+async fn day_files(lake: &Lake, date: &str) -> (u64, u64) {
+    let mut files = 0;
+    let mut bytes = 0;
+    for s in lake.list_segments().await.expect("listing") {
+        if s.date == date {
+            files += 1 + u64::from(s.accounts_path.is_some());
+            bytes += s.transfers_bytes + s.accounts_bytes;
+        }
+    }
+    (files, bytes)
+}
+
+fn median(mut t: Vec<f64>) -> f64 {
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// Median wall time of `verify` on the lake.
+async fn time_verify(location: &str) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let lake = Lake::open(location).await.expect("lake");
+        let started = Instant::now();
+        let report = ledgerlake::audit::verify::verify(&lake, &NoProgress).await;
+        times.push(started.elapsed().as_secs_f64());
+        assert!(report.ok, "verify found problems: {:?}", report.problems);
+    }
+    median(times)
+}
+
+/// A trial balance (the latest posted balances of every account, summed per ledger) over the
+/// snapshot's transfers files, in DuckDB: the answer and the median wall time of the query.
+fn trial_balance(dir: &str, files: &[String]) -> (String, f64) {
+    let list = files
+        .iter()
+        .map(|f| format!("'{dir}/{f}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "WITH t AS (SELECT * FROM read_parquet([{list}])), \
+         sides AS (SELECT ledger, debit_account_id AS id, timestamp, debit_account_debits_posted AS dpo, \
+                   debit_account_credits_posted AS cpo FROM t \
+                   UNION ALL SELECT ledger, credit_account_id, timestamp, credit_account_debits_posted, \
+                   credit_account_credits_posted FROM t), \
+         latest AS (SELECT ledger, id, arg_max(dpo, timestamp) AS dpo, arg_max(cpo, timestamp) AS cpo \
+                    FROM sides GROUP BY ALL) \
+         SELECT ledger, count(*), sum(dpo), sum(cpo) FROM latest GROUP BY ledger ORDER BY ledger;"
+    );
+    let mut script = String::from(".mode csv\n.headers off\n.timer on\n");
+    for _ in 0..RUNS {
+        script.push_str(&sql);
+        script.push('\n');
+    }
+    let mut child = Command::new("duckdb")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the DuckDB CLI (scripts/setup.sh installs it)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("script");
+    let out = child.wait_with_output().expect("duckdb");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut times = Vec::new();
+    let mut answer = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Run Time (s): real ") {
+            let real = rest.split_whitespace().next().unwrap_or("0");
+            times.push(real.parse::<f64>().unwrap_or(f64::NAN));
+        } else if times.is_empty() {
+            answer.push_str(line);
+            answer.push('\n');
+        }
+    }
+    assert_eq!(times.len(), RUNS, "{text}");
+    (answer, median(times))
+}
+
+async fn transfers_files(lake: &Lake, date: &str) -> Vec<String> {
+    lake.list_segments()
+        .await
+        .expect("listing")
+        .into_iter()
+        .filter(|s| s.date == date)
+        .map(|s| s.transfers_path.to_string())
+        .collect()
+}
+
+fn main() {
+    let args = Args::parse();
+    let seconds: u64 = match args.scale {
+        Scale::Small => 1_200,
+        Scale::Full => 7_200,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let work = tempfile::tempdir_in(&args.work).expect("work dir");
+    let trickle = work.path().join("trickle").to_string_lossy().into_owned();
+    let bulk = work.path().join("bulk").to_string_lossy().into_owned();
+    let date = ledgerlake::timefmt::date_partition(START_NS);
+    runtime.block_on(async {
+        // The trickle: a segment a second, a compaction pass a minute.
+        let lake = Lake::open(&trickle).await.expect("lake");
+        let mut posted = vec![0u128; ACCOUNTS as usize];
+        let mut known = HashSet::new();
+        let mut all = Vec::new();
+        let started = Instant::now();
+        let mut commit_s = 0.0;
+        let mut compact_s = 0.0;
+        let mut peak_files = 0;
+        for s in 0..seconds {
+            let events = second(s, &mut posted);
+            all.extend(events.iter().cloned());
+            let t = Instant::now();
+            lake.commit(&segment(events, &mut known), CLUSTER).await.expect("commit");
+            commit_s += t.elapsed().as_secs_f64();
+            if s % 60 == 59 {
+                let t = Instant::now();
+                lake.compact_pass(CLUSTER, &mut |_| true).await.expect("compact");
+                compact_s += t.elapsed().as_secs_f64();
+                peak_files = peak_files.max(day_files(&lake, &date).await.0);
+            }
+        }
+        let (files_open, _) = day_files(&lake, &date).await;
+        // The day closes: the next segment is on the next date; one more pass.
+        let next = Event {
+            timestamp: START_NS + 86_400 * NS_PER_S + 5,
+            ..all[all.len() - 1]
+        };
+        let next = Event {
+            transfer: TransferFields {
+                id: 1,
+                timestamp: next.timestamp,
+                ..next.transfer
+            },
+            ..next
+        };
+        lake.commit(&segment(vec![next], &mut known), CLUSTER).await.expect("commit");
+        let t = Instant::now();
+        lake.compact_pass(CLUSTER, &mut |_| true).await.expect("compact");
+        compact_s += t.elapsed().as_secs_f64();
+        let (files, bytes) = day_files(&lake, &date).await;
+        let trickle_s = started.elapsed().as_secs_f64();
+        let events = all.len() as u64;
+
+        // The same events in bulk.
+        let bulk_lake = Lake::open(&bulk).await.expect("lake");
+        let mut known = HashSet::new();
+        for chunk in all.chunks(BULK_EVENTS) {
+            bulk_lake
+                .commit(&segment(chunk.to_vec(), &mut known), CLUSTER)
+                .await
+                .expect("commit");
+        }
+        let (bulk_files, bulk_bytes) = day_files(&bulk_lake, &date).await;
+        let per_event = bytes as f64 / events as f64;
+        let bulk_per_event = bulk_bytes as f64 / events as f64;
+
+        // Readers: verify (before and after vacuum: it checks every compaction whose replaced
+        // files are still in the store) and the trial balance.
+        let verify_compacted = time_verify(&trickle).await;
+        let vacuum = lake
+            .vacuum(std::time::Duration::ZERO, false, ledgerlake::timefmt::now_ms() + 1)
+            .await
+            .expect("vacuum");
+        let verify_vacuumed = time_verify(&trickle).await;
+        let verify_bulk = time_verify(&bulk).await;
+        let (answer, tb) = trial_balance(&trickle, &transfers_files(&lake, &date).await);
+        let (bulk_answer, tb_bulk) = trial_balance(&bulk, &transfers_files(&bulk_lake, &date).await);
+        assert_eq!(answer, bulk_answer, "the trial balances must agree");
+        assert_eq!(lake.read_all().await.expect("read").0[..all.len()], all[..]);
+
+        eprintln!(
+            "bench compact: {seconds} s at {EVENTS_PER_SECOND} ev/s = {events} events in {trickle_s:.1} s \
+             (commits {commit_s:.1} s, compaction {compact_s:.1} s); files of the day: {files} \
+             (peak {peak_files}, {files_open} before the day closed), bulk {bulk_files}; \
+             bytes/event {per_event:.1} vs bulk {bulk_per_event:.1}; verify {verify_compacted:.3} s \
+             ({verify_vacuumed:.3} s after vacuuming {} files) vs {verify_bulk:.3} s; trial balance \
+             {tb:.3} s vs {tb_bulk:.3} s",
+            vacuum.deleted.len()
+        );
+        let mut report = Report::new("compact", args.scale);
+        report.row(Row {
+            id: "compact bytes per event".into(),
+            what: format!("bytes/event of a compacted trickle day ({seconds} one-second segments at 5 ev/s)"),
+            unit: "B/event".into(),
+            ours: per_event,
+            anchor: Some(bulk_per_event),
+            anchor_what: "the same events committed in bulk".into(),
+            target: Some((1.2, true)),
+            better: Better::Lower,
+        });
+        report.row(Row {
+            id: "compact files per day".into(),
+            what: "data files (transfers + accounts) of the closed day in the snapshot".into(),
+            unit: "files".into(),
+            ours: files as f64,
+            anchor: Some(seconds as f64 * 2.0),
+            anchor_what: "files without compaction".into(),
+            target: Some((48.0, false)),
+            better: Better::Lower,
+        });
+        report.row(Row {
+            id: "compact peak files".into(),
+            what: "data files of the open day at most, between passes".into(),
+            unit: "files".into(),
+            ours: peak_files as f64,
+            anchor: None,
+            anchor_what: String::new(),
+            target: None,
+            better: Better::Lower,
+        });
+        report.row(Row {
+            id: "compact verify".into(),
+            what: "verify on the compacted day, replaced files vacuumed".into(),
+            unit: "s".into(),
+            ours: verify_vacuumed,
+            anchor: Some(verify_bulk),
+            anchor_what: "verify on the bulk lake".into(),
+            target: Some((1.5, true)),
+            better: Better::Lower,
+        });
+        report.row(Row {
+            id: "compact verify unvacuumed".into(),
+            what: "verify on the compacted day, replaced files still in the store (each compaction re-checked)".into(),
+            unit: "s".into(),
+            ours: verify_compacted,
+            anchor: Some(verify_bulk),
+            anchor_what: "verify on the bulk lake".into(),
+            target: None,
+            better: Better::Lower,
+        });
+        report.row(Row {
+            id: "compact trial balance".into(),
+            what: "DuckDB trial balance on the compacted day".into(),
+            unit: "s".into(),
+            ours: tb,
+            anchor: Some(tb_bulk),
+            anchor_what: "the same on the bulk lake".into(),
+            target: Some((1.5, true)),
+            better: Better::Lower,
+        });
+        report.detail(
+            "compact",
+            json!({"seconds": seconds, "events": events, "files": files, "bytes": bytes,
+                   "bulk_files": bulk_files, "bulk_bytes": bulk_bytes, "peak_files": peak_files,
+                   "files_before_close": files_open, "commit_seconds": commit_s,
+                   "compact_seconds": compact_s, "vacuumed": vacuum.deleted.len(),
+                   "verify_unvacuumed_s": verify_compacted}),
+        );
+        report.finish(&args);
+    });
+}

@@ -1,0 +1,85 @@
+//! `ledgerlake compact`: compaction of a lake whose exporter is stopped (a running exporter
+//! compacts in the background), with a progress line per merge and a summary.
+
+use clap::Args;
+
+use super::exit::Outcome;
+use super::output::{self, ReportFormat};
+use super::{require_existing_lake, CliError};
+use crate::lake::{CompactReport, Lake, MergeDone};
+use crate::timefmt::rfc3339;
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Merge the lake's small data files (one per segment: an active stream seals one \
+every second) into one file per closed time window: five minutes, then an hour, then a UTC day, \
+each at most 16 MiB of input. Each merge is checked (the new file is read back and must hold \
+exactly the events of the files it replaces, in order) and swapped in with one Delta commit per \
+table (dataChange = false); the replaced files stay in the store, removed from the tables, \
+until `ledgerlake vacuum` deletes them.\n\n\
+Safe to interrupt and to rerun. A running exporter compacts in the background by itself \
+(`export --compact-interval`); run this only while the exporter is stopped: a compaction commit \
+by another process makes the exporter stop with \"another exporter is writing this lake\"."
+)]
+pub struct CompactArgs {
+    /// The lake (see `export --lake`).
+    #[arg(long, env = "LEDGERLAKE_LAKE")]
+    pub lake: String,
+    /// Also merge the windows still open (the current five minutes, hour and UTC day): fewer
+    /// files now; the files an exporter adds to those windows later are merged with them again.
+    #[arg(long)]
+    pub all_windows: bool,
+    /// `table` for people, `json` for scripts (every u64 a decimal string).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+fn merge_line(done: &MergeDone) -> String {
+    format!(
+        "compact: {} {}..{}: {} files, {} events, {} accounts: {} -> {} bytes{}",
+        done.date,
+        rfc3339(done.first_timestamp),
+        rfc3339(done.last_timestamp),
+        done.inputs,
+        done.events,
+        done.accounts,
+        done.bytes_before,
+        done.bytes_after,
+        if done.recovered {
+            " (completed an interrupted compaction)"
+        } else {
+            ""
+        }
+    )
+}
+
+pub fn render_table(location: &str, r: &CompactReport) -> String {
+    let events: u64 = r.merges.iter().map(|m| m.events).sum();
+    let inputs: u64 = r.merges.iter().map(|m| m.inputs).sum();
+    format!(
+        "lake {location}\nmerges: {} ({inputs} transfers files, {events} events)\nfiles: {} -> {}\n\
+         bytes: {} -> {}\n",
+        r.merges.len(),
+        r.files_before,
+        r.files_after,
+        r.bytes_before,
+        r.bytes_after
+    )
+}
+
+pub async fn run(args: CompactArgs) -> Result<Outcome, CliError> {
+    require_existing_lake(&args.lake)?;
+    let lake = Lake::open(&args.lake).await?;
+    let report = lake
+        .compact(args.all_windows, &mut |done| {
+            output::note(&merge_line(done));
+            true
+        })
+        .await?;
+    let bytes = match args.format {
+        ReportFormat::Json => output::json(&report)?,
+        ReportFormat::Table => render_table(lake.location(), &report).into_bytes(),
+    };
+    output::write_stdout(&bytes)?;
+    Ok(Outcome::Done)
+}

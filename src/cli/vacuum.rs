@@ -1,0 +1,76 @@
+//! `ledgerlake vacuum`: deletes the data files removed from the lake's tables longer ago than
+//! `--retain` (never by default, never an active file), or lists them with `--dry-run`.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::exit::Outcome;
+use super::output::{self, ReportFormat};
+use super::{parse_duration, require_existing_lake, CliError};
+use crate::lake::{Lake, VacuumReport};
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Delete the data files that a compaction (or an orphan removal) removed from the \
+lake's tables more than --retain ago, as the log's remove actions record. Active files are \
+never deleted, and nothing is deleted by any other command.\n\n\
+Reading the lake at an earlier version (--lake-version, time travel) needs the files that \
+version listed: after a vacuum, versions older than the retention may name deleted files and \
+fail, naming the file. On an object-lock (WORM) bucket, set --retain at least as long as the \
+bucket's retention: a delete before then is refused by the store. Delta readers apply their own \
+rule (delta.deletedFileRetentionDuration, 7 days by default): keep --retain at least that. \
+See docs/DESIGN.md, \"The life of a file\"."
+)]
+pub struct VacuumArgs {
+    /// The lake (see `export --lake`).
+    #[arg(long, env = "LEDGERLAKE_LAKE")]
+    pub lake: String,
+    /// Delete files removed from their table longer ago than this (e.g. 7d, 168h, 30d).
+    #[arg(long, value_parser = parse_duration)]
+    pub retain: Duration,
+    /// List what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// `table` for people, `json` for scripts (every u64 a decimal string).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+pub fn render_table(location: &str, r: &VacuumReport) -> String {
+    let mut out = format!("lake {location}\n");
+    for f in &r.deleted {
+        out.push_str(&format!(
+            "{} {} ({} bytes, removed in version {})\n",
+            if r.dry_run { "would delete" } else { "deleted" },
+            f.path,
+            f.bytes,
+            f.removed_in_version
+        ));
+    }
+    out.push_str(&format!(
+        "{}: {} files, {} bytes; kept {} files removed within the retention; {} already \
+         deleted; {} active files untouched\n",
+        if r.dry_run { "would delete" } else { "deleted" },
+        r.deleted.len(),
+        r.bytes_deleted,
+        r.kept_recent,
+        r.already_deleted,
+        r.active
+    ));
+    out
+}
+
+pub async fn run(args: VacuumArgs) -> Result<Outcome, CliError> {
+    require_existing_lake(&args.lake)?;
+    let lake = Lake::open(&args.lake).await?;
+    let report = lake
+        .vacuum(args.retain, args.dry_run, crate::timefmt::now_ms())
+        .await?;
+    let bytes = match args.format {
+        ReportFormat::Json => output::json(&report)?,
+        ReportFormat::Table => render_table(lake.location(), &report).into_bytes(),
+    };
+    output::write_stdout(&bytes)?;
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,460 @@
+//! Compaction through real (in-memory) lakes: what a pass merges, that the lake reads the same
+//! afterwards (every event and account record, time travel included), that an interrupted
+//! merge is completed, that the chain check names a compaction that lost an event, and what
+//! vacuum deletes.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::{ObjectStoreExt, PutPayload};
+
+use super::super::chain::ChainCheck;
+use super::super::commit::prepare;
+use super::super::layout::Table;
+use super::super::log::{CommitRequest, CompactionInfo};
+use super::*;
+use crate::cdc::{AccountFields, Event, EventType, TransferFields};
+use crate::lake::{CommitOutcome, Segment};
+use crate::timefmt::{parse_rfc3339, NS_PER_DAY, NS_PER_SECOND};
+
+const CLUSTER: u128 = 0x1234_5678_9abc_def0_1234_5678_9abc_def0;
+const ACCOUNTS: u128 = 40;
+
+fn account(id: u128, posted: u128) -> AccountFields {
+    AccountFields {
+        id,
+        debits_posted: posted,
+        credits_posted: posted / 2,
+        user_data_128: id * 3,
+        user_data_64: id as u64 * 5,
+        user_data_32: id as u32 * 7,
+        code: 11,
+        timestamp: id as u64 + 1,
+        ..Default::default()
+    }
+}
+
+/// One segment per `step_ns` from `start`, `events` events each (a nanosecond apart), the
+/// accounts recorded the first time they appear (as the exporter does).
+fn segments(
+    start: u64,
+    count: u64,
+    step_ns: u64,
+    events: u64,
+    known: &mut HashSet<u128>,
+) -> Vec<Segment> {
+    (0..count)
+        .map(|s| {
+            let base = start + s * step_ns;
+            let events: Vec<Event> = (0..events)
+                .map(|i| {
+                    let n = u128::from(s * events + i);
+                    let ts = base + i;
+                    Event {
+                        timestamp: ts,
+                        event_type: EventType::SinglePhase,
+                        ledger: 1,
+                        transfer: TransferFields {
+                            id: (u128::from(ts) << 8) | 1,
+                            amount: n + 1,
+                            timestamp: ts,
+                            ..Default::default()
+                        },
+                        debit_account: account(1 + n % ACCOUNTS, n * 10),
+                        credit_account: account(1 + (n * 7 + 3) % ACCOUNTS, n * 10 + 1),
+                    }
+                })
+                .collect();
+            let mut new_accounts = Vec::new();
+            for e in &events {
+                for a in [&e.debit_account, &e.credit_account] {
+                    if known.insert(a.id) {
+                        new_accounts.push(AccountRecord::from_event_account(
+                            a,
+                            e.ledger,
+                            e.timestamp,
+                        ));
+                    }
+                }
+            }
+            Segment {
+                events,
+                new_accounts,
+            }
+        })
+        .collect()
+}
+
+async fn commit_all(lake: &Lake, segments: &[Segment]) {
+    for s in segments {
+        let outcome = lake.commit(s, CLUSTER).await.unwrap();
+        assert!(
+            matches!(outcome, CommitOutcome::Committed { .. }),
+            "{outcome:?}"
+        );
+    }
+}
+
+fn all_events(segments: &[Segment]) -> Vec<Event> {
+    segments.iter().flat_map(|s| s.events.clone()).collect()
+}
+
+async fn assert_chain_whole(lake: &Lake) {
+    let report = lake.check_chain().await.unwrap();
+    let problems: Vec<_> = report.problems().collect();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+fn t0() -> u64 {
+    parse_rfc3339("2026-11-21T00:00:00Z").unwrap()
+}
+
+async fn pass(lake: &Lake) -> CompactReport {
+    lake.compact_pass(CLUSTER, &mut |_| true).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_pass_merges_the_closed_windows_and_the_lake_reads_the_same() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let mut known = HashSet::new();
+    // Twelve minutes of segments, one every two seconds: 00:00-00:05 and 00:05-00:10 are
+    // closed, 00:10-00:12 is open.
+    let segs = segments(t0(), 360, 2 * NS_PER_SECOND, 3, &mut known);
+    commit_all(&lake, &segs).await;
+    let (events_before, accounts_before) = lake.read_all().await.unwrap();
+    assert_eq!(events_before, all_events(&segs));
+    let version_before = lake.transfers_version().await.unwrap().unwrap();
+
+    let report = pass(&lake).await;
+    assert_eq!(report.merges.len(), 2, "{report:?}");
+    assert_eq!(report.merges[0].inputs, 150);
+    assert_eq!(report.merges[1].inputs, 150);
+    assert!(report.merges.iter().all(|m| !m.recovered));
+    assert_eq!(report.merges.iter().map(|m| m.events).sum::<u64>(), 900);
+    let listed = lake.list_segments().await.unwrap();
+    assert_eq!(listed.len(), 2 + 60);
+    assert!(report.bytes_after < report.bytes_before);
+    // Every event and account record, exactly, in order.
+    let (events, accounts) = lake.read_all().await.unwrap();
+    assert_eq!(events, events_before);
+    assert_eq!(accounts, accounts_before);
+    // The consumer position did not move and the exporter resumes where it was.
+    let resume = lake.resume_state(CLUSTER).await.unwrap();
+    assert_eq!(
+        resume.committed_last,
+        Some(segs.last().unwrap().events.last().unwrap().timestamp)
+    );
+    assert_eq!(
+        resume.orphans_removed,
+        Vec::<object_store::path::Path>::new()
+    );
+    // The chain verifies, compaction commits included, and checks them.
+    assert_chain_whole(&lake).await;
+    // Time travel to before the compaction reads the same lake from the old files.
+    let (events_then, _) = Lake::from_store(lake.store.clone(), "then")
+        .at_version(version_before)
+        .read_all()
+        .await
+        .unwrap();
+    assert_eq!(events_then, events_before);
+    // A second pass has nothing to merge.
+    assert!(pass(&lake).await.merges.is_empty());
+    // The exporter goes on; once the day is over the whole day becomes one file.
+    let next_day = segments(t0() + NS_PER_DAY, 2, NS_PER_SECOND, 1, &mut known);
+    commit_all(&lake, &next_day).await;
+    let report = pass(&lake).await;
+    assert_eq!(report.merges.len(), 1);
+    let listed = lake.list_segments().await.unwrap();
+    assert_eq!(listed.len(), 1 + 2, "{listed:?}");
+    let (events, accounts) = lake.read_all().await.unwrap();
+    let mut want = events_before.clone();
+    want.extend(all_events(&next_day));
+    assert_eq!(events, want);
+    assert_eq!(accounts, accounts_before);
+    assert_chain_whole(&lake).await;
+}
+
+#[test]
+fn account_records_are_deduplicated_keeping_the_first_seen() {
+    let record = |id: u128, first_seen: u64| AccountRecord {
+        id,
+        ledger: 1,
+        code: 2,
+        timestamp: id as u64,
+        first_seen_timestamp: first_seen,
+        ..Default::default()
+    };
+    let records = vec![
+        record(5, 20),
+        record(6, 21),
+        record(5, 10),
+        record(7, 30),
+        record(6, 21),
+        record(5, 10),
+    ];
+    assert_eq!(
+        dedupe_accounts(records),
+        vec![record(5, 10), record(6, 21), record(7, 30)]
+    );
+}
+
+#[tokio::test]
+async fn a_merged_accounts_file_records_each_account_once() {
+    // Segments that each record every account they touch (duplicates across files): the
+    // merged accounts file keeps one record per id, the earliest.
+    let lake = Lake::open("memory://").await.unwrap();
+    let mut segs = segments(t0(), 20, NS_PER_SECOND, 2, &mut HashSet::new());
+    for s in &mut segs {
+        let mut seen = HashSet::new();
+        s.new_accounts = s
+            .events
+            .iter()
+            .flat_map(|e| [(e, &e.debit_account), (e, &e.credit_account)])
+            .filter(|(_, a)| seen.insert(a.id))
+            .map(|(e, a)| AccountRecord::from_event_account(a, e.ledger, e.timestamp))
+            .collect();
+    }
+    commit_all(&lake, &segs).await;
+    let report = lake.compact_pass(CLUSTER, &mut |_| true).await.unwrap();
+    assert!(report.merges.is_empty(), "the window is open");
+    let next = segments(t0() + NS_PER_DAY, 1, NS_PER_SECOND, 1, &mut HashSet::new());
+    commit_all(&lake, &next).await;
+    let report = pass(&lake).await;
+    assert_eq!(report.merges.len(), 1);
+    let merged = &lake.list_segments().await.unwrap()[0];
+    let records = lake.read_accounts(merged).await.unwrap();
+    let want = dedupe_accounts(segs.iter().flat_map(|s| s.new_accounts.clone()).collect());
+    assert_eq!(records, want);
+    let ids: HashSet<u128> = records.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), records.len());
+    assert_chain_whole(&lake).await;
+}
+
+#[tokio::test]
+async fn a_merge_interrupted_between_its_two_commits_is_completed_and_never_removed() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let mut known = HashSet::new();
+    let segs = segments(t0(), 8, NS_PER_SECOND, 2, &mut known);
+    commit_all(&lake, &segs).await;
+    let next = segments(t0() + NS_PER_DAY, 1, NS_PER_SECOND, 1, &mut known);
+    commit_all(&lake, &next).await;
+    let (events_before, accounts_before) = lake.read_all().await.unwrap();
+
+    let day = lake.list_segments().await.unwrap()[..8].to_vec();
+    let stopped = lake
+        .merge_segments_until(&day, CLUSTER, None, Stop::AfterAccounts)
+        .await;
+    assert!(stopped.is_err());
+    // The accounts swap is committed, the transfers swap is not: the merged accounts file has
+    // no twin but lies inside the committed range, so it is not an orphan.
+    let listing = lake
+        .listing_as_logged(&[Table::Transfers, Table::Accounts])
+        .await
+        .unwrap();
+    assert_eq!(listing.unpaired_accounts().len(), 1);
+    assert!(listing.orphan_accounts().is_empty());
+    assert!(listing.interrupted_compaction());
+    // Readers see the lake as it was before the merge: every event and account record.
+    assert_eq!(
+        lake.read_all().await.unwrap(),
+        (events_before.clone(), accounts_before.clone())
+    );
+    // An exporter starting now removes nothing.
+    assert!(lake
+        .resume_state(CLUSTER)
+        .await
+        .unwrap()
+        .orphans_removed
+        .is_empty());
+    // The next pass completes it first.
+    let report = pass(&lake).await;
+    assert!(report.merges[0].recovered, "{report:?}");
+    assert_eq!(report.merges[0].inputs, 8);
+    let (events, accounts) = lake.read_all().await.unwrap();
+    assert_eq!(events, events_before);
+    assert_eq!(accounts, accounts_before);
+    assert_eq!(lake.list_segments().await.unwrap().len(), 2);
+    assert_chain_whole(&lake).await;
+}
+
+#[tokio::test]
+async fn a_merge_interrupted_before_its_commits_leaves_a_note_and_is_redone() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let mut known = HashSet::new();
+    let segs = segments(t0(), 8, NS_PER_SECOND, 2, &mut known);
+    commit_all(&lake, &segs).await;
+    commit_all(
+        &lake,
+        &segments(t0() + NS_PER_DAY, 1, NS_PER_SECOND, 1, &mut known),
+    )
+    .await;
+    let (events_before, _) = lake.read_all().await.unwrap();
+    let day = lake.list_segments().await.unwrap()[..8].to_vec();
+    assert!(lake
+        .merge_segments_until(&day, CLUSTER, None, Stop::AfterWrite)
+        .await
+        .is_err());
+    let report = lake.check_chain().await.unwrap();
+    assert!(report.ok(), "{:?}", report.problems().collect::<Vec<_>>());
+    let notes: Vec<_> = report.tables.iter().flat_map(|t| t.notes.iter()).collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes.iter().all(|n| n.check == ChainCheck::FileUncommitted));
+    assert_eq!(lake.read_all().await.unwrap().0, events_before);
+    let report = pass(&lake).await;
+    assert_eq!(report.merges.len(), 1);
+    assert_eq!(lake.read_all().await.unwrap().0, events_before);
+    // The same merge wrote the same objects: nothing is left unreferenced.
+    let report = lake.check_chain().await.unwrap();
+    assert!(report.ok());
+    assert!(
+        report.tables.iter().all(|t| t.notes.is_empty()),
+        "{report:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_compaction_that_loses_an_event_is_a_problem_verify_names() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let mut known = HashSet::new();
+    let segs = segments(t0(), 4, NS_PER_SECOND, 3, &mut known);
+    commit_all(&lake, &segs).await;
+    let day = lake.list_segments().await.unwrap();
+    // A writer that drops the last event of the window and commits the swap anyway.
+    let mut rows = Vec::new();
+    for s in &day {
+        rows.extend(lake.read_events(s).await.unwrap());
+    }
+    rows.pop();
+    let (first, last) = (rows[0].timestamp, rows[rows.len() - 1].timestamp);
+    let encoded = parquet::encode_transfer_rows_file(&rows, CLUSTER).unwrap();
+    let file = prepare(Table::Transfers, first, last, encoded);
+    lake.store
+        .put(&file.path, PutPayload::from(file.bytes.clone()))
+        .await
+        .unwrap();
+    let request = CommitRequest {
+        table: Table::Transfers,
+        adds: vec![file.add],
+        removes: day
+            .iter()
+            .map(|s| table_path(Table::Transfers, &s.transfers_path))
+            .collect(),
+        position: 0,
+        skip_if_covered: false,
+        pins: None,
+    };
+    let info = CompactionInfo {
+        removed_files: day.len() as u64,
+        rows: rows.len() as u64,
+    };
+    lake.log
+        .commit_compaction(request, CLUSTER, info)
+        .await
+        .unwrap();
+    let report = lake.check_chain().await.unwrap();
+    let problems: Vec<_> = report.problems().collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].check, ChainCheck::CompactionMismatch);
+    assert_eq!(problems[0].file, file.path.to_string());
+    assert!(
+        problems[0].detail.contains("11 rows"),
+        "{}",
+        problems[0].detail
+    );
+}
+
+#[tokio::test]
+async fn vacuum_deletes_only_files_removed_longer_ago_than_the_retention() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let mut known = HashSet::new();
+    let segs = segments(t0(), 10, NS_PER_SECOND, 2, &mut known);
+    commit_all(&lake, &segs).await;
+    commit_all(
+        &lake,
+        &segments(t0() + NS_PER_DAY, 2, NS_PER_SECOND, 1, &mut known),
+    )
+    .await;
+    let before = lake.transfers_version().await.unwrap().unwrap();
+    let (events_before, accounts_before) = lake.read_all().await.unwrap();
+    let removed_segments = lake.list_segments().await.unwrap()[..10].to_vec();
+    pass(&lake).await;
+    let now = crate::timefmt::now_ms();
+    let hour = Duration::from_secs(3_600);
+
+    // Removed a moment ago: kept.
+    let report = lake.vacuum(hour, false, now).await.unwrap();
+    assert!(report.deleted.is_empty());
+    let removed_files = removed_segments
+        .iter()
+        .map(|s| 1 + u64::from(s.accounts_path.is_some()))
+        .sum::<u64>();
+    assert_eq!(report.kept_recent, removed_files);
+    // Two hours later, a dry run lists them and deletes nothing.
+    let later = now + 2 * 3_600_000;
+    let dry = lake.vacuum(hour, true, later).await.unwrap();
+    assert_eq!(dry.deleted.len() as u64, removed_files);
+    assert!(lake
+        .store
+        .head(&removed_segments[0].transfers_path)
+        .await
+        .is_ok());
+    // For real: exactly the removed files go, never an active one.
+    let done = lake.vacuum(hour, false, later).await.unwrap();
+    assert_eq!(done.deleted, dry.deleted);
+    for s in &removed_segments {
+        assert!(lake.store.head(&s.transfers_path).await.is_err());
+    }
+    let (events, accounts) = lake.read_all().await.unwrap();
+    assert_eq!(events, events_before);
+    assert_eq!(accounts, accounts_before);
+    assert_chain_whole(&lake).await;
+    // Again: nothing more to do.
+    let again = lake.vacuum(hour, false, later).await.unwrap();
+    assert!(again.deleted.is_empty());
+    assert_eq!(again.already_deleted, removed_files);
+    // Time travel to before the compaction says what is missing, and why.
+    let err = Lake::from_store(lake.store.clone(), "then")
+        .at_version(before)
+        .read_all()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LakeError::Vacuumed { version, .. } if version == before),
+        "{err}"
+    );
+    assert!(err.to_string().contains("ledgerlake vacuum"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_alongside_commits_loses_and_duplicates_nothing() {
+    let lake = Arc::new(Lake::open("memory://").await.unwrap());
+    let mut known = HashSet::new();
+    // Segments every 20 s over 40 minutes, committed while passes run.
+    let segs = segments(t0(), 120, 20 * NS_PER_SECOND, 2, &mut known);
+    let writer = {
+        let lake = lake.clone();
+        let segs = segs.clone();
+        tokio::spawn(async move {
+            for s in &segs {
+                lake.commit(s, CLUSTER).await.unwrap();
+            }
+        })
+    };
+    let mut merges = 0;
+    while !writer.is_finished() {
+        merges += pass(&lake).await.merges.len();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    writer.await.unwrap();
+    merges += pass(&lake).await.merges.len();
+    assert!(merges >= 7, "{merges} merges");
+    let (events, _) = lake.read_all().await.unwrap();
+    assert_eq!(events, all_events(&segs));
+    assert_chain_whole(&lake).await;
+    let resume = lake.resume_state(CLUSTER).await.unwrap();
+    assert_eq!(
+        resume.committed_last,
+        Some(segs.last().unwrap().events[1].timestamp)
+    );
+}

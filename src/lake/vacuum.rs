@@ -1,0 +1,197 @@
+//! Retention: `ledgerlake vacuum --retain DURATION` deletes the data files that were removed
+//! from a table (by a compaction or an orphan removal) longer than DURATION ago, as the remove
+//! actions' `deletionTimestamp` says. Never an active file, never a file removed more recently,
+//! and never unless asked: nothing else in ledgerlake deletes a data file of a table.
+//!
+//! The log is read commit by commit, straight from the store (like the chain check), so what
+//! is deleted is decided by the log's own record; before deleting, every candidate is checked
+//! against the table's current snapshot once more. Reading the lake at a version whose files
+//! were vacuumed fails naming the missing file (`LakeError::Vacuumed`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+use serde::Deserialize;
+
+use super::chain::{data_object, CHAIN_TABLES, LOG_DIR};
+use super::layout::Table;
+use super::{Lake, LakeError};
+
+/// Data files deleted at once.
+pub const DELETES_IN_FLIGHT_MAX: usize = 8;
+
+/// A file vacuum deletes (or, with `--dry-run`, would delete).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VacuumedFile {
+    pub table: &'static str,
+    /// Relative to the lake root.
+    pub path: String,
+    /// When it was removed from the table (`deletionTimestamp`, milliseconds since the epoch).
+    pub removed_at_ms: i64,
+    /// The version of the commit that removed it.
+    pub removed_in_version: u64,
+    pub bytes: u64,
+}
+
+/// What a vacuum did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VacuumReport {
+    pub dry_run: bool,
+    pub retain_ms: u64,
+    /// Deleted (or to delete): removed longer than `retain` ago and still in the store.
+    pub deleted: Vec<VacuumedFile>,
+    pub bytes_deleted: u64,
+    /// Removed files kept: removed within the retention.
+    pub kept_recent: u64,
+    /// Removed files already gone from the store (an earlier vacuum).
+    pub already_deleted: u64,
+    /// Active files of the three tables (never deleted).
+    pub active: u64,
+}
+
+#[derive(Deserialize)]
+struct Action {
+    add: Option<Named>,
+    remove: Option<Removed>,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    path: String,
+}
+
+#[derive(Deserialize)]
+struct Removed {
+    path: String,
+    #[serde(rename = "deletionTimestamp")]
+    deletion_timestamp: Option<i64>,
+}
+
+/// `<20 digits>.json` → the version.
+fn commit_version(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".json")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+fn table_of(name: &str) -> Table {
+    match name {
+        "transfers" => Table::Transfers,
+        "accounts" => Table::Accounts,
+        _ => Table::SweptAccounts,
+    }
+}
+
+impl Lake {
+    /// Deletes (with `dry_run`, only lists) every data file removed from its table more than
+    /// `retain` before `now_ms`. A lake read at an earlier version cannot be vacuumed.
+    pub async fn vacuum(
+        &self,
+        retain: Duration,
+        dry_run: bool,
+        now_ms: i64,
+    ) -> Result<VacuumReport, LakeError> {
+        assert!(self.as_of.is_none(), "vacuum the latest lake");
+        let retain_ms = u64::try_from(retain.as_millis()).unwrap_or(u64::MAX);
+        let cutoff_ms = now_ms.saturating_sub(i64::try_from(retain_ms).unwrap_or(i64::MAX));
+        let mut report = VacuumReport {
+            dry_run,
+            retain_ms,
+            ..VacuumReport::default()
+        };
+        for name in CHAIN_TABLES {
+            let table = table_of(name);
+            if !self.table_exists(table).await? {
+                continue;
+            }
+            // path -> (removed at, in version), for files removed and not added again since.
+            let removed = self.removed_files(name).await?;
+            let snapshot = self.log.snapshot(table, None).await?;
+            let active: HashSet<Path> = self
+                .log
+                .active_files(table, snapshot)
+                .await?
+                .into_iter()
+                .filter_map(|f| data_object(name, &f.path))
+                .collect();
+            report.active += active.len() as u64;
+            for (path, (removed_at_ms, version)) in removed {
+                if active.contains(&path) {
+                    continue; // removed, then added again: active
+                }
+                if removed_at_ms >= cutoff_ms {
+                    report.kept_recent += 1;
+                    continue;
+                }
+                let bytes = match self.store.head(&path).await {
+                    Ok(meta) => meta.size,
+                    Err(object_store::Error::NotFound { .. }) => {
+                        report.already_deleted += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(LakeError::store(&path, e)),
+                };
+                report.deleted.push(VacuumedFile {
+                    table: name,
+                    path: path.to_string(),
+                    removed_at_ms,
+                    removed_in_version: version,
+                    bytes,
+                });
+            }
+        }
+        report.bytes_deleted = report.deleted.iter().map(|f| f.bytes).sum();
+        if !dry_run {
+            use futures::{StreamExt, TryStreamExt};
+            let store = &self.store;
+            futures::stream::iter(report.deleted.iter().map(|f| Path::from(f.path.as_str())))
+                .map(|path| async move {
+                    match store.delete(&path).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                        Err(e) => Err(LakeError::store(&path, e)),
+                    }
+                })
+                .buffer_unordered(DELETES_IN_FLIGHT_MAX)
+                .try_collect::<Vec<()>>()
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// The files of `table` its log removed and did not add again, with the removal time
+    /// (`deletionTimestamp`; a remove without one is never old enough) and version.
+    async fn removed_files(&self, table: &str) -> Result<BTreeMap<Path, (i64, u64)>, LakeError> {
+        let log_dir = Path::from_iter([table, LOG_DIR]);
+        let mut versions: Vec<u64> = self
+            .list(Some(&log_dir))
+            .await?
+            .into_iter()
+            .filter_map(|o| o.location.filename().and_then(commit_version))
+            .collect();
+        versions.sort_unstable();
+        let mut removed = BTreeMap::new();
+        for version in versions {
+            let path = Path::from(format!("{table}/{LOG_DIR}/{version:020}.json"));
+            let bytes = self.get(&path).await?;
+            for line in bytes.split(|&b| b == b'\n') {
+                let Ok(action) = serde_json::from_slice::<Action>(line) else {
+                    continue;
+                };
+                if let Some(add) = action.add.and_then(|a| data_object(table, &a.path)) {
+                    removed.remove(&add);
+                }
+                if let Some(r) = action.remove {
+                    if let Some(object) = data_object(table, &r.path) {
+                        // No deletion time: never old enough.
+                        let at = r.deletion_timestamp.unwrap_or(i64::MAX);
+                        removed.insert(object, (at, version));
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
