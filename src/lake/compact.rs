@@ -98,16 +98,14 @@ impl Drop for Compactor {
 }
 
 /// Starts background compaction for an exporter of `cluster_id` (`None`: compaction is off).
-/// First completes a merge a crash interrupted (before the exporter reads the lake), then runs
-/// a pass every `interval` on its own task: never on the commit path.
+/// First, whatever the options, completes a merge a crash interrupted (before the exporter
+/// reads the lake: a segment committed on top of a half-done merge would make it visible), then
+/// runs a pass every `interval` on its own task: never on the commit path.
 pub async fn start_compactor(
     lake: Arc<Lake>,
     cluster_id: u128,
     options: Option<CompactOptions>,
 ) -> Result<Option<Compactor>, LakeError> {
-    let Some(options) = options else {
-        return Ok(None);
-    };
     // Only a lake of this cluster, in this format, with tables: otherwise the exporter refuses
     // it (or creates the tables) and there is nothing to complete.
     let ours = matches!(lake.read_meta().await, Ok(Some(m)) if m.cluster_id == cluster_id);
@@ -121,6 +119,9 @@ pub async fn start_compactor(
             );
         }
     }
+    let Some(options) = options else {
+        return Ok(None);
+    };
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
         loop {
