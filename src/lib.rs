@@ -8,11 +8,13 @@
 pub mod audit;
 pub mod cdc;
 pub mod cli;
+pub mod drill;
 pub mod errors;
 pub mod export;
 pub mod generate;
 pub mod lake;
 pub mod ls;
+pub mod metrics;
 pub mod rebuild;
 pub mod secret;
 pub mod tb;

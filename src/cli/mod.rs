@@ -5,9 +5,11 @@
 
 pub mod audit;
 pub mod compact;
+pub mod drill;
 pub mod exit;
 pub mod export;
 pub mod generate;
+pub mod logging;
 pub mod ls;
 pub mod output;
 pub mod progress;
@@ -18,6 +20,20 @@ pub mod vacuum;
 
 use std::path::PathBuf;
 
+/// The TigerBeetle client ledgerlake is built with (the `+0.16.78` of `tigerbeetle-unofficial`'s
+/// version; a unit test holds the two together).
+pub const TIGERBEETLE_CLIENT_VERSION: &str = "0.16.78";
+
+/// The lake format this build writes (`lake::FORMAT_VERSION`, as text for `--version`; a unit
+/// test holds the two together).
+pub const LAKE_FORMAT_TEXT: &str = "2";
+
+/// What `--version` prints after the name.
+pub const VERSION_TEXT: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (lake format 2, TigerBeetle client 0.16.78)"
+);
+
 /// The log filter when `LEDGERLAKE_LOG` is not set: ledgerlake's own progress at `info`; the
 /// Delta kernel, which logs every snapshot and scan at `info`, only from `warn`.
 pub const DEFAULT_LOG_FILTER: &str = "info,delta_kernel=warn,delta_kernel_default_engine=warn";
@@ -27,6 +43,7 @@ use clap::{Parser, Subcommand};
 use crate::audit::balances::BalancesError;
 use crate::audit::reconcile::ReconcileError;
 use crate::audit::verify::VerifyError;
+use crate::drill::DrillError;
 use crate::export::{ExportError, Shutdown};
 use crate::generate::GenerateError;
 use crate::lake::LakeError;
@@ -34,6 +51,7 @@ use crate::rebuild::RebuildError;
 use crate::upgrade::UpgradeError;
 pub use exit::Outcome;
 pub use export::{ExportArgs, OptionsError};
+pub use logging::{init_logging, LogFormat, LOG_FORMAT_ENV};
 pub use output::{OutputError, OutputFormat, ReportFormat};
 pub use time::{parse_duration, parse_moment, parse_u128};
 
@@ -41,14 +59,14 @@ pub use time::{parse_duration, parse_moment, parse_u128};
 pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  success (for verify: the lake is whole; for reconcile: it agrees with the cluster)
-  1  the check ran and found problems (verify, reconcile); the report lists each one
+  1  the check ran and found problems (verify, reconcile, drill); the report lists each one
   2  the command could not run: bad arguments, no lake at --lake, an unreachable cluster or
      broker, refused credentials, or any other error (printed on stderr, one cause per line)";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "ledgerlake",
-    version,
+    version = VERSION_TEXT,
     about = "An independent, queryable, point-in-time history of a TigerBeetle ledger",
     long_about = "ledgerlake keeps a copy of a TigerBeetle ledger outside the cluster: `export` consumes the \
 CDC stream that `tigerbeetle amqp` publishes to RabbitMQ and writes every transfer event, exactly once and in \
@@ -74,6 +92,10 @@ pub enum Command {
     /// Replay the lake into a fresh TigerBeetle cluster up to a commit timestamp (or resume a
     /// rebuild left part-way); --dry-run prints the plan only.
     Rebuild(rebuild::RebuildArgs),
+    /// Restore test: rebuild the lake into a fresh target (or a throwaway replica), compare it
+    /// with the lake as of a moment, report pass or fail and the time to recover (exits 1 on a
+    /// mismatch).
+    Drill(drill::DrillArgs),
     /// Every account's balances as of any moment, from the lake alone.
     Balances(audit::BalancesArgs),
     /// Prove the lake whole: structure, every account's balance chain, double entry per ledger.
@@ -93,6 +115,22 @@ pub enum Command {
     /// Delete the data files removed from the tables longer ago than --retain (never active
     /// files, never by default); --dry-run lists them.
     Vacuum(vacuum::VacuumArgs),
+    /// Print a shell completion script on stdout (e.g. `ledgerlake completions bash >
+    /// /etc/bash_completion.d/ledgerlake`).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes the completion script for `shell` to `out`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "ledgerlake", out);
 }
 
 /// Why a command could not run (exit status 2).
@@ -109,6 +147,8 @@ pub enum CliError {
     #[error(transparent)]
     Rebuild(Box<RebuildError>),
     #[error(transparent)]
+    Drill(Box<DrillError>),
+    #[error(transparent)]
     Balances(#[from] BalancesError),
     #[error(transparent)]
     Verify(#[from] VerifyError),
@@ -120,6 +160,10 @@ pub enum CliError {
     Upgrade(#[from] UpgradeError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    #[error("{LOG_FORMAT_ENV}={value:?} is not a log format (text or json)")]
+    LogFormat { value: String },
 }
 
 /// The process's arguments; on bad arguments, prints the usage and exits with status 2
@@ -132,6 +176,12 @@ pub fn parse_args() -> Cli {
 impl From<ExportError> for CliError {
     fn from(error: ExportError) -> CliError {
         CliError::Export(Box::new(error))
+    }
+}
+
+impl From<DrillError> for CliError {
+    fn from(error: DrillError) -> CliError {
+        CliError::Drill(Box::new(error))
     }
 }
 
@@ -148,11 +198,16 @@ pub async fn run(command: Command, shutdown: Shutdown) -> Result<Outcome, CliErr
         Command::Export(args) => export::run(args, shutdown).await,
         Command::Ls(args) => ls::run(args).await,
         Command::Rebuild(args) => rebuild::run(args).await,
+        Command::Drill(args) => drill::run(args).await,
         Command::Balances(args) => audit::balances(args).await,
         Command::Verify(args) => audit::verify(args).await,
         Command::Reconcile(args) => audit::reconcile(args).await,
         Command::Generate(args) => generate::run(args).await,
         Command::Upgrade(args) => upgrade::run(args).await,
+        Command::Completions(args) => {
+            write_completions(args.shell, &mut std::io::stdout().lock());
+            Ok(Outcome::Done)
+        }
         Command::Compact(args) => compact::run(args).await,
         Command::Vacuum(args) => vacuum::run(args).await,
     }
@@ -200,6 +255,43 @@ mod tests {
         // Object stores are checked by the command (an empty prefix is not an error here).
         assert!(require_existing_lake("s3://bucket/prefix").is_ok());
         assert!(require_existing_lake("memory://").is_ok());
+    }
+
+    #[test]
+    fn the_version_names_the_lake_format_and_the_client() {
+        assert_eq!(LAKE_FORMAT_TEXT, crate::lake::FORMAT_VERSION.to_string());
+        assert!(VERSION_TEXT.contains(&format!("lake format {LAKE_FORMAT_TEXT},")));
+        assert!(VERSION_TEXT.contains(&format!("TigerBeetle client {TIGERBEETLE_CLIENT_VERSION}")));
+        // The client version is the build metadata of the locked tigerbeetle-unofficial crate.
+        let lock = include_str!("../../Cargo.lock");
+        let locked = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"tigerbeetle-unofficial\"\n"))
+            .expect("tigerbeetle-unofficial in Cargo.lock");
+        assert!(
+            locked.contains(&format!("+{TIGERBEETLE_CLIENT_VERSION}\"")),
+            "{locked}"
+        );
+        use clap::CommandFactory;
+        let version = Cli::command().render_version().to_string();
+        assert!(version.starts_with("ledgerlake 0."), "{version}");
+        assert!(version.contains("lake format 2"), "{version}");
+    }
+
+    #[test]
+    fn completions_cover_every_command() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut out = Vec::new();
+            write_completions(shell, &mut out);
+            let script = String::from_utf8(out).unwrap();
+            for command in ["export", "rebuild", "verify", "reconcile", "completions"] {
+                assert!(script.contains(command), "{shell}: {command}");
+            }
+        }
     }
 
     #[test]

@@ -49,8 +49,9 @@ pub struct RebuildArgs {
     /// `table` for people, `json` for scripts (every u64 and u128 a decimal string).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
-    /// The most events per request (TigerBeetle's maximum is 8189, with a 1 MiB request limit;
-    /// lower it for a cluster started with a smaller --limit-request, or to go easier on it).
+    /// The most events per request (TigerBeetle's maximum is 8189, with a 1 MiB request limit).
+    /// A target with a smaller --limit-request (32 KiB under --development) is found out: the
+    /// requests shrink to its limit, and the report says which size was used.
     #[arg(long, default_value_t = plan::BATCH_EVENTS_MAX)]
     pub batch_events_max: usize,
     /// Give up when the target sends no reply for this long (the TigerBeetle client retries
@@ -111,13 +112,7 @@ pub async fn run(args: RebuildArgs) -> Result<Outcome, CliError> {
     let options = RebuildOptions::try_from(args)?;
     let reporter = Reporter::new();
     let result = crate::rebuild::rebuild(&options, Vec::new(), &mut |p| {
-        reporter.show(Step {
-            label: "rebuild".to_string(),
-            done: p.done,
-            total: p.total,
-            unit: "accounts and transfers",
-            events: p.done,
-        })
+        reporter.show(step("rebuild", p))
     })
     .await;
     reporter.finish();
@@ -128,6 +123,18 @@ pub async fn run(args: RebuildArgs) -> Result<Outcome, CliError> {
     };
     output::write_stdout(&bytes)?;
     Ok(Outcome::Done)
+}
+
+/// A replay's progress as a step: the lake's bytes read (what the ETA follows: the replay reads
+/// the lake once, and its size is known before), the objects in the target as the rate.
+pub fn step(label: &str, p: crate::rebuild::execute::Progress) -> Step {
+    Step {
+        label: label.to_string(),
+        done: p.bytes_read,
+        total: p.bytes_total,
+        unit: "bytes of the lake read",
+        events: p.done,
+    }
 }
 
 fn time_or_dash(ts: Option<u64>) -> String {
@@ -227,6 +234,22 @@ pub fn render_table(report: &Report) -> String {
                 out,
                 "target:      {} ({} accounts and {} transfers already present)",
                 r.target, r.accounts_already_present, r.transfers_already_present
+            );
+            let limit = match r.batch_events_limit_learned {
+                Some(_) => format!(
+                    "the target's limit, learned after {} requests refused as too large",
+                    r.requests_refused_too_large
+                ),
+                None if r.requests_refused_too_large > 0 => format!(
+                    "{} requests refused as too large",
+                    r.requests_refused_too_large
+                ),
+                None => "--batch-events-max".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "requests:    {} events each at most ({limit})",
+                r.batch_events_used
             );
             let _ = writeln!(
                 out,

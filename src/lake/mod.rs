@@ -10,13 +10,14 @@
 //! One file per concern: `log` is the Delta log (through delta_kernel), `commit` writes
 //! segments, `listing` is what the logs say is committed, `resume` is what an exporter session
 //! starts from, `read` decodes and checks data files, `meta` binds the lake to a cluster,
-//! `quarantine` and `swept` are the two side tables.
+//! `quarantine` and `swept` are the two side tables, `dedupe` merges an account's records.
 
 mod audit_scan;
 pub mod chain;
 mod columns;
 mod commit;
 mod compact;
+pub mod dedupe;
 mod error;
 pub mod format1;
 mod layout;
@@ -32,10 +33,11 @@ mod resume;
 mod resume_tests;
 mod rows;
 mod scan;
-mod store;
+pub mod store;
 mod swept;
 #[cfg(test)]
 mod tests;
+pub mod untrusted;
 mod vacuum;
 
 use std::sync::Arc;
@@ -51,6 +53,7 @@ pub use audit_scan::{AuditedFileMeta, AuditedSegment};
 pub use compact::{
     start_compactor, CompactOptions, CompactReport, Compactor, MergeDone, TEST_KILL_AT_ENV,
 };
+pub use dedupe::{dedupe_accounts, AccountBook, AccountDisagreement};
 pub use error::LakeError;
 pub use layout::Table;
 pub use log::{TableVersion, CHECKPOINT_INTERVAL_COMMITS};

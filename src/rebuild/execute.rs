@@ -1,8 +1,8 @@
-//! The replay: reads the plan's segments again, turns them into batches with the same sequencer
-//! and batcher that counted the plan, and sends them to the target one request at a time while the
-//! next batch is read and built. Stops at the first result other than success.
+//! The replay: reads the plan's segments once (several in flight, so an object store's latency
+//! is hidden), builds the plan and its batches from them as they come, and sends the batches to
+//! the target one request at a time while the next batch is read and built. The requests are as
+//! large as the target accepts (`send`). Stops at the first result other than success.
 
-use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -10,16 +10,18 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use tigerbeetle_unofficial as tbc;
 
 use super::plan::{
-    Batch, Batcher, PlanError, PlannedAccount, PlannedTransfer, Sequencer, Skipped, TransferTally,
+    Batch, PlanBuilder, PlanError, PlanSummary, PlannedAccount, PlannedTransfer, Skipped,
 };
+use super::send::{chunk_end, Sizer};
 use super::target::{check_resume, TargetError, TargetState};
 use crate::lake::{EventRow, Lake, LakeError, SegmentInfo};
 use crate::tb::client::root_cause;
-use crate::tb::{Cluster, Rejected};
+use crate::tb::{Cluster, ClusterError, Rejected};
 use crate::timefmt::rfc3339;
 
-/// Segments read ahead of the replay: enough to hide object-store latency behind a request.
-const SEGMENT_READS_IN_FLIGHT: usize = 2;
+/// Segments read ahead of the replay, concurrently: enough to hide an object store's latency
+/// per object behind the requests. Memory: this many decoded segments.
+pub const SEGMENT_READS_IN_FLIGHT: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecuteError {
@@ -44,10 +46,10 @@ pub enum ExecuteError {
         code: u32,
     },
     #[error(
-        "the lake changed between the plan and the replay: the plan counted {planned} \
-         transfers, the replay built {replayed}"
+        "the target refuses requests of {refused} events as too large{chain}; start it with a \
+         larger --limit-request"
     )]
-    LakeChanged { planned: u64, replayed: u64 },
+    RequestLimitTooSmall { refused: usize, chain: String },
 }
 
 /// Where the replay is, for a progress bar.
@@ -55,72 +57,67 @@ pub enum ExecuteError {
 pub struct Progress {
     /// Objects (accounts and transfers) in the target, those of earlier runs included.
     pub done: u64,
-    pub total: u64,
+    /// Bytes of the lake's transfers files read so far, and in all.
+    pub bytes_read: u64,
+    pub bytes_total: u64,
     pub elapsed: Duration,
 }
 
 /// What the replay did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Replayed {
     pub skipped: Skipped,
     pub accounts_created: u64,
     pub transfers_created: u64,
     pub account_requests: u64,
     pub transfer_requests: u64,
-    pub tally: TransferTally,
+    /// The request size at the end of the run, and what was learned of the target's limit.
+    pub sizer: Sizer,
+    /// The plan, counted on the way.
+    pub summary: PlanSummary,
 }
 
-type Rows<'a> = Pin<Box<dyn Stream<Item = Result<Vec<EventRow>, LakeError>> + Send + 'a>>;
+type Rows<'a> = Pin<Box<dyn Stream<Item = Result<(Vec<EventRow>, u64), LakeError>> + Send + 'a>>;
 
 /// Builds batches from the lake, one at a time, in replay order.
 struct Builder<'a> {
     rows: Rows<'a>,
-    until: u64,
-    sequencer: Sequencer,
-    batcher: Batcher,
+    plan: PlanBuilder,
+    bytes_read: u64,
     finished: bool,
 }
 
 impl<'a> Builder<'a> {
     async fn next_batch(&mut self) -> Result<Option<Batch>, ExecuteError> {
         loop {
-            if let Some(batch) = self.batcher.pop_batch() {
+            if let Some(batch) = self.plan.pop_batch() {
                 return Ok(Some(batch));
             }
             if self.finished {
                 return Ok(None);
             }
             match self.rows.try_next().await? {
-                Some(rows) => {
-                    for row in rows.iter().take_while(|r| r.timestamp <= self.until) {
-                        self.sequencer.push(row)?;
-                    }
+                Some((rows, bytes)) => {
+                    self.plan.push_rows(&rows)?;
+                    self.bytes_read += bytes;
                 }
                 None => {
-                    self.sequencer.finish();
+                    self.plan.finish_rows()?;
                     self.finished = true;
                 }
-            }
-            while let Some(unit) = self.sequencer.pop_unit() {
-                self.batcher.push_unit(unit)?;
-            }
-            if self.finished {
-                self.batcher.finish();
             }
         }
     }
 }
 
-/// What the replay needs from the plan.
+/// What the replay needs.
 pub struct ReplayInput<'a> {
     pub lake: &'a Lake,
     pub lake_cluster_id: u128,
     pub segments: &'a [SegmentInfo],
-    pub accounts: Vec<PlannedAccount>,
-    pub until: u64,
-    pub ledgers: Option<BTreeSet<u32>>,
-    pub total: u64,
-    pub planned_transfers: u64,
+    /// Made with [`PlanBuilder::for_replay`] and the target's resume point.
+    pub plan: PlanBuilder,
+    /// The most events per request.
     pub batch_max: usize,
 }
 
@@ -135,45 +132,59 @@ pub async fn replay(
     let start = Instant::now();
     let lake = input.lake;
     let lake_cluster = input.lake_cluster_id;
+    let bytes_total = input.segments.iter().map(|s| s.transfers_bytes).sum();
     let rows: Rows<'_> = Box::pin(
         futures::stream::iter(input.segments.iter())
-            .map(move |seg| lake.read_events_of_cluster(seg, lake_cluster))
+            .map(move |seg| async move {
+                let rows = lake.read_events_of_cluster(seg, lake_cluster).await?;
+                Ok((rows, seg.transfers_bytes))
+            })
             .buffered(SEGMENT_READS_IN_FLIGHT),
     );
     let mut builder = Builder {
         rows,
-        until: input.until,
-        sequencer: Sequencer::new(input.ledgers.clone()),
-        batcher: Batcher::new(input.accounts, target.resume_point(), input.batch_max),
+        plan: input.plan,
+        bytes_read: 0,
         finished: false,
     };
-    let mut out = Replayed::default();
+    let mut out = Counts::default();
+    let mut sizer = Sizer::new(input.batch_max);
     let mut in_flight: Option<Batch> = None;
-    let mut checked = false;
+    let mut skipped: Option<Skipped> = None;
     loop {
-        let (sent, next) = tokio::join!(send(cluster, in_flight.as_ref()), builder.next_batch());
+        let (sent, next) = tokio::join!(
+            send(cluster, in_flight.as_ref(), &mut sizer, &mut out),
+            builder.next_batch()
+        );
         sent?;
-        if let Some(batch) = in_flight.take() {
-            count(&mut out, &batch);
+        if in_flight.take().is_some() {
             tracing::debug!(
                 accounts_created = out.accounts_created,
                 transfers_created = out.transfers_created,
                 "request committed"
             );
         }
-        let next = next?;
-        if !checked {
-            // Everything the target holds has been skipped by now, and nothing was written.
-            check_resume(target, &builder.batcher.skipped)?;
-            checked = true;
-            out.skipped = builder.batcher.skipped;
+        if sizer.was_refused() && sizer.size() > 0 {
+            builder.plan.set_batch_max(sizer.size());
         }
+        let next = next?;
+        let skipped = match skipped {
+            Some(s) => s,
+            None => {
+                // Everything the target holds has been skipped by now, and nothing was written.
+                let s = *builder.plan.skipped();
+                check_resume(target, &s)?;
+                skipped = Some(s);
+                s
+            }
+        };
         progress(Progress {
-            done: out.skipped.accounts
-                + out.skipped.transfers
+            done: skipped.accounts
+                + skipped.transfers
                 + out.accounts_created
                 + out.transfers_created,
-            total: input.total,
+            bytes_read: builder.bytes_read,
+            bytes_total,
             elapsed: start.elapsed(),
         });
         match next {
@@ -181,41 +192,106 @@ pub async fn replay(
             None => break,
         }
     }
-    if builder.batcher.skipped != out.skipped {
+    let skipped = skipped.unwrap_or_default();
+    if *builder.plan.skipped() != skipped {
         // Objects the target should hold came after the first write: not a prefix after all.
         return Err(TargetError::NotThisRebuild {
             detail: "objects at or before its last timestamps came after the resume point".into(),
         }
         .into());
     }
-    out.tally = builder.sequencer.tally;
-    let replayed = out.skipped.transfers + out.transfers_created;
-    if replayed != input.planned_transfers {
-        return Err(ExecuteError::LakeChanged {
-            planned: input.planned_transfers,
-            replayed,
-        });
-    }
-    Ok(out)
+    let summary = builder.plan.finish()?;
+    Ok(Replayed {
+        skipped,
+        accounts_created: out.accounts_created,
+        transfers_created: out.transfers_created,
+        account_requests: out.account_requests,
+        transfer_requests: out.transfer_requests,
+        sizer,
+        summary,
+    })
 }
 
-fn count(out: &mut Replayed, batch: &Batch) {
-    match batch {
-        Batch::Accounts(a) => {
-            out.accounts_created += a.len() as u64;
-            out.account_requests += 1;
-        }
-        Batch::Transfers(t) => {
-            out.transfers_created += t.len() as u64;
-            out.transfer_requests += 1;
-        }
-    }
+#[derive(Debug, Default)]
+struct Counts {
+    accounts_created: u64,
+    transfers_created: u64,
+    account_requests: u64,
+    transfer_requests: u64,
 }
 
-async fn send(cluster: &Cluster, batch: Option<&Batch>) -> Result<(), ExecuteError> {
+/// Sends `batch` in requests as large as the target takes, never splitting a unit.
+async fn send(
+    cluster: &Cluster,
+    batch: Option<&Batch>,
+    sizer: &mut Sizer,
+    out: &mut Counts,
+) -> Result<(), ExecuteError> {
+    let Some(batch) = batch else {
+        return Ok(());
+    };
+    let mut start = 0;
+    while start < batch.len() {
+        let size = sizer.size();
+        let end = match (size, chunk_end(batch, start, size.max(1))) {
+            (1.., Some(end)) => end,
+            _ => return Err(limit_too_small(batch, start, sizer)),
+        };
+        match send_chunk(cluster, batch, start, end).await {
+            Ok(()) => {
+                sizer.accepted(end - start);
+                match batch {
+                    Batch::Accounts(_) => {
+                        out.accounts_created += (end - start) as u64;
+                        out.account_requests += 1;
+                    }
+                    Batch::Transfers(_) => {
+                        out.transfers_created += (end - start) as u64;
+                        out.transfer_requests += 1;
+                    }
+                }
+                start = end;
+            }
+            Err(ExecuteError::Target(TargetError::Cluster(ClusterError::TooMuchData {
+                ..
+            }))) => {
+                tracing::debug!(
+                    events = end - start,
+                    "the target refused a request as too large"
+                );
+                sizer.refused(end - start);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn limit_too_small(batch: &Batch, start: usize, sizer: &Sizer) -> ExecuteError {
+    let refused = sizer.size() + 1;
+    let chain = match batch {
+        Batch::Transfers(t) if sizer.size() > 0 => {
+            let len = t[start..].iter().take_while(|t| t.is_linked()).count() + 1;
+            format!(
+                ", and the linked chain at timestamp {} holds {len} transfers (a chain is never \
+                 split across requests)",
+                t[start].transfer.timestamp
+            )
+        }
+        _ => String::new(),
+    };
+    ExecuteError::RequestLimitTooSmall { refused, chain }
+}
+
+async fn send_chunk(
+    cluster: &Cluster,
+    batch: &Batch,
+    start: usize,
+    end: usize,
+) -> Result<(), ExecuteError> {
     match batch {
-        None => Ok(()),
-        Some(Batch::Accounts(accounts)) => {
+        Batch::Accounts(accounts) => {
+            let accounts = &accounts[start..end];
             let raw: Vec<tbc::Account> = accounts.iter().map(tbc::Account::from).collect();
             let rejected = cluster
                 .create_accounts(raw)
@@ -226,7 +302,8 @@ async fn send(cluster: &Cluster, batch: Option<&Batch>) -> Result<(), ExecuteErr
                 Some(r) => Err(rejected_account(accounts, r)),
             }
         }
-        Some(Batch::Transfers(transfers)) => {
+        Batch::Transfers(transfers) => {
+            let transfers = &transfers[start..end];
             let raw: Vec<tbc::Transfer> = transfers
                 .iter()
                 .map(|t| tbc::Transfer::from(&t.transfer))

@@ -1,14 +1,17 @@
 //! `ledgerlake rebuild`: replays the lake into a fresh TigerBeetle cluster up to a chosen commit
 //! timestamp, with `flags.imported` and the original timestamps, as fast as the cluster accepts.
 //!
-//! First a plan (`plan`: pure counting over the lake, `--dry-run` prints it), then the target is
-//! inspected (`target`: fresh, or a part-way rebuild to resume), then the replay (`execute`), then
-//! the report (`report`). The semantics and every deviation from the source are in
+//! First the accounts and the segments to read (from the lake's accounts tables and listing),
+//! then the target is inspected (`target`: fresh, or a part-way rebuild to resume), then the
+//! replay (`execute`), which reads the transfers once and counts the plan (`plan`: pure, the
+//! same code `--dry-run` prints) while it sends the requests (`send`: as large as the target
+//! takes), then the report (`report`). The semantics and every deviation from the source are in
 //! docs/REBUILD.md.
 
 pub mod execute;
 pub mod plan;
 pub mod report;
+pub mod send;
 pub mod target;
 
 use std::collections::BTreeSet;
@@ -18,14 +21,13 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::lake::{AccountRecord, Lake, LakeError, SegmentInfo};
 use execute::{ExecuteError, Progress, ReplayInput};
-use plan::{LakeRange, PlanBuilder, PlanError, PlanSummary, PlannedAccount, Until};
+use plan::{LakeRange, PlanBuilder, PlanError, PlanSummary, PlannedAccount, ResumePoint, Until};
 use report::{PlanReport, Report, RunReport, Timings};
 use target::{TargetAddress, TargetError};
 
 /// Accounts files read at once while planning.
 const ACCOUNT_READS_IN_FLIGHT: usize = 8;
-/// Transfers files read ahead while planning.
-const SEGMENT_READS_IN_FLIGHT: usize = 2;
+use execute::SEGMENT_READS_IN_FLIGHT;
 
 /// What a rebuild needs, validated.
 #[derive(Debug, Clone)]
@@ -38,6 +40,7 @@ pub struct RebuildOptions {
     pub until: Until,
     pub ledgers: Option<BTreeSet<u32>>,
     pub dry_run: bool,
+    /// The most events per request; lowered to the target's limit if it refuses more.
     pub batch_events_max: usize,
     pub reply_timeout: Duration,
 }
@@ -112,14 +115,73 @@ async fn lake_cluster(lake: &Lake, options: &RebuildOptions) -> Result<u128, Reb
     }
 }
 
-/// Reads the lake and computes the plan: the accounts of both account tables (`accounts` and
-/// the sweep's `swept_accounts`), and the events. `extra_accounts` are records from outside the
-/// lake (flags as of an event, like the `accounts` table's), merged in.
-pub async fn plan(
+/// What a rebuild knows before it reads the transfers: the accounts and the segments.
+pub struct Prepared {
+    pub lake_cluster_id: u128,
+    pub range: LakeRange,
+    pub until: u64,
+    pub segments_in_lake: usize,
+    /// The segments the replay reads: those starting at or before `until`.
+    pub segments: Vec<SegmentInfo>,
+    /// Sorted by timestamp.
+    pub accounts: Vec<PlannedAccount>,
+    pub deviations: plan::AccountDeviations,
+}
+
+impl Prepared {
+    /// The builder of the plan, counting only (`resume`: `None`) or for a replay.
+    pub fn builder(&self, options: &RebuildOptions, resume: Option<ResumePoint>) -> PlanBuilder {
+        let (until, ledgers, accounts) =
+            (self.until, options.ledgers.clone(), self.accounts.clone());
+        match resume {
+            None => PlanBuilder::new(
+                until,
+                ledgers,
+                accounts,
+                self.deviations,
+                options.batch_events_max,
+            ),
+            Some(resume) => PlanBuilder::for_replay(
+                until,
+                ledgers,
+                accounts,
+                self.deviations,
+                options.batch_events_max,
+                resume,
+            ),
+        }
+    }
+
+    /// The plan, once its summary is counted.
+    pub fn into_plan(
+        self,
+        lake: &Lake,
+        options: &RebuildOptions,
+        summary: PlanSummary,
+    ) -> RebuildPlan {
+        RebuildPlan {
+            lake: lake.location().to_string(),
+            lake_cluster_id: self.lake_cluster_id,
+            target_cluster_id: options.cluster_id,
+            range: self.range,
+            until: self.until,
+            ledgers: options.ledgers.clone(),
+            segments_in_lake: self.segments_in_lake,
+            segments: self.segments,
+            accounts: self.accounts,
+            summary,
+        }
+    }
+}
+
+/// Reads the lake's accounts (both account tables: `accounts` and the sweep's
+/// `swept_accounts`) and lists its segments. `extra_accounts` are records from outside the lake
+/// (flags as of an event, like the `accounts` table's), merged in.
+pub async fn prepare(
     lake: &Lake,
     options: &RebuildOptions,
     extra_accounts: impl IntoIterator<Item = AccountRecord>,
-) -> Result<RebuildPlan, RebuildError> {
+) -> Result<Prepared, RebuildError> {
     let cluster = lake_cluster(lake, options).await?;
     let segments = lake.list_segments().await?;
     if let Some(w) = segments
@@ -151,56 +213,60 @@ pub async fn plan(
     let until = LakeRange::resolve(Some(range), options.until)?;
     let (accounts, deviations) =
         plan::plan_accounts_with_swept(records, swept, until, options.ledgers.as_ref())?;
+    let segments_in_lake = segments.len();
     let to_read: Vec<SegmentInfo> = segments
-        .iter()
+        .into_iter()
         .filter(|s| s.first_timestamp <= until)
-        .cloned()
         .collect();
-    let mut builder = PlanBuilder::new(
+    Ok(Prepared {
+        lake_cluster_id: cluster,
+        range,
         until,
-        options.ledgers.clone(),
-        accounts.clone(),
+        segments_in_lake,
+        segments: to_read,
+        accounts,
         deviations,
-        options.batch_events_max,
-    );
-    let mut rows = futures::stream::iter(to_read.iter())
+    })
+}
+
+/// Reads the lake and computes the plan (what `--dry-run` prints), writing nothing.
+pub async fn plan(
+    lake: &Lake,
+    options: &RebuildOptions,
+    extra_accounts: impl IntoIterator<Item = AccountRecord>,
+) -> Result<RebuildPlan, RebuildError> {
+    let prepared = prepare(lake, options, extra_accounts).await?;
+    let mut builder = prepared.builder(options, None);
+    let cluster = prepared.lake_cluster_id;
+    let mut rows = futures::stream::iter(prepared.segments.iter())
         .map(|seg| lake.read_events_of_cluster(seg, cluster))
         .buffered(SEGMENT_READS_IN_FLIGHT);
     while let Some(rows) = rows.try_next().await? {
         builder.push_rows(&rows)?;
     }
     drop(rows);
-    Ok(RebuildPlan {
-        lake: lake.location().to_string(),
-        lake_cluster_id: cluster,
-        target_cluster_id: options.cluster_id,
-        range,
-        until,
-        ledgers: options.ledgers.clone(),
-        segments_in_lake: segments.len(),
-        segments: to_read,
-        accounts,
-        summary: builder.finish()?,
-    })
+    let summary = builder.finish()?;
+    Ok(prepared.into_plan(lake, options, summary))
 }
 
-/// Plans, then (unless a dry run) inspects the target and replays into it.
+/// Plans, then (unless a dry run) inspects the target and replays into it, reading the lake's
+/// transfers once.
 pub async fn rebuild(
     options: &RebuildOptions,
     extra_accounts: impl IntoIterator<Item = AccountRecord>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, RebuildError> {
-    let start = Instant::now();
     let lake = Lake::open(&options.lake).await?;
-    let plan = plan(&lake, options, extra_accounts).await?;
-    let planned = start.elapsed();
-    let plan_report = PlanReport::new(&plan);
     let Some(addresses) = options.addresses.as_ref().filter(|_| !options.dry_run) else {
+        let plan = plan(&lake, options, extra_accounts).await?;
         return Ok(Report {
-            plan: plan_report,
+            plan: PlanReport::new(&plan),
             run: None,
         });
     };
+    let start = Instant::now();
+    let prepared = prepare(&lake, options, extra_accounts).await?;
+    let planned = start.elapsed();
     let at = TargetAddress {
         addresses: addresses.clone(),
         cluster_id: options.cluster_id,
@@ -210,16 +276,12 @@ pub async fn rebuild(
     let client = target::connect(&at)?;
     let state = target::inspect(&client).await?;
     let inspected = start.elapsed();
-    state.check_until(plan.until)?;
+    state.check_until(prepared.until)?;
     let input = ReplayInput {
         lake: &lake,
-        lake_cluster_id: plan.lake_cluster_id,
-        segments: &plan.segments,
-        accounts: plan.accounts.clone(),
-        until: plan.until,
-        ledgers: plan.ledgers.clone(),
-        total: plan.total(),
-        planned_transfers: plan.summary.transfers_created,
+        lake_cluster_id: prepared.lake_cluster_id,
+        segments: &prepared.segments,
+        plan: prepared.builder(options, Some(state.resume_point())),
         batch_max: options.batch_events_max,
     };
     let replayed = execute::replay(input, &client, &state, progress)
@@ -229,10 +291,12 @@ pub async fn rebuild(
             ExecuteError::Target(e) => RebuildError::Target(e),
             e => RebuildError::Execute(e),
         })?;
+    let plan = prepared.into_plan(&lake, options, replayed.summary.clone());
     Ok(Report {
-        plan: plan_report,
+        plan: PlanReport::new(&plan),
         run: Some(RunReport::new(
             state.is_fresh(),
+            options.batch_events_max,
             &replayed,
             Timings {
                 plan: planned,

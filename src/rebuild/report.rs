@@ -150,11 +150,22 @@ pub struct RunReport {
     pub account_requests: u64,
     #[serde_as(as = "DisplayFromStr")]
     pub transfer_requests: u64,
-    /// Reading the lake and computing the plan.
+    /// `--batch-events-max`: the most events per request asked for.
+    pub batch_events_max: usize,
+    /// The events per request the run used at its end: `batch_events_max`, or the target's
+    /// limit if it refused larger requests.
+    pub batch_events_used: usize,
+    /// The target's limit, if it refused a request as too large and the search found it.
+    pub batch_events_limit_learned: Option<usize>,
+    /// Requests the target's client refused as too large (nothing of them was applied; they
+    /// were sent again in smaller ones).
+    #[serde_as(as = "DisplayFromStr")]
+    pub requests_refused_too_large: u64,
+    /// Reading the lake's accounts and listing its segments.
     pub plan_s: f64,
     /// Inspecting the target (and, to resume, counting what it holds).
     pub inspect_s: f64,
-    /// The replay proper: reading the lake again, building and sending the requests.
+    /// The replay proper: reading the transfers (once), building and sending the requests.
     pub replay_s: f64,
     /// Objects created per second of replay.
     pub events_per_second: f64,
@@ -255,7 +266,7 @@ impl PlanReport {
 }
 
 impl RunReport {
-    pub fn new(fresh: bool, r: &Replayed, t: Timings) -> RunReport {
+    pub fn new(fresh: bool, batch_events_max: usize, r: &Replayed, t: Timings) -> RunReport {
         let created = r.accounts_created + r.transfers_created;
         RunReport {
             target: if fresh { "fresh" } else { "resumed" },
@@ -265,6 +276,14 @@ impl RunReport {
             transfers_created: r.transfers_created,
             account_requests: r.account_requests,
             transfer_requests: r.transfer_requests,
+            batch_events_max,
+            batch_events_used: if r.sizer.was_refused() {
+                r.sizer.size()
+            } else {
+                batch_events_max
+            },
+            batch_events_limit_learned: r.sizer.learned(),
+            requests_refused_too_large: r.sizer.refusals,
             plan_s: t.plan.as_secs_f64(),
             inspect_s: t.inspect.as_secs_f64(),
             replay_s: t.replay.as_secs_f64(),

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tbc::account::{Filter, FilterFlags};
 use tbc::core::query_filter::Flags as QueryFlags;
-use tbc::error::{CreateAccountsError, CreateTransfersError, NewClientError, SendError};
+use tbc::error::{
+    CreateAccountsError, CreateTransfersError, NewClientError, SendError, SendErrorKind,
+};
 use tigerbeetle_unofficial as tbc;
 
 use super::limits::{BATCH_EVENTS_MAX, QUERY_LIMIT_MAX};
@@ -49,6 +51,19 @@ pub enum ClusterError {
     },
     #[error("the cluster has more than {max} {what}, the most ledgerlake reads in one pass")]
     TooMany { what: &'static str, max: usize },
+    /// The client refused the request before sending it: it carries more than the cluster's
+    /// request limit (`--limit-request`, 32 KiB under `--development`). Nothing was applied.
+    #[error("{what} is larger than the cluster accepts in one request (nothing was applied)")]
+    TooMuchData { what: String },
+}
+
+/// A send error, with the client's refusal of an oversized request told apart.
+fn send_error(what: String, source: SendError) -> ClusterError {
+    if matches!(source.kind(), SendErrorKind::TooMuchData) {
+        ClusterError::TooMuchData { what }
+    } else {
+        ClusterError::Request { what, source }
+    }
 }
 
 /// An account as the cluster has it now: its fields and its current balances.
@@ -430,10 +445,7 @@ impl Cluster {
                 .iter()
                 .map(|r| Rejected::new(r.index(), r.kind(), r.inner().code().get()))
                 .collect()),
-            Err(CreateAccountsError::Send(source)) => Err(ClusterError::Request {
-                what: what(),
-                source,
-            }),
+            Err(CreateAccountsError::Send(source)) => Err(send_error(what(), source)),
             Err(e) => Err(ClusterError::Create {
                 what: what(),
                 source: Box::new(e),
@@ -460,10 +472,7 @@ impl Cluster {
                 .iter()
                 .map(|r| Rejected::new(r.index(), r.kind(), r.inner().code().get()))
                 .collect()),
-            Err(CreateTransfersError::Send(source)) => Err(ClusterError::Request {
-                what: what(),
-                source,
-            }),
+            Err(CreateTransfersError::Send(source)) => Err(send_error(what(), source)),
             Err(e) => Err(ClusterError::Create {
                 what: what(),
                 source: Box::new(e),

@@ -72,6 +72,12 @@ impl Batcher {
         }
     }
 
+    /// Batches opened from now on hold at most `batch_max` (≤ [`BATCH_EVENTS_MAX`]) events.
+    pub fn set_batch_max(&mut self, batch_max: usize) {
+        assert!((1..=BATCH_EVENTS_MAX).contains(&batch_max));
+        self.batch_max = batch_max;
+    }
+
     pub fn push_unit(&mut self, unit: Vec<PlannedTransfer>) -> Result<(), PlanError> {
         assert!(!unit.is_empty());
         let last = unit[unit.len() - 1].transfer.timestamp;
@@ -133,7 +139,8 @@ impl Batcher {
 
     fn flush(&mut self) {
         if let Some(batch) = self.current.take() {
-            assert!(!batch.is_empty() && batch.len() <= self.batch_max);
+            // A batch opened before `set_batch_max` lowered the bound may hold more.
+            assert!(!batch.is_empty() && batch.len() <= BATCH_EVENTS_MAX);
             self.done.push_back(batch);
         }
     }

@@ -715,3 +715,61 @@ fn every_transfer_follows_its_accounts_and_each_kind_stays_in_timestamp_order() 
         assert_eq!(seen.len(), accounts.len());
     }
 }
+
+#[test]
+fn a_transfer_reusing_an_earlier_void_id_is_refused_as_it_is_read() {
+    let accounts = vec![record(1, 1, T, 0), record(2, 1, T + 1, 0)];
+    let (planned, deviations) = plan_accounts(accounts, u64::MAX, None).unwrap();
+    let p = pending(T + 10, 77, 1);
+    let clash = single(T + 30, expiry_void_id(77));
+    let mut b = PlanBuilder::for_replay(
+        u64::MAX,
+        None,
+        planned,
+        deviations,
+        BATCH_EVENTS_MAX,
+        ResumePoint::default(),
+    );
+    b.push_rows(&[p, expiry(T + 20, &p)]).unwrap();
+    // The replay reads the lake once: the clash is found when the later transfer is read, not
+    // after the whole lake.
+    let err = b.push_rows(&[clash]).unwrap_err();
+    assert!(
+        matches!(err, PlanError::ExpiryVoidIdUnusable { pending_id: 77, timestamp, .. } if timestamp == T + 20),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn the_replay_builder_yields_the_batches_it_counts_and_shrinks_them_on_demand() {
+    let accounts = vec![record(1, 1, T, 0), record(2, 1, T + 1, 0)];
+    let (planned, deviations) = plan_accounts(accounts, u64::MAX, None).unwrap();
+    let rows: Vec<EventRow> = (0..100)
+        .map(|i| single(T + 10 + i, 1000 + i as u128))
+        .collect();
+    let mut b = PlanBuilder::for_replay(
+        u64::MAX,
+        None,
+        planned,
+        deviations,
+        BATCH_EVENTS_MAX,
+        ResumePoint::default(),
+    );
+    b.push_rows(&rows[..50]).unwrap();
+    b.set_batch_max(30);
+    b.push_rows(&rows[50..]).unwrap();
+    b.finish_rows().unwrap();
+    let mut sizes = Vec::new();
+    while let Some(batch) = b.pop_batch() {
+        sizes.push((matches!(batch, Batch::Accounts(_)), batch.len()));
+    }
+    // The first transfers batch was opened at 8189 and keeps its 50; later ones hold 30.
+    assert_eq!(
+        sizes,
+        vec![(true, 2), (false, 50), (false, 30), (false, 20)],
+        "{sizes:?}"
+    );
+    let s = b.finish().unwrap();
+    assert_eq!(s.transfers_created, 100);
+    assert_eq!((s.account_batches, s.transfer_batches), (1, 3));
+}
