@@ -281,7 +281,7 @@ async fn compaction_killed_anywhere_loses_nothing_and_the_lake_still_equals_the_
         "--lake",
         &location,
         "--at",
-        &last,
+        "latest",
         "--lake-version",
         "3",
     ]);
