@@ -33,11 +33,11 @@ const ACCOUNTS: u128 = 1_000;
 const BULK_EVENTS: usize = 32_768;
 const RUNS: usize = 5;
 
-fn account(id: u128, posted: u128, ts: u64) -> AccountFields {
+fn account(id: u128, balances: [u128; 2], ts: u64) -> AccountFields {
     AccountFields {
         id,
-        debits_posted: posted,
-        credits_posted: posted / 3,
+        debits_posted: balances[0],
+        credits_posted: balances[1],
         user_data_128: id << 64,
         user_data_64: id as u64,
         user_data_32: 7,
@@ -47,17 +47,19 @@ fn account(id: u128, posted: u128, ts: u64) -> AccountFields {
     }
 }
 
-/// The events of second `s` (five, a few ms apart).
-fn second(s: u64, posted: &mut [u128]) -> Vec<Event> {
+/// The events of second `s` (five, a few ms apart): single-phase transfers between two accounts
+/// of one ledger (an account's ledger is its id's parity), balances as TigerBeetle moves them.
+fn second(s: u64, posted: &mut [[u128; 2]]) -> Vec<Event> {
     (0..EVENTS_PER_SECOND)
         .map(|i| {
             let n = s * EVENTS_PER_SECOND + i;
             let ts = START_NS + s * NS_PER_S + i * 7_000_000 + 1;
             let debit = u128::from(n.wrapping_mul(2_654_435_761)) % ACCOUNTS;
-            let credit = (debit + 1 + u128::from(n % 17)) % ACCOUNTS;
+            let credit = (debit + 2 * (1 + u128::from(n % 17))) % ACCOUNTS;
             let amount = u128::from(n % 1_000) + 1;
-            posted[debit as usize] += amount;
-            posted[credit as usize] += amount;
+            posted[debit as usize][0] += amount;
+            posted[credit as usize][1] += amount;
+            let created = |a: u128| START_NS - 1_000 + a as u64;
             Event {
                 timestamp: ts,
                 event_type: EventType::SinglePhase,
@@ -70,16 +72,8 @@ fn second(s: u64, posted: &mut [u128]) -> Vec<Event> {
                     timestamp: ts,
                     ..Default::default()
                 },
-                debit_account: account(
-                    debit + 1,
-                    posted[debit as usize],
-                    START_NS - 1_000 + debit as u64,
-                ),
-                credit_account: account(
-                    credit + 1,
-                    posted[credit as usize],
-                    START_NS - 1_000 + credit as u64,
-                ),
+                debit_account: account(debit + 1, posted[debit as usize], created(debit)),
+                credit_account: account(credit + 1, posted[credit as usize], created(credit)),
             }
         })
         .collect()
@@ -216,7 +210,7 @@ fn main() {
     runtime.block_on(async {
         // The trickle: a segment a second, a compaction pass a minute.
         let lake = Lake::open(&trickle).await.expect("lake");
-        let mut posted = vec![0u128; ACCOUNTS as usize];
+        let mut posted = vec![[0u128; 2]; ACCOUNTS as usize];
         let mut known = HashSet::new();
         let mut all = Vec::new();
         let started = Instant::now();
@@ -243,8 +237,10 @@ fn main() {
             ..all[all.len() - 1]
         };
         let next = Event {
+            // Amount 0: the accounts' balances stay what the last event left them.
             transfer: TransferFields {
                 id: 1,
+                amount: 0,
                 timestamp: next.timestamp,
                 ..next.transfer
             },

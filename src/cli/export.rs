@@ -255,6 +255,26 @@ mod tests {
     }
 
     #[test]
+    fn compaction_is_on_by_default_and_off_with_no_compact() {
+        let options = ExportOptions::try_from(export_args(&[])).expect("valid");
+        assert_eq!(
+            options.compact,
+            Some(CompactOptions {
+                interval: Duration::from_secs(60)
+            })
+        );
+        let options =
+            ExportOptions::try_from(export_args(&["--compact-interval", "5m"])).expect("valid");
+        assert_eq!(
+            options.compact.map(|c| c.interval),
+            Some(Duration::from_secs(300))
+        );
+        let options = ExportOptions::try_from(export_args(&["--no-compact"])).expect("valid");
+        assert_eq!(options.compact, None);
+        assert!(ExportOptions::try_from(export_args(&["--compact-interval", "0s"])).is_err());
+    }
+
+    #[test]
     fn the_sweep_is_on_only_with_addresses() {
         let options = ExportOptions::try_from(export_args(&[])).expect("valid");
         assert!(options.sweep.is_none());

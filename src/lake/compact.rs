@@ -98,8 +98,9 @@ impl Drop for Compactor {
 }
 
 /// Starts background compaction for an exporter of `cluster_id` (`None`: compaction is off).
-/// First completes a merge a crash interrupted (before the exporter reads the lake), then runs
-/// a pass every `interval` on its own task: never on the commit path. `on_merge` is told of
+/// First, whatever the options, completes a merge a crash interrupted (before the exporter
+/// reads the lake: a segment committed on top of a half-done merge would make it visible), then
+/// runs a pass every `interval` on its own task: never on the commit path; `on_merge` is told of
 /// every merge committed (the exporter counts them in its metrics).
 pub async fn start_compactor(
     lake: Arc<Lake>,
@@ -107,9 +108,6 @@ pub async fn start_compactor(
     options: Option<CompactOptions>,
     on_merge: fn(&MergeDone),
 ) -> Result<Option<Compactor>, LakeError> {
-    let Some(options) = options else {
-        return Ok(None);
-    };
     // Only a lake of this cluster, in this format, with tables: otherwise the exporter refuses
     // it (or creates the tables) and there is nothing to complete.
     let ours = matches!(lake.read_meta().await, Ok(Some(m)) if m.cluster_id == cluster_id);
@@ -124,6 +122,9 @@ pub async fn start_compactor(
             on_merge(&done);
         }
     }
+    let Some(options) = options else {
+        return Ok(None);
+    };
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
         loop {
