@@ -142,7 +142,7 @@ fn main() {
         let started = Instant::now();
         let state = fresh.resume_state(CLUSTER).await.expect("resume");
         let open_ms = started.elapsed().as_secs_f64() * 1000.0;
-        assert_eq!(state.segment_count as u64, commits);
+        assert_eq!(state.transfers_version, commits);
         (
             store.log_reads.load(Ordering::Relaxed),
             store.lists.load(Ordering::Relaxed),

@@ -46,13 +46,22 @@ const RATIO_MAX: f64 = 1.2;
 /// 10^38, the base of format 2's `_e38` columns, as DuckDB text.
 const E38: &str = "CAST('100000000000000000000000000000000000000' AS UHUGEINT)";
 
+/// 10^18, the base of format 2's `_e18` identifier columns, as DuckDB text.
+const E18: &str = "CAST(1000000000000000000 AS UHUGEINT)";
+
 /// How a lake format stores a u128 column `x`: the SQL that names and combines its two parts.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Layout {
     /// `x_hi`, `x_lo` UINT64: value = hi·2^64 + lo.
     Format1,
-    /// `x_e38` byte, `x` decimal(38,0): value = e38·10^38 + x.
+    /// Amounts and balances: `x_e38` byte, `x` decimal(38,0): value = e38·10^38 + x.
+    /// Identifiers (`*_id`): `x_e18` decimal(21,0), `x` INT64: value = e18·10^18 + x.
     Format2,
+}
+
+/// Whether format 2 stores column `col` as an identifier (`_e18`) rather than a quantity.
+fn is_id(col: &str) -> bool {
+    col.ends_with("_id") || col == "user_data_128"
 }
 
 impl Layout {
@@ -60,11 +69,12 @@ impl Layout {
     fn parts(self, col: &str) -> (String, String) {
         match self {
             Layout::Format1 => (format!("{col}_hi"), format!("{col}_lo")),
+            Layout::Format2 if is_id(col) => (format!("{col}_e18"), col.to_string()),
             Layout::Format2 => (format!("{col}_e38"), col.to_string()),
         }
     }
 
-    /// The base of the high part, to rebuild a value from the parts' sums.
+    /// The base of the high part of a quantity, to rebuild a value from the parts' sums.
     fn base(self) -> u128 {
         match self {
             Layout::Format1 => 1u128 << 64,
@@ -83,6 +93,7 @@ impl Layout {
         let (hi, lo) = self.parts(col);
         match self {
             Layout::Format1 => format!("(({hi}::UHUGEINT << 64) | {lo}::UHUGEINT)"),
+            Layout::Format2 if is_id(col) => format!("({hi}::UHUGEINT * {E18} + {lo}::UHUGEINT)"),
             Layout::Format2 => format!("({hi}::UHUGEINT * {E38} + {lo}::UHUGEINT)"),
         }
     }

@@ -283,6 +283,41 @@ def main(argv):
                 "table": table, "version": None,
                 "file": f"{table}/{LOG_DIR}/", "check": "head_not_found",
                 "detail": f"the recorded head {want} is no longer a commit of the table"})
+    # The newest transfers commit pins the versions of the other tables it was committed after;
+    # a table whose log ends below its pinned version lost its newest commits.
+    by_table = {t["table"]: t for t in report["tables"]}
+    head = by_table.get("transfers", {}).get("head_version")
+    pins = None
+    if head is not None:
+        try:
+            with open(os.path.join(lake, f"transfers/{LOG_DIR}/{int(head):020}.json"), "rb") as f:
+                for line in f.read().split(b"\n"):
+                    try:
+                        action = json.loads(line)
+                    except ValueError:
+                        continue
+                    info = action.get("commitInfo") if isinstance(action, dict) else None
+                    if isinstance(info, dict) and isinstance(info.get("ledgerlake"), dict):
+                        pins = info["ledgerlake"].get("tableVersions")
+                        break
+        except OSError:
+            pins = None
+    for name in ("accounts", "swept_accounts"):
+        pinned = pins.get(name) if isinstance(pins, dict) else None
+        t = by_table.get(name)
+        if not isinstance(pinned, int) or isinstance(pinned, bool) or t is None:
+            continue
+        h = None if t["head_version"] is None else int(t["head_version"])
+        if h is not None and h >= pinned:
+            continue
+        missing = 0 if h is None else h + 1
+        ends = "has no commit" if h is None else f"ends at version {h}"
+        failed = True
+        t["problems"].append({
+            "table": name, "version": str(missing),
+            "file": f"{name}/{LOG_DIR}/{missing:020}.json", "check": "missing_commit",
+            "detail": f"transfers version {head} was committed after {name} version {pinned}, "
+                      f"but the {name} log {ends}: its newest commits were removed"})
     if "--json" in argv:
         print(json.dumps(report, indent=1))
     else:

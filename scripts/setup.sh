@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs, idempotently, everything ledgerlake needs on a fresh Debian machine:
-# Debian packages (RabbitMQ, libclang for the TigerBeetle client's bindgen), Zig 0.14.1 and DuckDB
-# from PyPI, s3s-fs (an S3-protocol server for tests) from crates.io, and the TigerBeetle 0.16.78 server built from the source vendored in the
-# tigerbeetle-unofficial-sys crate. Prints `export` lines for the environment on its last lines.
+# Installs, idempotently, what ledgerlake's main job needs on a fresh Debian machine: Debian
+# packages (RabbitMQ, libclang for the TigerBeetle client's bindgen), Zig 0.14.1 and DuckDB (with
+# the httpfs and delta extensions, for auditors) from PyPI, and the TigerBeetle 0.16.78 server
+# built from the source vendored in the tigerbeetle-unofficial-sys crate; starts RabbitMQ.
+# Servers and readers used only by the tests are installed by scripts/setup-test.sh.
+# Prints `export` lines for the environment on its last lines.
 #
-# Usage: source <(scripts/setup.sh --print-env)   or   scripts/setup.sh
+# Usage: eval "$(scripts/setup.sh)"
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -89,54 +91,6 @@ if [ ! -x "$TB_BIN" ]; then
 fi
 "$TB_BIN" version >/dev/null || { log "$TB_BIN does not run"; exit 1; }
 
-# An S3-protocol server over a directory, for the tests of s3:// lakes.
-S3S_VERSION="0.13.0-alpha.3"
-S3S_BIN="${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs"
-if [ ! -x "$S3S_BIN" ]; then
-  log "installing s3s-fs ${S3S_VERSION} from crates.io (an S3-protocol server for the tests; a few minutes, once)"
-  cargo install -q --locked s3s-fs --version "$S3S_VERSION" --features binary >&2
-fi
-
-# --- Readers for tests/readers.rs: other engines reading the lake --------------------------------
-# Always: delta-rs (PyPI `deltalake`) and pyarrow, and Sail (`pysail` with the Spark Connect client
-# `pyspark-client`) in its own virtualenv. With LEDGERLAKE_HEAVY_READERS=1 also JVM Spark (`pyspark`
-# 4.3 on OpenJDK 17) in another: pyspark and pyspark-client both install the `pyspark` package, so
-# they cannot share one. Both virtualenvs see this Python's deltalake and pyarrow.
-READERS_DIR="$CACHE/readers"
-SAIL_PY="$READERS_DIR/sail/bin/python"
-SPARK_PY="$READERS_DIR/spark/bin/python"
-SAIL_CHECK='import sys, pandas; from pysail.spark import SparkConnectServer; from pyspark.sql import SparkSession; sys.exit(int(pandas.__version__.split(".")[0]) >= 3)'
-if ! "$PY" -c 'import deltalake, pyarrow' 2>/dev/null; then
-  log "installing deltalake and pyarrow from PyPI (readers for the tests)"
-  "$PY" -m pip install -q --disable-pip-version-check deltalake pyarrow \
-    2>&1 | grep -v "WARNING: Running pip as" >&2 || true
-  "$PY" -c 'import deltalake, pyarrow' || { log "deltalake/pyarrow did not install"; exit 1; }
-fi
-if ! "$SAIL_PY" -c "$SAIL_CHECK" 2>/dev/null; then
-  log "installing pysail 0.7.2 and pyspark-client 4.2.0 from PyPI into $READERS_DIR/sail (about 30 s, once)"
-  rm -rf "$READERS_DIR/sail" && mkdir -p "$READERS_DIR"
-  "$PY" -m venv --system-site-packages "$READERS_DIR/sail"
-  "$SAIL_PY" -m pip install -q --disable-pip-version-check pysail==0.7.2 pyspark-client==4.2.0 'pandas<3' >&2
-  "$SAIL_PY" -c "$SAIL_CHECK" || { log "Sail did not install"; exit 1; }
-fi
-echo "export LEDGERLAKE_SAIL_PYTHON=$SAIL_PY"
-if [ "${LEDGERLAKE_HEAVY_READERS:-0}" = 1 ]; then
-  if ! command -v java >/dev/null 2>&1; then
-    log "installing openjdk-17-jre-headless (JVM Spark)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq openjdk-17-jre-headless >/dev/null
-  fi
-  if ! "$SPARK_PY" -c 'import pyspark, sys; sys.exit(0 if pyspark.__version__.startswith("4.3.") else 1)' 2>/dev/null; then
-    log "installing pyspark 4.3 from PyPI into $READERS_DIR/spark (about 460 MB, a minute, once)"
-    rm -rf "$READERS_DIR/spark" && mkdir -p "$READERS_DIR"
-    "$PY" -m venv --system-site-packages "$READERS_DIR/spark"
-    "$SPARK_PY" -m pip install -q --disable-pip-version-check 'pyspark==4.3.*' >&2
-    "$SPARK_PY" -c 'import pyspark' || { log "pyspark did not install"; exit 1; }
-  fi
-  echo "export LEDGERLAKE_SPARK_PYTHON=$SPARK_PY"
-fi
-# --- end of the readers ---------------------------------------------------------------------------
 
 if ! rabbitmqctl -q status >/dev/null 2>&1; then
   log "starting RabbitMQ"
@@ -151,7 +105,6 @@ fi
 echo "export ZIG_PATH=$ZIG"
 echo "export LEDGERLAKE_TIGERBEETLE=$TB_BIN"
 echo "export LEDGERLAKE_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/%2f"
-echo "export LEDGERLAKE_S3S_FS=$S3S_BIN"
 echo "export LEDGERLAKE_DUCKDB_S3_CLI=$DUCKDB_S3_CLI"
 echo "export LEDGERLAKE_DUCKDB_HTTPFS=$HTTPFS"
 echo "export LEDGERLAKE_DUCKDB_DELTA=$DELTA_EXT"

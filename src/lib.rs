@@ -14,6 +14,7 @@ pub mod export;
 pub mod generate;
 pub mod lake;
 pub mod ls;
+pub mod metrics;
 pub mod rebuild;
 pub mod secret;
 pub mod tb;

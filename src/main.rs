@@ -8,14 +8,10 @@ use ledgerlake::cli::{self, exit};
 fn main() -> ExitCode {
     // Bad arguments print the usage and exit 2 (`--help` and `--version` exit 0).
     let cli = cli::parse_args();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LEDGERLAKE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli::DEFAULT_LOG_FILTER)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    if let Err(error) = cli::init_logging() {
+        exit::print_error(&error);
+        return ExitCode::from(exit::EXIT_CANNOT_RUN);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

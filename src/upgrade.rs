@@ -391,7 +391,12 @@ impl Replay<'_> {
             return Ok(false);
         }
         self.prepare().await?;
-        let outcome = self.lake.commit_swept(accounts, self.cluster_id).await?;
+        // Format 1's sweep resumed after its newest swept account: so does this position.
+        let through = accounts.last().map_or(0, |a| a.timestamp);
+        let outcome = self
+            .lake
+            .commit_swept(accounts, through, self.cluster_id)
+            .await?;
         self.count(outcome);
         Ok(true)
     }

@@ -161,3 +161,83 @@ fn ls_json_on_a_closed_pipe_exits_0() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(output.stdout.len(), 10);
 }
+
+/// The exporter's systemd unit (docs/ledgerlake-export.service, the one docs/OPERATING.md shows)
+/// stops with SIGTERM, restarts on failure, keeps secrets out of the command line, and parses
+/// with `systemd-analyze verify` where systemd is installed.
+#[test]
+fn the_systemd_unit_is_valid_and_stops_gracefully() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("docs/ledgerlake-export.service")).unwrap();
+    let guide = std::fs::read_to_string(root.join("docs/OPERATING.md")).unwrap();
+    assert!(
+        guide.contains(&unit),
+        "docs/OPERATING.md shows the unit file as it is"
+    );
+    for line in [
+        "KillSignal=SIGTERM",
+        "Restart=on-failure",
+        "EnvironmentFile=/etc/ledgerlake/export.env",
+        "TimeoutStopSec=6min",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line}");
+    }
+    assert!(
+        !unit.contains("amqp://"),
+        "no URL (and so no password) in the unit"
+    );
+    let Ok(analyze) = which("systemd-analyze") else {
+        eprintln!("systemd-analyze is not installed: the unit's syntax is not checked here");
+        return;
+    };
+    // systemd-analyze checks that ExecStart names an executable: point it at this build.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledgerlake-export.service");
+    let unit = unit.replace(
+        "/usr/local/bin/ledgerlake",
+        env!("CARGO_BIN_EXE_ledgerlake"),
+    );
+    std::fs::write(&path, unit).unwrap();
+    let output = Command::new(analyze)
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert!(output.status.success(), "systemd-analyze verify: {err}");
+    assert!(
+        !err.contains(".service:"),
+        "no warning about the unit: {err}"
+    );
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .ok_or(())
+}
+
+#[test]
+fn completions_and_version() {
+    let output = ledgerlake(&["--version"]);
+    assert_eq!(output.status.code(), Some(0));
+    let version = String::from_utf8_lossy(&output.stdout);
+    assert!(version.starts_with("ledgerlake "), "{version}");
+    assert!(
+        version.contains("(lake format 2, TigerBeetle client 0.16."),
+        "{version}"
+    );
+    let output = ledgerlake(&["completions", "bash"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let script = String::from_utf8_lossy(&output.stdout);
+    assert!(script.contains("complete -F"), "{script}");
+    assert!(
+        script.contains("--metrics-addr"),
+        "the export flags complete"
+    );
+    let output = ledgerlake(&["completions", "nosuchshell"]);
+    assert_eq!(output.status.code(), Some(2));
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::stack::Stack;
+use common::stack::{lake_event_count, Stack};
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -420,6 +420,82 @@ async fn a_lake_outage_stops_the_exporter_without_acknowledging_then_nothing_is_
     );
     common::assert_lake_matches_source(&stored, &client).await;
 
+    stack.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_stopped_in_the_middle_of_commits_resumes_when_it_returns_with_nothing_lost() {
+    let mut server = S3Server::start().await;
+    let stack = Stack::start().await;
+    let client = stack.replica.client().expect("client");
+    // A backlog drained in small segments: the exporter is committing when the store stops.
+    let summary = workload::run(&client, &WorkloadConfig::new(0x5eed_000a, 3_000), |_| {})
+        .await
+        .expect("workload");
+    let expected = summary.events.total() as u64;
+    let lake_url = format!("s3://{BUCKET}/mid-commit");
+    let mut exporter = ledgerlake(&server)
+        .args(["export", "--queue", &stack.queue, "--lake", &lake_url])
+        .args(["--cluster-id", &stack.replica.cluster_id().to_string()])
+        .args(["--segment-events-max", "100", "--prefetch", "100"])
+        .args(["--segment-age-max", "200ms", "--lake-retry-max", "60s"])
+        .env("LEDGERLAKE_AMQP_URL", testbed::amqp_url())
+        .spawn()
+        .expect("exporter starts");
+    let stored = Lake::open(&server.local_path("mid-commit").to_string_lossy())
+        .await
+        .expect("stored lake");
+    testbed::wait_until("the first commits", Duration::from_secs(60), || async {
+        lake_event_count(&stored).await > 0
+    })
+    .await
+    .expect("exporter committing");
+
+    server.process.start_kill().expect("stop s3s-fs");
+    server.process.wait().await.expect("s3s-fs stopped");
+    let at_stop = lake_event_count(&stored).await;
+    let down = Duration::from_secs(5);
+    tokio::time::sleep(down).await;
+    let while_down = lake_event_count(&stored).await;
+    assert!(
+        exporter.try_wait().expect("try_wait").is_none(),
+        "the exporter keeps retrying within --lake-retry-max"
+    );
+    server.restart().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while lake_event_count(&stored).await < expected {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {expected} events after the store came back",
+            lake_event_count(&stored).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let pid = exporter.id().expect("pid").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "SIGTERM sent");
+    let status = tokio::time::timeout(Duration::from_secs(60), exporter.wait())
+        .await
+        .expect("the exporter stops on SIGTERM")
+        .expect("wait");
+    eprintln!(
+        "s3s-fs stopped for {down:?} mid-stream at {at_stop} of {expected} events ({while_down} \
+         while down); the same exporter process resumed and committed the rest; exit {status}"
+    );
+    assert!(at_stop < expected, "the store stopped mid-stream");
+    assert_eq!(
+        while_down, at_stop,
+        "nothing is committed while the store is down"
+    );
+    assert!(
+        status.success(),
+        "exit 0 on SIGTERM after the outage: {status}"
+    );
+    assert_eq!(lake_event_count(&stored).await, expected);
+    common::assert_lake_matches_source(&stored, &client).await;
     stack.cleanup().await;
 }
 

@@ -22,9 +22,11 @@
 --   lake_reader   'log' (default: the log replay above) or 'delta': the tables are read with the
 --                 delta extension's delta_scan, which must be loaded first (schemas/duckdb/lake_delta.sql).
 --
--- Types. A u128 is stored as `<name>` DECIMAL(38,0) = value mod 10^38 and `<name>_e38` TINYINT =
--- value div 10^38; the views show it as an exact UHUGEINT and keep the stored pair of ids as
--- `<name>_m38`, `<name>_e38` (for lookups that Parquet statistics can prune). Timestamps are
+-- Types. A u128 amount or balance is stored as `<name>` DECIMAL(38,0) = value mod 10^38 and
+-- `<name>_e38` TINYINT = value div 10^38; a u128 identifier (ids, user_data_128) as `<name>` BIGINT =
+-- value mod 10^18 and `<name>_e18` DECIMAL(21,0) = value div 10^18. The views show both as exact
+-- UHUGEINTs and keep the stored pair of each identifier as `<name>_m18`, `<name>_e18` (for lookups
+-- that compare BIGINTs and that Parquet statistics can prune). Timestamps are
 -- TigerBeetle nanoseconds (BIGINT); `time` columns are TIMESTAMP_NS in UTC. Sums of money are
 -- BIGNUM (arbitrary precision, exact): DuckDB's sum(UHUGEINT) returns a DOUBLE and sum(HUGEINT)
 -- can wrap around silently on overflow (seen with 1.5.6), so neither is used. No result that
@@ -56,13 +58,21 @@ CREATE OR REPLACE MACRO e38() AS
 -- exact over its whole range 0..10^38-1, and e38 * 10^38 + value stays within 0..u128::MAX.
 CREATE OR REPLACE MACRO u128(value, value_e38) AS
     CAST(value_e38 AS UHUGEINT) * e38() + CAST(value AS UHUGEINT);
--- The stored pair of a u128 given as decimal text (or any integer): compare them with the stored
--- columns, e.g. `debit_account_id = u128_m38('1234') AND debit_account_id_e38 = u128_e38('1234')`,
--- so that DuckDB prunes row groups by their min/max statistics.
-CREATE OR REPLACE MACRO u128_m38(x) AS
-    CAST(CAST(x AS UHUGEINT) % e38() AS DECIMAL(38, 0));
-CREATE OR REPLACE MACRO u128_e38(x) AS
-    CAST(CAST(x AS UHUGEINT) // e38() AS TINYINT);
+-- 10^18, the unit of an identifier's `<name>_e18` column.
+CREATE OR REPLACE MACRO e18() AS
+    CAST(1000000000000000000 AS UHUGEINT);
+-- The exact u128 identifier from its stored pair: id128(transfer_id, transfer_id_e18). The low
+-- part is a BIGINT in 0..10^18-1, the high part a DECIMAL(21,0); e18 * 10^18 + value stays within
+-- 0..u128::MAX.
+CREATE OR REPLACE MACRO id128(value, value_e18) AS
+    CAST(value_e18 AS UHUGEINT) * e18() + CAST(value AS UHUGEINT);
+-- The stored pair of an identifier given as decimal text (or any integer): compare them with the
+-- stored columns, e.g. `debit_account_id = id_m18('1234') AND debit_account_id_e18 = id_e18('1234')`,
+-- so that DuckDB compares BIGINTs and prunes row groups by their min/max statistics.
+CREATE OR REPLACE MACRO id_m18(x) AS
+    CAST(CAST(x AS UHUGEINT) % e18() AS BIGINT);
+CREATE OR REPLACE MACRO id_e18(x) AS
+    CAST(CAST(x AS UHUGEINT) // e18() AS DECIMAL(21, 0));
 -- An exact sum of u128 (or any integer) values, as BIGNUM: never DOUBLE, never wraps, never overflows.
 CREATE OR REPLACE MACRO exact_sum(x) AS
     sum(CAST(x AS BIGNUM));
@@ -365,19 +375,19 @@ SET VARIABLE ledgerlake_checked = CASE
 -- schemas/lake.md, `date` last).
 SET VARIABLE ledgerlake_transfers_empty = 'SELECT
     NULL::BIGINT AS "timestamp", NULL::TINYINT AS "event_type", NULL::BIGINT AS "ledger",
-    NULL::DECIMAL(38,0) AS "transfer_id", NULL::TINYINT AS "transfer_id_e38",
+    NULL::BIGINT AS "transfer_id", NULL::DECIMAL(21,0) AS "transfer_id_e18",
     NULL::DECIMAL(38,0) AS "amount", NULL::TINYINT AS "amount_e38",
-    NULL::DECIMAL(38,0) AS "pending_id", NULL::TINYINT AS "pending_id_e38",
-    NULL::DECIMAL(38,0) AS "user_data_128", NULL::TINYINT AS "user_data_128_e38",
+    NULL::BIGINT AS "pending_id", NULL::DECIMAL(21,0) AS "pending_id_e18",
+    NULL::BIGINT AS "user_data_128", NULL::DECIMAL(21,0) AS "user_data_128_e18",
     NULL::DECIMAL(20,0) AS "user_data_64", NULL::BIGINT AS "user_data_32", NULL::BIGINT AS "timeout",
     NULL::INTEGER AS "code", NULL::INTEGER AS "flags", NULL::BIGINT AS "transfer_timestamp",
-    NULL::DECIMAL(38,0) AS "debit_account_id", NULL::TINYINT AS "debit_account_id_e38",
+    NULL::BIGINT AS "debit_account_id", NULL::DECIMAL(21,0) AS "debit_account_id_e18",
     NULL::DECIMAL(38,0) AS "debit_account_debits_pending", NULL::TINYINT AS "debit_account_debits_pending_e38",
     NULL::DECIMAL(38,0) AS "debit_account_debits_posted", NULL::TINYINT AS "debit_account_debits_posted_e38",
     NULL::DECIMAL(38,0) AS "debit_account_credits_pending", NULL::TINYINT AS "debit_account_credits_pending_e38",
     NULL::DECIMAL(38,0) AS "debit_account_credits_posted", NULL::TINYINT AS "debit_account_credits_posted_e38",
     NULL::INTEGER AS "debit_account_flags",
-    NULL::DECIMAL(38,0) AS "credit_account_id", NULL::TINYINT AS "credit_account_id_e38",
+    NULL::BIGINT AS "credit_account_id", NULL::DECIMAL(21,0) AS "credit_account_id_e18",
     NULL::DECIMAL(38,0) AS "credit_account_debits_pending", NULL::TINYINT AS "credit_account_debits_pending_e38",
     NULL::DECIMAL(38,0) AS "credit_account_debits_posted", NULL::TINYINT AS "credit_account_debits_posted_e38",
     NULL::DECIMAL(38,0) AS "credit_account_credits_pending", NULL::TINYINT AS "credit_account_credits_pending_e38",
@@ -385,16 +395,16 @@ SET VARIABLE ledgerlake_transfers_empty = 'SELECT
     NULL::INTEGER AS "credit_account_flags", NULL::DATE AS "date"
 WHERE false';
 SET VARIABLE ledgerlake_accounts_empty = 'SELECT
-    NULL::DECIMAL(38,0) AS "id", NULL::TINYINT AS "id_e38", NULL::BIGINT AS "ledger",
-    NULL::INTEGER AS "code", NULL::INTEGER AS "flags", NULL::DECIMAL(38,0) AS "user_data_128",
-    NULL::TINYINT AS "user_data_128_e38", NULL::DECIMAL(20,0) AS "user_data_64",
+    NULL::BIGINT AS "id", NULL::DECIMAL(21,0) AS "id_e18", NULL::BIGINT AS "ledger",
+    NULL::INTEGER AS "code", NULL::INTEGER AS "flags", NULL::BIGINT AS "user_data_128",
+    NULL::DECIMAL(21,0) AS "user_data_128_e18", NULL::DECIMAL(20,0) AS "user_data_64",
     NULL::BIGINT AS "user_data_32", NULL::BIGINT AS "timestamp", NULL::BIGINT AS "first_seen_timestamp",
     NULL::DATE AS "date"
 WHERE false';
 SET VARIABLE ledgerlake_swept_accounts_empty = 'SELECT
-    NULL::DECIMAL(38,0) AS "id", NULL::TINYINT AS "id_e38", NULL::BIGINT AS "ledger",
-    NULL::INTEGER AS "code", NULL::INTEGER AS "flags", NULL::DECIMAL(38,0) AS "user_data_128",
-    NULL::TINYINT AS "user_data_128_e38", NULL::DECIMAL(20,0) AS "user_data_64",
+    NULL::BIGINT AS "id", NULL::DECIMAL(21,0) AS "id_e18", NULL::BIGINT AS "ledger",
+    NULL::INTEGER AS "code", NULL::INTEGER AS "flags", NULL::BIGINT AS "user_data_128",
+    NULL::DECIMAL(21,0) AS "user_data_128_e18", NULL::DECIMAL(20,0) AS "user_data_64",
     NULL::BIGINT AS "user_data_32", NULL::BIGINT AS "timestamp", NULL::BIGINT AS "first_seen_timestamp"
 WHERE false';
 CREATE OR REPLACE MACRO ledgerlake_table_sql(t, partitioned) AS
@@ -443,13 +453,13 @@ SELECT
     event_type,
     event_type_name(event_type)                      AS event,
     ledger,
-    u128(transfer_id, transfer_id_e38)             AS transfer_id,
+    id128(transfer_id, transfer_id_e18)             AS transfer_id,
     u128(amount, amount_e38)                       AS amount,
-    u128(pending_id, pending_id_e38)               AS pending_id,   -- 0: none
+    id128(pending_id, pending_id_e18)               AS pending_id,   -- 0: none
     -- the pending transfer that this event posts, voids or expires
-    CASE WHEN event_type IN (2, 3) THEN u128(pending_id, pending_id_e38)
-         WHEN event_type = 4 THEN u128(transfer_id, transfer_id_e38) END AS resolves_pending_id,
-    u128(user_data_128, user_data_128_e38)         AS user_data_128,
+    CASE WHEN event_type IN (2, 3) THEN id128(pending_id, pending_id_e18)
+         WHEN event_type = 4 THEN id128(transfer_id, transfer_id_e18) END AS resolves_pending_id,
+    id128(user_data_128, user_data_128_e18)         AS user_data_128,
     CAST(user_data_64 AS UBIGINT)                    AS user_data_64,
     user_data_32,
     timeout,
@@ -459,36 +469,41 @@ SELECT
     transfer_timestamp,
     CASE WHEN flags & 2 <> 0 AND timeout > 0
          THEN transfer_timestamp + timeout * 1000000000 END AS expires_at,
-    u128(debit_account_id, debit_account_id_e38)                       AS debit_account_id,
+    id128(debit_account_id, debit_account_id_e18)                       AS debit_account_id,
     u128(debit_account_debits_pending, debit_account_debits_pending_e38)   AS debit_account_debits_pending,
     u128(debit_account_debits_posted, debit_account_debits_posted_e38)     AS debit_account_debits_posted,
     u128(debit_account_credits_pending, debit_account_credits_pending_e38) AS debit_account_credits_pending,
     u128(debit_account_credits_posted, debit_account_credits_posted_e38)   AS debit_account_credits_posted,
     debit_account_flags,
-    u128(credit_account_id, credit_account_id_e38)                       AS credit_account_id,
+    id128(credit_account_id, credit_account_id_e18)                       AS credit_account_id,
     u128(credit_account_debits_pending, credit_account_debits_pending_e38)   AS credit_account_debits_pending,
     u128(credit_account_debits_posted, credit_account_debits_posted_e38)     AS credit_account_debits_posted,
     u128(credit_account_credits_pending, credit_account_credits_pending_e38) AS credit_account_credits_pending,
     u128(credit_account_credits_posted, credit_account_credits_posted_e38)   AS credit_account_credits_posted,
     credit_account_flags,
     -- the stored pairs of the ids, for lookups that row-group statistics prune
-    t.transfer_id AS transfer_id_m38, t.transfer_id_e38, t.pending_id AS pending_id_m38, t.pending_id_e38,
-    t.user_data_128 AS user_data_128_m38, t.user_data_128_e38,
-    t.debit_account_id AS debit_account_id_m38, t.debit_account_id_e38,
-    t.credit_account_id AS credit_account_id_m38, t.credit_account_id_e38
+    t.transfer_id AS transfer_id_m18, t.transfer_id_e18, t.pending_id AS pending_id_m18, t.pending_id_e18,
+    t.user_data_128 AS user_data_128_m18, t.user_data_128_e18,
+    t.debit_account_id AS debit_account_id_m18, t.debit_account_id_e18,
+    t.credit_account_id AS credit_account_id_m18, t.credit_account_id_e18
 FROM lake_transfers t;
 
 ---------------------------------------------------------------------------------------------------
--- accounts: one row per account (the exporter records each account once, when first seen).
+-- accounts: one row per account. An account can have several records: every segment records
+-- each account its events touch, and the account sweep records the accounts no transfer had
+-- touched when it read them. The view keeps the record first seen (smallest
+-- first_seen_timestamp; on a tie the swept one), as every ledgerlake reader does. Records of one
+-- account agree on its immutable fields (ledger, code, user data, creation timestamp); those
+-- that do not are listed by `account_record_conflicts` (and named by `ledgerlake verify`).
 
-CREATE OR REPLACE VIEW accounts AS
+CREATE OR REPLACE VIEW account_records AS
 SELECT
-    u128(id, id_e38)                       AS id,
+    id128(id, id_e18)                       AS id,
     ledger,
     code,
     flags,                                   -- as first seen; later events carry current flags
     account_flags(flags)                     AS flag_names,
-    u128(user_data_128, user_data_128_e38) AS user_data_128,
+    id128(user_data_128, user_data_128_e18) AS user_data_128,
     CAST(user_data_64 AS UBIGINT)            AS user_data_64,
     user_data_32,
     timestamp,                               -- creation
@@ -497,17 +512,29 @@ SELECT
     tb_time(first_seen_timestamp)            AS first_seen_time,
     date                                     AS first_seen_date,
     false                                    AS swept,
-    a.id AS id_m38, a.id_e38
+    a.id AS id_m18, a.id_e18
 FROM lake_accounts a
 UNION ALL
 SELECT
-    u128(id, id_e38), ledger, code, flags, account_flags(flags),
-    u128(user_data_128, user_data_128_e38), CAST(user_data_64 AS UBIGINT), user_data_32,
+    id128(id, id_e18), ledger, code, flags, account_flags(flags),
+    id128(user_data_128, user_data_128_e18), CAST(user_data_64 AS UBIGINT), user_data_32,
     timestamp, tb_time(timestamp), first_seen_timestamp, tb_time(first_seen_timestamp),
     tb_date(first_seen_timestamp),
     true                                     AS swept,    -- recorded by the account sweep
-    s.id, s.id_e38
+    s.id, s.id_e18
 FROM lake_swept_accounts s;
+
+CREATE OR REPLACE VIEW accounts AS
+SELECT * FROM account_records
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY first_seen_timestamp, swept DESC) = 1;
+
+-- Accounts whose records disagree on an immutable field: empty for a sound lake.
+CREATE OR REPLACE VIEW account_record_conflicts AS
+SELECT id, count(*) AS records,
+       count(DISTINCT (ledger, code, user_data_128, user_data_64, user_data_32, timestamp)) AS versions
+FROM account_records
+GROUP BY id
+HAVING count(DISTINCT (ledger, code, user_data_128, user_data_64, user_data_32, timestamp)) > 1;
 
 ---------------------------------------------------------------------------------------------------
 -- movements: one row per account per event (two per event: its debit and its credit account).
@@ -524,16 +551,16 @@ FROM lake_swept_accounts s;
 -- minutes for a million events); pending_id is 0 except on posts and voids, and no id is 0.
 
 CREATE OR REPLACE VIEW lake_pending_amounts AS
-SELECT transfer_id AS p_m38, transfer_id_e38 AS p_e38, amount AS p_amount, amount_e38 AS p_amount_e38
+SELECT transfer_id AS p_m18, transfer_id_e18 AS p_e18, amount AS p_amount, amount_e38 AS p_amount_e38
 FROM lake_transfers WHERE event_type = 1;
 
 CREATE OR REPLACE VIEW movements AS
 SELECT
     t.timestamp, tb_time(t.timestamp) AS time, t.date, t.event_type, event_type_name(t.event_type) AS event,
-    t.ledger, t.code, u128(t.transfer_id, t.transfer_id_e38) AS transfer_id,
-    u128(t.debit_account_id, t.debit_account_id_e38)   AS account_id,
+    t.ledger, t.code, id128(t.transfer_id, t.transfer_id_e18) AS transfer_id,
+    id128(t.debit_account_id, t.debit_account_id_e18)   AS account_id,
     'debit'                                              AS side,
-    u128(t.credit_account_id, t.credit_account_id_e38) AS counterparty_id,
+    id128(t.credit_account_id, t.credit_account_id_e18) AS counterparty_id,
     u128(t.amount, t.amount_e38)                       AS amount,
     CASE WHEN t.event_type IN (0, 2) THEN u128(t.amount, t.amount_e38) ELSE 0 END AS posted_increase,
     CASE WHEN t.event_type = 1 THEN u128(t.amount, t.amount_e38) ELSE 0 END        AS pending_increase,
@@ -544,17 +571,17 @@ SELECT
     u128(t.debit_account_credits_pending, t.debit_account_credits_pending_e38) AS credits_pending,
     u128(t.debit_account_credits_posted, t.debit_account_credits_posted_e38)   AS credits_posted,
     t.debit_account_flags AS account_flags,
-    t.debit_account_id AS account_id_m38, t.debit_account_id_e38 AS account_id_e38
+    t.debit_account_id AS account_id_m18, t.debit_account_id_e18 AS account_id_e18
 FROM lake_transfers t
 LEFT JOIN lake_pending_amounts p
-       ON p.p_m38 = t.pending_id AND p.p_e38 = t.pending_id_e38
+       ON p.p_m18 = t.pending_id AND p.p_e18 = t.pending_id_e18
 UNION ALL
 SELECT
     t.timestamp, tb_time(t.timestamp) AS time, t.date, t.event_type, event_type_name(t.event_type) AS event,
-    t.ledger, t.code, u128(t.transfer_id, t.transfer_id_e38) AS transfer_id,
-    u128(t.credit_account_id, t.credit_account_id_e38) AS account_id,
+    t.ledger, t.code, id128(t.transfer_id, t.transfer_id_e18) AS transfer_id,
+    id128(t.credit_account_id, t.credit_account_id_e18) AS account_id,
     'credit'                                             AS side,
-    u128(t.debit_account_id, t.debit_account_id_e38)   AS counterparty_id,
+    id128(t.debit_account_id, t.debit_account_id_e18)   AS counterparty_id,
     u128(t.amount, t.amount_e38)                       AS amount,
     CASE WHEN t.event_type IN (0, 2) THEN u128(t.amount, t.amount_e38) ELSE 0 END AS posted_increase,
     CASE WHEN t.event_type = 1 THEN u128(t.amount, t.amount_e38) ELSE 0 END        AS pending_increase,
@@ -565,10 +592,10 @@ SELECT
     u128(t.credit_account_credits_pending, t.credit_account_credits_pending_e38) AS credits_pending,
     u128(t.credit_account_credits_posted, t.credit_account_credits_posted_e38)   AS credits_posted,
     t.credit_account_flags AS account_flags,
-    t.credit_account_id AS account_id_m38, t.credit_account_id_e38 AS account_id_e38
+    t.credit_account_id AS account_id_m18, t.credit_account_id_e18 AS account_id_e18
 FROM lake_transfers t
 LEFT JOIN lake_pending_amounts p
-       ON p.p_m38 = t.pending_id AND p.p_e38 = t.pending_id_e38;
+       ON p.p_m18 = t.pending_id AND p.p_e18 = t.pending_id_e18;
 
 ---------------------------------------------------------------------------------------------------
 -- Balances at a point in time. All times are TigerBeetle ns (use tb_ns('2024-03-01T12:00:00Z')).
@@ -579,7 +606,7 @@ CREATE OR REPLACE MACRO balances_as_of(as_of_ns) AS TABLE
 SELECT account_id, ledger, debits_pending, debits_posted, credits_pending, credits_posted,
        account_flags, timestamp AS last_event_timestamp
 FROM (
-    SELECT u128(debit_account_id, debit_account_id_e38) AS account_id, ledger, timestamp,
+    SELECT id128(debit_account_id, debit_account_id_e18) AS account_id, ledger, timestamp,
            u128(debit_account_debits_pending, debit_account_debits_pending_e38)   AS debits_pending,
            u128(debit_account_debits_posted, debit_account_debits_posted_e38)     AS debits_posted,
            u128(debit_account_credits_pending, debit_account_credits_pending_e38) AS credits_pending,
@@ -588,7 +615,7 @@ FROM (
     FROM lake_transfers
     WHERE timestamp <= tb_bound(as_of_ns) AND date <= tb_date(as_of_ns)
     UNION ALL
-    SELECT u128(credit_account_id, credit_account_id_e38), ledger, timestamp,
+    SELECT id128(credit_account_id, credit_account_id_e18), ledger, timestamp,
            u128(credit_account_debits_pending, credit_account_debits_pending_e38),
            u128(credit_account_debits_posted, credit_account_debits_posted_e38),
            u128(credit_account_credits_pending, credit_account_credits_pending_e38),
@@ -605,7 +632,7 @@ CREATE OR REPLACE MACRO balance_of(account_text, as_of_ns) AS TABLE
 SELECT account_id, ledger, debits_pending, debits_posted, credits_pending, credits_posted,
        account_flags, timestamp AS last_event_timestamp, tb_time(timestamp) AS last_event_time
 FROM movements
-WHERE account_id_m38 = u128_m38(account_text) AND account_id_e38 = u128_e38(account_text)
+WHERE account_id_m18 = id_m18(account_text) AND account_id_e18 = id_e18(account_text)
   AND timestamp <= tb_bound(as_of_ns) AND date <= tb_date(as_of_ns)
 ORDER BY timestamp DESC
 LIMIT 1;
@@ -616,7 +643,7 @@ SELECT timestamp, time, event, event_type, transfer_id, side, counterparty_id, a
        posted_increase, pending_increase, pending_decrease,
        debits_pending, debits_posted, credits_pending, credits_posted, code, ledger
 FROM movements
-WHERE account_id_m38 = u128_m38(account_text) AND account_id_e38 = u128_e38(account_text)
+WHERE account_id_m18 = id_m18(account_text) AND account_id_e18 = id_e18(account_text)
   AND timestamp BETWEEN tb_bound(from_ns) AND tb_bound(to_ns)
   AND date BETWEEN tb_date(from_ns) AND tb_date(to_ns)
 ORDER BY timestamp;
@@ -648,12 +675,12 @@ SELECT p.transfer_id, p.ledger, p.code, p.debit_account_id, p.credit_account_id,
        p.user_data_128, p.user_data_64, p.user_data_32
 FROM events p
 ANTI JOIN (
-    SELECT CASE WHEN event_type = 4 THEN transfer_id ELSE pending_id END AS r_m38,
-           CASE WHEN event_type = 4 THEN transfer_id_e38 ELSE pending_id_e38 END AS r_e38
+    SELECT CASE WHEN event_type = 4 THEN transfer_id ELSE pending_id END AS r_m18,
+           CASE WHEN event_type = 4 THEN transfer_id_e18 ELSE pending_id_e18 END AS r_e18
     FROM lake_transfers
     WHERE event_type IN (2, 3, 4)
       AND timestamp <= tb_bound(as_of_ns) AND date <= tb_date(as_of_ns)
-) r ON r.r_m38 = p.transfer_id_m38 AND r.r_e38 = p.transfer_id_e38
+) r ON r.r_m18 = p.transfer_id_m18 AND r.r_e18 = p.transfer_id_e18
 WHERE p.event_type = 1 AND p.timestamp <= tb_bound(as_of_ns) AND p.date <= tb_date(as_of_ns)
 ORDER BY p.timestamp;
 
@@ -694,7 +721,7 @@ SELECT counterparty_id,
        coalesce(exact_sum(CASE WHEN side = 'credit' THEN amount END), CAST(0 AS BIGNUM))
          - coalesce(exact_sum(CASE WHEN side = 'debit' THEN amount END), CAST(0 AS BIGNUM))  AS net
 FROM movements
-WHERE account_id_m38 = u128_m38(account_text) AND account_id_e38 = u128_e38(account_text)
+WHERE account_id_m18 = id_m18(account_text) AND account_id_e18 = id_e18(account_text)
   AND event_type IN (0, 2)
 GROUP BY counterparty_id
 ORDER BY total DESC, counterparty_id
@@ -704,7 +731,7 @@ LIMIT n;
 CREATE OR REPLACE MACRO transfers_by_user_data(ud128 := NULL, ud64 := NULL, ud32 := NULL) AS TABLE
 SELECT *
 FROM events
-WHERE (ud128 IS NULL OR (user_data_128_m38 = u128_m38(ud128) AND user_data_128_e38 = u128_e38(ud128)))
+WHERE (ud128 IS NULL OR (user_data_128_m18 = id_m18(ud128) AND user_data_128_e18 = id_e18(ud128)))
   AND (ud64 IS NULL OR user_data_64 = CAST(ud64 AS UBIGINT))
   AND (ud32 IS NULL OR user_data_32 = CAST(ud32 AS UINTEGER))
 ORDER BY timestamp;

@@ -45,11 +45,18 @@ pub enum Problem {
         #[serde(with = "super::json::dec")]
         previous: u64,
     },
-    /// An account recorded in two accounts files.
-    AccountRecordedTwice {
+    /// Two records of one account (in accounts or swept files) that disagree on its immutable
+    /// fields (ledger, code, user data, creation timestamp). An account may be recorded many
+    /// times (every segment records the accounts it touches); readers keep the record first
+    /// seen, which is meaningless if the records disagree.
+    AccountRecordsDisagree {
         #[serde(with = "super::json::dec")]
         account: u128,
+        /// The file of the record that disagrees with the one kept so far.
         segment: String,
+        /// `first_seen_timestamp` of the record kept so far.
+        #[serde(with = "super::json::dec")]
+        kept_first_seen: u64,
     },
     /// An event uses an account that no accounts file records by then.
     AccountNotRecorded {
@@ -163,9 +170,16 @@ impl fmt::Display for Problem {
                 at(*timestamp),
                 at(*previous)
             ),
-            Problem::AccountRecordedTwice { account, segment } => {
-                write!(f, "{segment}: account {account} was already recorded")
-            }
+            Problem::AccountRecordsDisagree {
+                account,
+                segment,
+                kept_first_seen,
+            } => write!(
+                f,
+                "{segment}: account {account} is recorded with other immutable fields (ledger, \
+                 code, user data or creation timestamp) than its record first seen at {}",
+                at(*kept_first_seen)
+            ),
             Problem::AccountNotRecorded { account, timestamp } => write!(
                 f,
                 "account {account}, used at {}, is in no accounts file",

@@ -9,7 +9,7 @@ use super::effect::{apply, movement, Balances, Movement, Side};
 use super::problem::{FieldBreak, Problem};
 use super::wide::WideSum;
 use crate::cdc::EventType;
-use crate::lake::{AccountState, EventRow};
+use crate::lake::{AccountBook, AccountRecord, AccountState, EventRow};
 
 /// Problems kept in a report; beyond this only the count grows (a lake missing a whole segment
 /// breaks thousands of chains, and the first ones locate it).
@@ -73,7 +73,10 @@ pub struct Replay {
     /// Ledger and balance kind already reported unbalanced (reported again only after it
     /// balances again).
     unbalanced: BTreeSet<(u32, &'static str)>,
-    recorded: HashSet<u128>,
+    /// One record per recorded account (merged by `lake::dedupe`'s rule).
+    recorded: AccountBook,
+    /// Accounts used by an event before any record, already reported.
+    unrecorded_reported: HashSet<u128>,
     /// A segment could not be read: pending transfers and accounts it held are unknown, so
     /// checks that need them are suspended.
     after_gap: bool,
@@ -100,12 +103,19 @@ impl Replay {
         self.after_gap
     }
 
-    /// An account recorded by an accounts file (call before the segment's events).
-    pub fn record_account(&mut self, id: u128, segment: &str, findings: &mut Findings) {
-        if !self.recorded.insert(id) {
-            findings.push(Problem::AccountRecordedTwice {
-                account: id,
+    /// An account recorded by an accounts or swept file (call before the segment's events).
+    /// An account may be recorded many times; records that disagree are a problem.
+    pub fn record_account(
+        &mut self,
+        record: &AccountRecord,
+        segment: &str,
+        findings: &mut Findings,
+    ) {
+        if let Err(e) = self.recorded.insert(*record) {
+            findings.push(Problem::AccountRecordsDisagree {
+                account: record.id,
                 segment: segment.to_string(),
+                kept_first_seen: e.kept.first_seen_timestamp,
             });
         }
     }
@@ -183,13 +193,13 @@ impl Replay {
         findings: &mut Findings,
     ) {
         let id = state.id;
-        if !self.after_gap && !self.recorded.contains(&id) {
+        if !self.after_gap && self.recorded.get(id).is_none() && self.unrecorded_reported.insert(id)
+        {
+            // Reported once: later events of this account are not reported again.
             findings.push(Problem::AccountNotRecorded {
                 account: id,
                 timestamp: row.timestamp,
             });
-            // Reported once: later events of this account are not reported again.
-            self.recorded.insert(id);
         }
         let found = Balances::of(state);
         let previous = self.accounts.get(&id).copied();
@@ -429,6 +439,44 @@ pub(crate) mod tests {
         }
     }
 
+    fn record(id: u128) -> AccountRecord {
+        AccountRecord {
+            id,
+            ledger: 1,
+            first_seen_timestamp: 1,
+            ..AccountRecord::default()
+        }
+    }
+
+    #[test]
+    fn an_account_recorded_again_is_fine_unless_its_records_disagree() {
+        let mut r = Replay::default();
+        let mut f = Findings::default();
+        r.record_account(&record(10), "a", &mut f);
+        // Every segment records the accounts it touches: the same fields again, later flags.
+        let again = AccountRecord {
+            flags: 1 << 5,
+            first_seen_timestamp: 7,
+            ..record(10)
+        };
+        r.record_account(&again, "b", &mut f);
+        assert_eq!(f.total, 0, "{:#?}", f.problems);
+        let other = AccountRecord {
+            code: 3,
+            first_seen_timestamp: 9,
+            ..record(10)
+        };
+        r.record_account(&other, "c", &mut f);
+        assert_eq!(
+            f.problems,
+            vec![Problem::AccountRecordsDisagree {
+                account: 10,
+                segment: "c".into(),
+                kept_first_seen: 1,
+            }]
+        );
+    }
+
     fn replay(rows: &[EventRow]) -> (Replay, Findings) {
         let mut r = Replay::default();
         let mut f = Findings::default();
@@ -439,7 +487,7 @@ pub(crate) mod tests {
         ids.sort();
         ids.dedup();
         for id in ids {
-            r.record_account(id, "s", &mut f);
+            r.record_account(&record(id), "s", &mut f);
         }
         for row in rows {
             r.apply(row, &mut f);
@@ -550,7 +598,7 @@ pub(crate) mod tests {
         let mut r = Replay::default();
         let mut f = Findings::default();
         for id in [10, 20, 30] {
-            r.record_account(id, "s", &mut f);
+            r.record_account(&record(id), "s", &mut f);
         }
         for row in &rows[..3] {
             r.apply(row, &mut f);

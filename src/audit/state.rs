@@ -101,7 +101,11 @@ impl LakeState {
         while let Some((seg, read)) = reads.next().await {
             let read = read?;
             for record in read.accounts {
-                self.records.insert(record.id, record);
+                // An account may be recorded by many segments: keep the record first seen.
+                let kept = self.records.entry(record.id).or_insert(record);
+                if record.first_seen_timestamp < kept.first_seen_timestamp {
+                    *kept = record;
+                }
             }
             for row in read.events.iter().take_while(|r| r.timestamp <= at) {
                 if let Some(previous) = self.through.filter(|&p| p >= row.timestamp) {

@@ -209,7 +209,7 @@ pub async fn verify(lake: &Lake, progress: &dyn ReadProgress) -> VerifyReport {
             check_file_meta(path.as_ref(), meta, lake_cluster, &mut findings);
         }
         for record in &read.accounts {
-            replay.record_account(record.id, &name, &mut findings);
+            replay.record_account(record, &name, &mut findings);
         }
         let mut late: Option<(u64, u64, u64)> = None; // rows, first such timestamp, previous
         for row in &read.events {
@@ -346,7 +346,7 @@ async fn record_swept(
             Ok((meta, accounts)) => {
                 check_file_meta(&name, &meta, lake_cluster, findings);
                 for a in &accounts {
-                    replay.record_account(a.id, &name, findings);
+                    replay.record_account(a, &name, findings);
                 }
                 count += accounts.len();
             }

@@ -53,6 +53,7 @@ pub fn print_error(error: &(dyn Error + 'static)) {
     use std::io::Write;
     let mut stderr = std::io::stderr().lock();
     for line in error_lines(error) {
+        let line = super::logging::scrub(&line);
         let _ = writeln!(stderr, "{line}");
     }
 }

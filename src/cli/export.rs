@@ -39,8 +39,9 @@ pub struct ExportArgs {
     /// Declare the durable queue (and, with --exchange, the durable fanout exchange) and bind them.
     #[arg(long)]
     pub declare: bool,
-    /// The lake: a directory path, file://, s3://bucket/prefix (credentials from the usual AWS_*
-    /// variables), or memory:// (tests).
+    /// The lake: a directory path, file://, s3://bucket/prefix, gs://bucket/prefix,
+    /// az://container/prefix (credentials from each cloud's usual AWS_*, GOOGLE_*, AZURE_*
+    /// variables, never in the URL), or memory:// (tests).
     #[arg(long, env = "LEDGERLAKE_LAKE")]
     pub lake: String,
     /// The source cluster's id (decimal). A lake belongs to one cluster; another id is refused.
@@ -85,6 +86,10 @@ pub struct ExportArgs {
     /// accounts created since the previous one, 8,189 per request.
     #[arg(long, default_value = "1m", value_parser = parse_duration, requires = "addresses")]
     pub sweep_interval: Duration,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics, and health at /ready (200 while
+    /// consuming) and /live (docs/OPERATING.md lists the metrics). Off by default.
+    #[arg(long, value_name = "HOST:PORT", env = "LEDGERLAKE_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 /// Options refused before any work starts.
@@ -163,7 +168,13 @@ impl TryFrom<ExportArgs> for ExportOptions {
 /// Exports until shut down (or idle); the final report goes to stderr as one JSON line (stdout
 /// stays free for nothing: export prints no data), its counts as decimal strings.
 pub async fn run(args: ExportArgs, shutdown: Shutdown) -> Result<Outcome, CliError> {
+    let metrics_addr = args.metrics_addr.clone();
     let options = ExportOptions::try_from(args)?;
+    // Served for as long as the export runs.
+    let _metrics = match metrics_addr {
+        Some(addr) => Some(crate::metrics::serve(&addr).await?),
+        None => None,
+    };
     let report = crate::export::run(options, shutdown).await?;
     let value = serde_json::to_value(&report).map_err(OutputError::Json)?;
     let line =

@@ -8,6 +8,7 @@ pub mod drill;
 pub mod exit;
 pub mod export;
 pub mod generate;
+pub mod logging;
 pub mod ls;
 pub mod output;
 pub mod progress;
@@ -16,6 +17,20 @@ pub mod time;
 pub mod upgrade;
 
 use std::path::PathBuf;
+
+/// The TigerBeetle client ledgerlake is built with (the `+0.16.78` of `tigerbeetle-unofficial`'s
+/// version; a unit test holds the two together).
+pub const TIGERBEETLE_CLIENT_VERSION: &str = "0.16.78";
+
+/// The lake format this build writes (`lake::FORMAT_VERSION`, as text for `--version`; a unit
+/// test holds the two together).
+pub const LAKE_FORMAT_TEXT: &str = "2";
+
+/// What `--version` prints after the name.
+pub const VERSION_TEXT: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (lake format 2, TigerBeetle client 0.16.78)"
+);
 
 /// The log filter when `LEDGERLAKE_LOG` is not set: ledgerlake's own progress at `info`; the
 /// Delta kernel, which logs every snapshot and scan at `info`, only from `warn`.
@@ -34,6 +49,7 @@ use crate::rebuild::RebuildError;
 use crate::upgrade::UpgradeError;
 pub use exit::Outcome;
 pub use export::{ExportArgs, OptionsError};
+pub use logging::{init_logging, LogFormat, LOG_FORMAT_ENV};
 pub use output::{OutputError, OutputFormat, ReportFormat};
 pub use time::{parse_duration, parse_moment, parse_u128};
 
@@ -48,7 +64,7 @@ Exit status:
 #[derive(Debug, Parser)]
 #[command(
     name = "ledgerlake",
-    version,
+    version = VERSION_TEXT,
     about = "An independent, queryable, point-in-time history of a TigerBeetle ledger",
     long_about = "ledgerlake keeps a copy of a TigerBeetle ledger outside the cluster: `export` consumes the \
 CDC stream that `tigerbeetle amqp` publishes to RabbitMQ and writes every transfer event, exactly once and in \
@@ -91,6 +107,22 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Turn a format-1 lake into format 2 in place, losing nothing (resumable, idempotent).
     Upgrade(upgrade::UpgradeArgs),
+    /// Print a shell completion script on stdout (e.g. `ledgerlake completions bash >
+    /// /etc/bash_completion.d/ledgerlake`).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes the completion script for `shell` to `out`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "ledgerlake", out);
 }
 
 /// Why a command could not run (exit status 2).
@@ -120,6 +152,10 @@ pub enum CliError {
     Upgrade(#[from] UpgradeError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    #[error("{LOG_FORMAT_ENV}={value:?} is not a log format (text or json)")]
+    LogFormat { value: String },
 }
 
 /// The process's arguments; on bad arguments, prints the usage and exits with status 2
@@ -160,6 +196,10 @@ pub async fn run(command: Command, shutdown: Shutdown) -> Result<Outcome, CliErr
         Command::Reconcile(args) => audit::reconcile(args).await,
         Command::Generate(args) => generate::run(args).await,
         Command::Upgrade(args) => upgrade::run(args).await,
+        Command::Completions(args) => {
+            write_completions(args.shell, &mut std::io::stdout().lock());
+            Ok(Outcome::Done)
+        }
     }
 }
 
@@ -205,6 +245,43 @@ mod tests {
         // Object stores are checked by the command (an empty prefix is not an error here).
         assert!(require_existing_lake("s3://bucket/prefix").is_ok());
         assert!(require_existing_lake("memory://").is_ok());
+    }
+
+    #[test]
+    fn the_version_names_the_lake_format_and_the_client() {
+        assert_eq!(LAKE_FORMAT_TEXT, crate::lake::FORMAT_VERSION.to_string());
+        assert!(VERSION_TEXT.contains(&format!("lake format {LAKE_FORMAT_TEXT},")));
+        assert!(VERSION_TEXT.contains(&format!("TigerBeetle client {TIGERBEETLE_CLIENT_VERSION}")));
+        // The client version is the build metadata of the locked tigerbeetle-unofficial crate.
+        let lock = include_str!("../../Cargo.lock");
+        let locked = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"tigerbeetle-unofficial\"\n"))
+            .expect("tigerbeetle-unofficial in Cargo.lock");
+        assert!(
+            locked.contains(&format!("+{TIGERBEETLE_CLIENT_VERSION}\"")),
+            "{locked}"
+        );
+        use clap::CommandFactory;
+        let version = Cli::command().render_version().to_string();
+        assert!(version.starts_with("ledgerlake 0."), "{version}");
+        assert!(version.contains("lake format 2"), "{version}");
+    }
+
+    #[test]
+    fn completions_cover_every_command() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut out = Vec::new();
+            write_completions(shell, &mut out);
+            let script = String::from_utf8(out).unwrap();
+            for command in ["export", "rebuild", "verify", "reconcile", "completions"] {
+                assert!(script.contains(command), "{shell}: {command}");
+            }
+        }
     }
 
     #[test]

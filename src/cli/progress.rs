@@ -2,6 +2,11 @@
 //! otherwise a plain line at most every [`PLAIN_INTERVAL`] (logs and CI keep a readable trace).
 //! The commands report through their own small interfaces (`audit::progress::ReadProgress`,
 //! the rebuild's and the workload's callbacks); this turns each into a [`Step`].
+//!
+//! A new long command (drill, compact, ...) uses it the same way: make one [`Reporter::new`]
+//! in its CLI module, call [`Reporter::show`] with a [`Step`] as often as it likes (plain lines
+//! are rate-limited here, the bar redraws at most 20 times a second), and [`Reporter::finish`]
+//! at the end; or pass the reporter where a `ReadProgress` is wanted (reads of the lake).
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, PoisonError};
@@ -30,6 +35,7 @@ pub struct Step {
 
 pub struct Reporter {
     terminal: bool,
+    interval: Duration,
     state: Mutex<State>,
 }
 
@@ -38,6 +44,8 @@ struct State {
     started: Instant,
     printed: Instant,
     last: Option<Step>,
+    /// Where plain lines go (stderr, or a buffer in tests).
+    out: Box<dyn Write + Send>,
 }
 
 impl Default for Reporter {
@@ -53,14 +61,20 @@ impl Reporter {
     }
 
     fn with_terminal(terminal: bool) -> Reporter {
+        Reporter::with_output(terminal, PLAIN_INTERVAL, Box::new(std::io::stderr()))
+    }
+
+    fn with_output(terminal: bool, interval: Duration, out: Box<dyn Write + Send>) -> Reporter {
         let now = Instant::now();
         Reporter {
             terminal,
+            interval,
             state: Mutex::new(State {
                 bar: None,
                 started: now,
                 printed: now,
                 last: None,
+                out,
             }),
         }
     }
@@ -73,9 +87,10 @@ impl Reporter {
             bar.set_length(step.total);
             bar.set_position(step.done);
             bar.set_message(format!("{}, {} events", step.unit, step.events));
-        } else if state.printed.elapsed() >= PLAIN_INTERVAL {
+        } else if state.printed.elapsed() >= self.interval {
             state.printed = Instant::now();
-            print_plain(&step, state.started.elapsed());
+            let line = plain_line(&step, state.started.elapsed());
+            print_plain(&mut state.out, &line);
         }
         state.last = Some(step);
     }
@@ -86,7 +101,8 @@ impl Reporter {
         if let Some(bar) = state.bar.take() {
             bar.finish();
         } else if let Some(step) = state.last.take() {
-            print_plain(&step, state.started.elapsed());
+            let line = plain_line(&step, state.started.elapsed());
+            print_plain(&mut state.out, &line);
         }
         state.last = None;
     }
@@ -99,10 +115,11 @@ fn new_bar() -> ProgressBar {
     ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style)
 }
 
-/// `verify: 12/40 segments, 393216 events, 150000 events/s, 2.6 s`
+/// `verify: 12/40 segments, 393216 events, 150000 events/s, 2.6 s, ETA 6 s`: the ETA assumes
+/// the rest goes as fast as what is done (none before anything is done, none once all is).
 pub fn plain_line(step: &Step, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
-    format!(
+    let mut line = format!(
         "{}: {}/{} {}, {} events, {:.0} events/s, {:.1} s",
         step.label,
         step.done,
@@ -111,12 +128,25 @@ pub fn plain_line(step: &Step, elapsed: Duration) -> String {
         step.events,
         step.events as f64 / secs,
         elapsed.as_secs_f64()
-    )
+    );
+    if let Some(eta) = eta(step, elapsed) {
+        line.push_str(&format!(", ETA {}", humantime::format_duration(eta)));
+    }
+    line
 }
 
-fn print_plain(step: &Step, elapsed: Duration) {
+/// The time left if the rest goes at the pace so far, to the second.
+fn eta(step: &Step, elapsed: Duration) -> Option<Duration> {
+    if step.done == 0 || step.done >= step.total {
+        return None;
+    }
+    let left = (step.total - step.done) as f64 * elapsed.as_secs_f64() / step.done as f64;
+    Some(Duration::from_secs(left.round() as u64))
+}
+
+fn print_plain(out: &mut Box<dyn Write + Send>, line: &str) {
     // Progress is best effort: a closed stderr must not stop the command.
-    let _ = writeln!(std::io::stderr().lock(), "{}", plain_line(step, elapsed));
+    let _ = writeln!(out, "{line}");
 }
 
 impl ReadProgress for Reporter {
@@ -156,7 +186,63 @@ mod tests {
         };
         assert_eq!(
             plain_line(&step, Duration::from_secs(3)),
-            "verify: 12/40 segments, 300 events, 100 events/s, 3.0 s"
+            "verify: 12/40 segments, 300 events, 100 events/s, 3.0 s, ETA 7s"
+        );
+        let done = Step {
+            done: 40,
+            ..step.clone()
+        };
+        assert!(!plain_line(&done, Duration::from_secs(3)).contains("ETA"));
+        let none = Step { done: 0, ..step };
+        assert!(!plain_line(&none, Duration::from_secs(3)).contains("ETA"));
+    }
+
+    /// A shared buffer standing in for a redirected stderr.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn redirected_output_gets_periodic_plain_lines_and_a_last_one() {
+        let captured = Captured::default();
+        let reporter =
+            Reporter::with_output(false, Duration::from_millis(20), Box::new(captured.clone()));
+        let step = |done| Step {
+            label: "rebuild".into(),
+            done,
+            total: 4,
+            unit: "batches",
+            events: done * 10,
+        };
+        reporter.show(step(1)); // too soon after the start: not printed
+        std::thread::sleep(Duration::from_millis(30));
+        reporter.show(step(2));
+        reporter.show(step(3)); // too soon after the last line
+        reporter.finish();
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].starts_with("rebuild: 2/4 batches, 20 events,"),
+            "{text}"
+        );
+        assert!(lines[0].contains(", ETA "), "{text}");
+        assert!(
+            lines[1].starts_with("rebuild: 3/4 batches, 30 events,"),
+            "{text}"
+        );
+        assert!(
+            !text.contains('\u{1b}'),
+            "no terminal escapes when redirected: {text}"
         );
     }
 

@@ -7,13 +7,13 @@
 //! commit slot (segments, swept accounts and quarantine records all go through it), idleness
 //! (`--until-idle`), the held next-day event, the pending sweep page, and the run's counters.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::segment::{Append, OpenSegment, SealPolicy};
-use super::sweep;
+use super::sweep::SweptPage;
 use crate::cdc::{self, Event};
-use crate::lake::{AccountRecord, CommitOutcome, Quarantined, Segment};
+use crate::lake::{CommitOutcome, Quarantined, Segment};
 use crate::timefmt;
 
 /// Quarantine records waiting for the commit slot. Deliveries are not taken while this many wait,
@@ -47,13 +47,13 @@ pub struct MachineOptions {
     pub sweep: bool,
 }
 
-/// What the lake held when the session started: the lake is the consumer position.
+/// What the lake held when the session started: the lake is the consumer position. Nothing
+/// about its accounts: each segment records every account it touches, and the sweep resumes
+/// from its own position, so no set of the lake's accounts is kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionStart {
     /// Anything at or before it is a duplicate.
     pub committed_last: Option<u64>,
-    /// Every account id a committed accounts or swept file records.
-    pub seen_accounts: HashSet<u128>,
 }
 
 /// One message from the broker, decoded (or not) by the driver.
@@ -105,8 +105,9 @@ pub enum Input {
     CommitFailed(Failure),
     /// Time passed (time-based sealing, idleness).
     Tick,
-    /// A sweep page: accounts in creation order, some possibly recorded already.
-    SweepPage(Vec<AccountRecord>),
+    /// A sweep page: the accounts no transfer had touched, in creation order, and where the
+    /// sweep resumes.
+    SweepPage(SweptPage),
     /// A sweep pass that started at `started` reached the newest account.
     SweepPassDone {
         started: Instant,
@@ -121,7 +122,7 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Work {
     Segment(Segment),
-    Swept(Vec<AccountRecord>),
+    Swept(SweptPage),
     /// Written one after another; each message is acknowledged once all are durable.
     Quarantine(Vec<Quarantined>),
 }
@@ -191,16 +192,15 @@ pub struct Machine {
     open_first_tag: Option<u64>,
     /// An event of the next UTC day, waiting for the open segment to be sealed.
     held: Option<(u64, Event)>,
-    seen_accounts: HashSet<u128>,
     /// Last timestamp committed or being committed.
     sealed_last: Option<u64>,
     inflight: Option<Inflight>,
     quarantine_pending: Vec<(u64, Quarantined)>,
     /// Tags of quarantined messages not yet durable (pending or in flight).
     quarantine_unresolved: BTreeSet<u64>,
-    /// New accounts of a sweep page, already in `seen_accounts`: committed before any segment
-    /// sealed after they were taken.
-    swept_pending: Option<Vec<AccountRecord>>,
+    /// A sweep page waiting for the commit slot: committed before any segment sealed after it
+    /// was taken.
+    swept_pending: Option<SweptPage>,
     sweep_pass_started: Option<Instant>,
     last_delivery_at: Instant,
     last_received_at: Option<Instant>,
@@ -225,7 +225,6 @@ impl Machine {
             open_ack_tag: None,
             open_first_tag: None,
             held: None,
-            seen_accounts: start.seen_accounts,
             sealed_last: start.committed_last,
             inflight: None,
             quarantine_pending: Vec::new(),
@@ -242,6 +241,11 @@ impl Machine {
 
     pub fn report(&self) -> &ExportReport {
         &self.report
+    }
+
+    /// Events in the segment being filled (for the metrics).
+    pub fn open_segment_events(&self) -> usize {
+        self.open.len()
     }
 
     pub fn into_report(self) -> ExportReport {
@@ -287,10 +291,7 @@ impl Machine {
                     self.wants_sweep(),
                     "a sweep page the machine did not ask for"
                 );
-                let new = sweep::take_new(page, &mut self.seen_accounts);
-                if !new.is_empty() {
-                    self.swept_pending = Some(new);
-                }
+                self.swept_pending = Some(page);
             }
             Input::SweepPassDone { started } => self.sweep_pass_started = Some(started),
             Input::Shutdown => {
@@ -316,6 +317,7 @@ impl Machine {
         match delivery.payload {
             Payload::Event(event) => self.place(tag, event, delivery.received_ns, now),
             Payload::Undecodable(raw) => {
+                crate::metrics::quarantined("undecodable");
                 tracing::warn!(reason = %raw.reason, delivery_tag = tag, "quarantining an undecodable message");
                 let record = Quarantined {
                     received_ns: delivery.received_ns,
@@ -333,10 +335,7 @@ impl Machine {
     /// Offers an event to the open segment: appended, dropped as a duplicate, held for the next
     /// UTC day, or quarantined as late.
     fn place(&mut self, tag: u64, event: Event, received_ns: u64, now: Instant) {
-        match self
-            .open
-            .append(&event, self.sealed_last, &mut self.seen_accounts, now)
-        {
+        match self.open.append(&event, self.sealed_last, now) {
             Append::Appended => {
                 self.open_ack_tag = Some(tag);
                 self.open_first_tag.get_or_insert(tag);
@@ -353,6 +352,7 @@ impl Machine {
                 self.held = Some((tag, event));
             }
             Append::Late => {
+                crate::metrics::quarantined("late");
                 let reason = format!(
                     "late event: timestamp {} ({}) arrived after events of a later UTC day; it is kept here, not in the ordered lake",
                     event.timestamp,
@@ -412,9 +412,12 @@ impl Machine {
                     self.report.bytes_committed += bytes;
                 }
                 // AlreadyCommitted: a retried write whose first attempt succeeded; the file holds them.
-                self.report.accounts_swept += account_count;
-                self.report.swept_files_committed += 1;
-                tracing::info!(accounts = account_count, "recorded swept accounts");
+                // A page with no account to record commits only the sweep's position.
+                if account_count > 0 {
+                    self.report.accounts_swept += account_count;
+                    self.report.swept_files_committed += 1;
+                    tracing::info!(accounts = account_count, "recorded swept accounts");
+                }
             }
             Inflight::Quarantine { tags } => {
                 self.report.quarantined += tags.len() as u64;
@@ -485,11 +488,11 @@ impl Machine {
             actions.push(Action::StartCommit(Work::Quarantine(records)));
             return;
         }
-        if let Some(accounts) = self.swept_pending.take() {
+        if let Some(page) = self.swept_pending.take() {
             self.inflight = Some(Inflight::Swept {
-                account_count: accounts.len() as u64,
+                account_count: page.accounts.len() as u64,
             });
-            actions.push(Action::StartCommit(Work::Swept(accounts)));
+            actions.push(Action::StartCommit(Work::Swept(page)));
             return;
         }
         let finishing = self.phase == Phase::Finishing;

@@ -106,6 +106,16 @@ const TICK_INTERVAL: Duration = Duration::from_millis(50);
 /// Runs the exporter until shutdown, idleness (`until_idle`) or a fatal error.
 pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportReport, ExportError> {
     let lake = Arc::new(Lake::open(&options.lake).await?);
+    run_on(lake, options, shutdown).await
+}
+
+/// [`run`] on a lake already opened (over any store; `options.lake` is not used), for tests
+/// that watch what the exporter reads and writes.
+pub async fn run_on(
+    lake: Arc<Lake>,
+    options: ExportOptions,
+    shutdown: Shutdown,
+) -> Result<ExportReport, ExportError> {
     let mut report = ExportReport::default();
     // The first session's state is read before the broker is reached, so a lake that cannot be
     // exported to (another cluster's, a newer format) is refused at once.
@@ -145,14 +155,12 @@ pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportRep
         }
         let start = SessionStart {
             committed_last: resume.committed_last,
-            seen_accounts: resume.account_ids,
         };
         tracing::info!(
             queue = %options.broker.queue,
             lake = %lake.location(),
             resume_after = %start.committed_last.map_or_else(|| "the start".to_string(), timefmt::rfc3339),
-            accounts_known = start.seen_accounts.len(),
-            segments = resume.segment_count,
+            transfers_version = resume.transfers_version,
             "consuming"
         );
         let sweeper = match (&cluster, &options.sweep) {
@@ -173,7 +181,9 @@ pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportRep
             failure: None,
             broker_error: None,
         };
+        crate::metrics::broker_connected();
         let end = driver.drive(&mut machine, &mut shutdown).await;
+        crate::metrics::stopped();
         report = machine.into_report();
         match end? {
             End::Shutdown | End::Idle => {
@@ -181,6 +191,7 @@ pub async fn run(options: ExportOptions, shutdown: Shutdown) -> Result<ExportRep
                 return Ok(report);
             }
             End::BrokerLost => {
+                crate::metrics::broker_lost();
                 let error = driver
                     .broker_error
                     .take()
@@ -314,7 +325,7 @@ impl Driver<'_> {
                 },
                 message = recv_sweep(&mut self.sweeper), if machine.wants_sweep() => match message {
                     Some(SweepMessage::Page(page)) => Input::SweepPage(page),
-                    Some(SweepMessage::PassDone { started }) => Input::SweepPassDone { started },
+                    Some(SweepMessage::PassDone { started }) => { crate::metrics::sweep_pass_done(); Input::SweepPassDone { started } }
                     None => return Err(ExportError::SweepStopped),
                 },
                 _ = ticker.tick() => Input::Tick,
@@ -323,6 +334,7 @@ impl Driver<'_> {
                 return Ok(end);
             }
             progress.log(machine.report());
+            crate::metrics::export_totals(metric_totals(machine));
         }
     }
 
@@ -363,6 +375,7 @@ impl Driver<'_> {
         let retry_max = self.options.lake_retry_max;
         let committed_last = report.last_committed_timestamp;
         self.commit = Some(tokio::spawn(async move {
+            let _timer = crate::metrics::CommitTimer::start();
             write(&lake, &work, cluster_id, retry_max, committed_last).await
         }));
     }
@@ -383,9 +396,9 @@ async fn write(
             })
             .await
         }
-        Work::Swept(accounts) => {
+        Work::Swept(page) => {
             retry_lake_write(retry_max, committed_last, || {
-                lake.commit_swept(accounts, cluster_id)
+                lake.commit_swept(&page.accounts, page.through, cluster_id)
             })
             .await
         }
@@ -401,6 +414,7 @@ async fn write(
 
 /// A delivery as the machine sees it: decoded, or the raw message for quarantine.
 fn input_of(delivery: lapin::message::Delivery) -> Delivery {
+    crate::metrics::message_received();
     let received_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -466,6 +480,21 @@ impl Progress {
     }
 }
 
+/// The machine's totals, for the metrics (`crate::metrics`).
+fn metric_totals(machine: &Machine) -> crate::metrics::ExportTotals {
+    let report = machine.report();
+    crate::metrics::ExportTotals {
+        events_committed: report.events_committed,
+        duplicates_dropped: report.duplicates_dropped,
+        transfer_segments_committed: report.segments_committed,
+        swept_files_committed: report.swept_files_committed,
+        bytes_committed: report.bytes_committed,
+        reconnects: report.reconnects,
+        last_committed_timestamp: report.last_committed_timestamp,
+        open_segment_events: machine.open_segment_events(),
+    }
+}
+
 /// The last committed timestamp, for messages.
 fn describe_position(committed_last: Option<u64>) -> String {
     match committed_last {
@@ -514,11 +543,13 @@ where
         .retry(backoff)
         .when(LakeError::is_transient)
         .notify(|error: &LakeError, delay: Duration| {
+            crate::metrics::lake_write_failed();
             let error = errors::one_line(error);
             tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "lake write failed; retrying");
         })
         .await
         .map_err(|source| {
+            crate::metrics::lake_write_failed();
             if source.is_transient() {
                 ExportError::LakeWriteFailed {
                     elapsed_s: started.elapsed().as_secs(),

@@ -52,7 +52,12 @@ pub struct SealPolicy {
 #[derive(Debug, Default)]
 pub struct OpenSegment {
     events: Vec<Event>,
+    /// The first record of each account an event of the segment touches, in order of first
+    /// appearance: every segment records every account it uses (readers deduplicate by id), so
+    /// no set of the lake's accounts is kept anywhere.
     new_accounts: Vec<AccountRecord>,
+    /// The ids in `new_accounts`: at most two per event, so bounded by the seal policy.
+    recorded: HashSet<u128>,
     /// First instant an event was appended: the age limit counts from there.
     opened_at: Option<Instant>,
     /// Last instant an event was appended: the idle limit counts from there.
@@ -74,15 +79,8 @@ impl OpenSegment {
         self.events.last().map(|e| e.timestamp)
     }
 
-    /// Offers an event. `committed_last` is the last timestamp committed or being committed;
-    /// `seen_accounts` is every account id already recorded in the lake or in a segment.
-    pub fn append(
-        &mut self,
-        event: &Event,
-        committed_last: Option<u64>,
-        seen_accounts: &mut HashSet<u128>,
-        now: Instant,
-    ) -> Append {
+    /// Offers an event. `committed_last` is the last timestamp committed or being committed.
+    pub fn append(&mut self, event: &Event, committed_last: Option<u64>, now: Instant) -> Append {
         if committed_last.is_some_and(|last| event.timestamp <= last) {
             return Append::AlreadyCommitted;
         }
@@ -106,7 +104,7 @@ impl OpenSegment {
             self.opened_at = Some(now);
         }
         for account in [&event.debit_account, &event.credit_account] {
-            if seen_accounts.insert(account.id) {
+            if self.recorded.insert(account.id) {
                 self.new_accounts.push(AccountRecord::from_event_account(
                     account,
                     event.ledger,
@@ -196,19 +194,18 @@ mod tests {
     #[test]
     fn redelivered_events_are_dropped_by_timestamp() {
         let mut segment = OpenSegment::default();
-        let mut seen = HashSet::new();
         let now = Instant::now();
         let base = 20_000 * DAY_NS;
         assert_eq!(
-            segment.append(&event(base + 5, 1, 2), Some(base + 5), &mut seen, now),
+            segment.append(&event(base + 5, 1, 2), Some(base + 5), now),
             Append::AlreadyCommitted
         );
         assert_eq!(
-            segment.append(&event(base + 6, 1, 2), Some(base + 5), &mut seen, now),
+            segment.append(&event(base + 6, 1, 2), Some(base + 5), now),
             Append::Appended
         );
         assert_eq!(
-            segment.append(&event(base + 6, 1, 2), Some(base + 5), &mut seen, now),
+            segment.append(&event(base + 6, 1, 2), Some(base + 5), now),
             Append::DuplicateInSegment
         );
         assert_eq!(segment.len(), 1);
@@ -217,12 +214,11 @@ mod tests {
     #[test]
     fn out_of_order_events_within_the_open_segment_are_placed_in_order() {
         let mut segment = OpenSegment::default();
-        let mut seen = HashSet::new();
         let now = Instant::now();
         let base = 20_000 * DAY_NS;
         for ts in [base + 10, base + 30, base + 20] {
             assert_eq!(
-                segment.append(&event(ts, 1, 2), None, &mut seen, now),
+                segment.append(&event(ts, 1, 2), None, now),
                 Append::Appended
             );
         }
@@ -235,53 +231,60 @@ mod tests {
     #[test]
     fn a_segment_never_straddles_utc_midnight() {
         let mut segment = OpenSegment::default();
-        let mut seen = HashSet::new();
         let now = Instant::now();
         let midnight = 20_001 * DAY_NS;
         assert_eq!(
-            segment.append(&event(midnight - 1, 1, 2), None, &mut seen, now),
+            segment.append(&event(midnight - 1, 1, 2), None, now),
             Append::Appended
         );
         assert_eq!(
-            segment.append(&event(midnight, 1, 2), None, &mut seen, now),
+            segment.append(&event(midnight, 1, 2), None, now),
             Append::NeedsSeal
         );
         segment.seal();
         assert_eq!(
-            segment.append(&event(midnight, 1, 2), Some(midnight - 1), &mut seen, now),
+            segment.append(&event(midnight, 1, 2), Some(midnight - 1), now),
             Append::Appended
         );
         assert_eq!(
-            segment.append(&event(midnight - 2, 1, 2), None, &mut seen, now),
+            segment.append(&event(midnight - 2, 1, 2), None, now),
             Append::Late
         );
     }
 
     #[test]
-    fn accounts_are_recorded_once_when_first_seen() {
+    fn a_segment_records_each_account_it_touches_once_at_its_first_event() {
         let mut segment = OpenSegment::default();
-        let mut seen = HashSet::from([7u128]);
         let now = Instant::now();
         let base = 20_000 * DAY_NS;
-        segment.append(&event(base + 1, 7, 8), None, &mut seen, now);
-        segment.append(&event(base + 2, 8, 9), None, &mut seen, now);
+        segment.append(&event(base + 1, 7, 8), None, now);
+        segment.append(&event(base + 2, 8, 9), None, now);
         let sealed = segment.seal();
         let ids: Vec<u128> = sealed.new_accounts.iter().map(|a| a.id).collect();
-        assert_eq!(ids, vec![8, 9]);
-        assert_eq!(sealed.new_accounts[0].first_seen_timestamp, base + 1);
+        assert_eq!(ids, vec![7, 8, 9]);
+        assert_eq!(sealed.new_accounts[1].first_seen_timestamp, base + 1);
+        assert_eq!(sealed.new_accounts[2].first_seen_timestamp, base + 2);
+        // The next segment records its accounts again, whatever earlier segments recorded:
+        // nothing outside the open segment is remembered.
+        segment.append(&event(base + 3, 9, 7), Some(base + 2), now);
+        let sealed = segment.seal();
+        let ids: Vec<u128> = sealed.new_accounts.iter().map(|a| a.id).collect();
+        assert_eq!(ids, vec![9, 7]);
+        assert!(sealed
+            .new_accounts
+            .iter()
+            .all(|a| a.first_seen_timestamp == base + 3));
     }
 
     #[test]
     fn seals_after_a_pause_in_deliveries() {
         let mut segment = OpenSegment::default();
-        let mut seen = HashSet::new();
         let start = Instant::now();
         let base = 20_000 * DAY_NS;
-        segment.append(&event(base + 1, 1, 2), None, &mut seen, start);
+        segment.append(&event(base + 1, 1, 2), None, start);
         segment.append(
             &event(base + 2, 1, 2),
             None,
-            &mut seen,
             start + Duration::from_millis(90),
         );
         assert!(
@@ -297,16 +300,15 @@ mod tests {
     #[test]
     fn seals_on_count_and_on_age() {
         let mut segment = OpenSegment::default();
-        let mut seen = HashSet::new();
         let start = Instant::now();
         let base = 20_000 * DAY_NS;
         assert!(!segment.should_seal(&policy(), start));
-        segment.append(&event(base + 1, 1, 2), None, &mut seen, start);
+        segment.append(&event(base + 1, 1, 2), None, start);
         assert!(!segment.should_seal(&policy(), start));
         assert!(segment.should_seal(&policy(), start + Duration::from_secs(1)));
-        segment.append(&event(base + 2, 1, 2), None, &mut seen, start);
+        segment.append(&event(base + 2, 1, 2), None, start);
         assert!(segment.has_room(&policy()));
-        segment.append(&event(base + 3, 1, 2), None, &mut seen, start);
+        segment.append(&event(base + 3, 1, 2), None, start);
         assert!(!segment.has_room(&policy()));
         assert!(segment.should_seal(&policy(), start));
     }
@@ -314,7 +316,6 @@ mod tests {
     #[test]
     fn seals_when_the_next_event_would_not_fit_in_the_byte_limit() {
         let mut segment = OpenSegment::default();
-        let mut seen = HashSet::new();
         let start = Instant::now();
         let base = 20_000 * DAY_NS;
         let policy = SealPolicy {
@@ -322,8 +323,8 @@ mod tests {
             bytes_max: 2 * row_bytes() + 1,
             ..policy()
         };
-        segment.append(&event(base + 1, 1, 2), None, &mut seen, start);
-        segment.append(&event(base + 2, 1, 2), None, &mut seen, start);
+        segment.append(&event(base + 1, 1, 2), None, start);
+        segment.append(&event(base + 2, 1, 2), None, start);
         assert!(!segment.has_room(&policy));
         assert!(
             segment.should_seal(&policy, start),

@@ -2,7 +2,8 @@
 //! an at-least-once broker and a create-only lake, with random deliveries, replays, commit
 //! failures, lost sessions, crashes, shutdowns and idle exits, checked against an oracle: every
 //! published event ends up in the lake exactly once and in timestamp order, every undecodable
-//! message in quarantine, no account twice, and no message is acknowledged before the commit that holds it.
+//! message in quarantine, every account an event uses recorded by its segment (records of one
+//! account agreeing), and no message is acknowledged before the commit that holds it.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -15,8 +16,9 @@ use super::machine::{
     SessionStart, Undecodable, Work,
 };
 use super::segment::SealPolicy;
+use super::sweep::SweptPage;
 use crate::cdc::{AccountFields, Event, EventType, TransferFields};
-use crate::lake::{AccountRecord, CommitOutcome};
+use crate::lake::{AccountBook, AccountRecord, CommitOutcome};
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
 const SEEDS: u64 = 200;
@@ -67,8 +69,10 @@ impl Broker {
 struct Lake {
     events: BTreeMap<u64, Event>,
     segments: HashSet<(u64, u64)>,
-    swept: HashSet<(u64, u64)>,
-    accounts: HashSet<u128>,
+    /// The sweep's position (the `swept_accounts` txn).
+    swept_through: Option<u64>,
+    /// One record per account, merged as readers merge them.
+    accounts: AccountBook,
     quarantine: Vec<Vec<u8>>,
 }
 
@@ -87,19 +91,26 @@ impl Lake {
                         "segment {first}..={last} after {lake_last}: out of order or written twice"
                     );
                 }
+                // A segment records every account it touches, once, at its first event there.
+                let mut in_segment = HashSet::new();
                 for account in &segment.new_accounts {
                     assert!(
-                        self.accounts.insert(account.id),
-                        "account {} recorded twice",
+                        in_segment.insert(account.id),
+                        "account {} recorded twice in one segment",
                         account.id
                     );
+                    self.accounts
+                        .insert(*account)
+                        .expect("records of an account agree");
                 }
                 for event in &segment.events {
                     for account in [event.debit_account.id, event.credit_account.id] {
                         assert!(
-                            self.accounts.contains(&account),
-                            "account {account} missing"
+                            in_segment.contains(&account),
+                            "account {account} missing from its event's segment"
                         );
+                        let record = self.accounts.get(account).expect("recorded");
+                        assert!(record.first_seen_timestamp <= event.timestamp);
                     }
                     self.events.insert(event.timestamp, *event);
                 }
@@ -107,23 +118,20 @@ impl Lake {
                     bytes: 10 * segment.events.len() as u64,
                 }
             }
-            Work::Swept(accounts) => {
-                let name = (
-                    accounts[0].timestamp,
-                    accounts[accounts.len() - 1].timestamp,
-                );
-                if !self.swept.insert(name) {
+            Work::Swept(page) => {
+                // The position is the commit's idempotence key, as in the lake's log.
+                if self.swept_through.is_some_and(|t| t >= page.through) {
                     return CommitOutcome::AlreadyCommitted;
                 }
-                for account in accounts {
-                    assert!(
-                        self.accounts.insert(account.id),
-                        "account {} recorded twice",
-                        account.id
-                    );
+                self.swept_through = Some(page.through);
+                for account in &page.accounts {
+                    assert!(account.timestamp <= page.through);
+                    self.accounts
+                        .insert(*account)
+                        .expect("records of an account agree");
                 }
                 CommitOutcome::Committed {
-                    bytes: accounts.len() as u64,
+                    bytes: page.accounts.len() as u64,
                 }
             }
             Work::Quarantine(records) => {
@@ -144,7 +152,6 @@ impl Lake {
     fn session_start(&self) -> SessionStart {
         SessionStart {
             committed_last: self.events.last_key_value().map(|(&t, _)| t),
-            seen_accounts: self.accounts.clone(),
         }
     }
 }
@@ -340,8 +347,8 @@ impl World {
                 self.expected.bytes += bytes;
             }
             (Work::Quarantine(records), _) => self.expected.quarantined += records.len() as u64,
-            (Work::Swept(accounts), outcome) => {
-                self.expected.swept += accounts.len() as u64;
+            (Work::Swept(page), outcome) => {
+                self.expected.swept += page.accounts.len() as u64;
                 if let CommitOutcome::Committed { bytes } = outcome {
                     self.expected.bytes += bytes;
                 }
@@ -471,11 +478,11 @@ impl World {
         }
         let first = self.rng.random_range(1..=40u128);
         let last = self.rng.random_range(first..=40);
-        let page = (first..=last)
+        let accounts = (first..=last)
             .map(|id| AccountRecord {
                 id,
                 ledger: 1,
-                code: 1,
+                code: 0, // as the events' accounts: records of one account agree
                 flags: 0,
                 user_data_128: 0,
                 user_data_64: 0,
@@ -484,6 +491,10 @@ impl World {
                 first_seen_timestamp: id as u64,
             })
             .collect();
+        let page = SweptPage {
+            accounts,
+            through: last as u64,
+        };
         self.step(Input::SweepPage(page));
     }
 

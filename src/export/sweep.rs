@@ -2,12 +2,16 @@
 //! (`query_accounts` by creation timestamp) and hands each page to the export loop, so that the
 //! lake also records accounts the CDC stream never shows (no transfer, or only rejected ones).
 //!
-//! The task only reads the cluster. Deciding which accounts are new, and when to write them, is
-//! the state machine's (`export::machine`): it owns the set of recorded account ids (`take_new`),
-//! and commits a page's new accounts in the single commit slot it also uses for segments and
-//! quarantine records. See docs/DESIGN.md.
+//! No set of the lake's accounts is kept: the sweep records the accounts of a page that no
+//! transfer has touched when it reads them (an account that took a transfer is recorded by the
+//! segment of that transfer's event, as every segment records every account it touches), and it
+//! resumes after the newest account it has read, a position the `swept_accounts` log records.
+//! An account the sweep records and a later event then uses is recorded twice: readers keep the
+//! record first seen (see docs/DESIGN.md, "Accounts without a global set").
+//!
+//! The task only reads the cluster. The state machine (`export::machine`) commits each page in
+//! the single commit slot it also uses for segments and quarantine records.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,9 +19,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::lake::AccountRecord;
-use crate::tb::flags::account::CLOSED as FLAG_CLOSED;
 use crate::tb::limits::BATCH_EVENTS_MAX as ACCOUNTS_PER_REQUEST;
-use crate::tb::{Cluster, ClusterAccount, ClusterError};
+use crate::tb::{Balances, Cluster, ClusterAccount, ClusterError};
 
 /// Pages waiting for the loop. With one more being read and one being committed, memory holds
 /// at most three pages (3 × 8,189 accounts).
@@ -35,38 +38,42 @@ pub struct SweepOptions {
     pub request_timeout: Duration,
 }
 
+/// One page of the sweep as the lake records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweptPage {
+    /// The page's accounts no transfer had touched, in creation order (see [`record_of`]);
+    /// possibly none.
+    pub accounts: Vec<AccountRecord>,
+    /// The creation timestamp of the page's last account, recorded or not: the sweep resumes
+    /// after it (the `swept_accounts` position).
+    pub through: u64,
+}
+
 /// What the sweep task tells the loop.
 #[derive(Debug)]
 pub enum SweepMessage {
-    /// Accounts created after the previous page, in creation order, as the lake records them
-    /// (see [`record_of`]); some may be recorded already.
-    Page(Vec<AccountRecord>),
+    /// Accounts created after the previous page.
+    Page(SweptPage),
     /// A pass, started at `started`, reached the newest account.
     PassDone { started: Instant },
 }
 
-/// The accounts of `page` that `seen` does not hold, which are added to it: the loop's filter.
-/// `seen` holds every account recorded in the lake or in a segment or page not yet committed.
-pub fn take_new(page: Vec<AccountRecord>, seen: &mut HashSet<u128>) -> Vec<AccountRecord> {
-    page.into_iter().filter(|a| seen.insert(a.id)).collect()
+/// Whether an account's balances prove that a transfer touched it. All zero proves nothing (a
+/// zero amount, or a pending transfer voided or expired, leaves none), so the sweep then asks
+/// the cluster for the account's transfers.
+pub fn balances_show_a_transfer(b: &Balances) -> bool {
+    b.debits_pending != 0 || b.debits_posted != 0 || b.credits_pending != 0 || b.credits_posted != 0
 }
 
-/// The lake's record of a swept account: its fields as created. `first_seen_timestamp` is its
-/// creation timestamp (no later than any event that can use it), and `flags` are those it was
-/// created with: `closed` is kept only if no transfer ever touched the account
-/// (`closed_by_transfer` false), because an account created closed can take no transfer, and a
-/// transfer-closed account reaches the lake through that transfer's event.
-pub fn record_of(a: &ClusterAccount, closed_by_transfer: bool) -> AccountRecord {
-    let flags = if closed_by_transfer {
-        a.account.flags & !FLAG_CLOSED
-    } else {
-        a.account.flags
-    };
+/// The lake's record of a swept account, which no transfer has touched: its fields as created
+/// (so `closed` is set only for an account created closed), `first_seen_timestamp` its creation
+/// timestamp (no later than any event that can use it).
+pub fn record_of(a: &ClusterAccount) -> AccountRecord {
     AccountRecord {
         id: a.account.id,
         ledger: a.account.ledger,
         code: a.account.code,
-        flags,
+        flags: a.account.flags,
         user_data_128: a.account.user_data_128,
         user_data_64: a.account.user_data_64,
         user_data_32: a.account.user_data_32,
@@ -137,16 +144,21 @@ async fn pass(
     loop {
         let page = cluster.accounts_after(*after).await?;
         let full = page.len() == ACCOUNTS_PER_REQUEST;
-        let mut records = Vec::with_capacity(page.len());
+        let Some(last) = page.last() else {
+            return Ok(true);
+        };
+        let mut accounts = Vec::new();
         for a in &page {
-            let closed_by_transfer = a.account.flags & FLAG_CLOSED != 0
-                && cluster.has_transfer_in(a.account.id, 0, 0).await?;
-            records.push(record_of(a, closed_by_transfer));
+            let touched = balances_show_a_transfer(&a.balances)
+                || cluster.has_transfer_in(a.account.id, 0, 0).await?;
+            if !touched {
+                accounts.push(record_of(a));
+            }
         }
-        if let Some(last) = page.last() {
-            *after = last.account.timestamp;
-        }
-        if !records.is_empty() && tx.send(SweepMessage::Page(records)).await.is_err() {
+        let through = last.account.timestamp;
+        *after = through;
+        let page = SweptPage { accounts, through };
+        if tx.send(SweepMessage::Page(page)).await.is_err() {
             return Ok(false);
         }
         if !full {
@@ -158,7 +170,8 @@ async fn pass(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tb::{Account, Balances};
+    use crate::tb::flags::account::CLOSED as FLAG_CLOSED;
+    use crate::tb::Account;
 
     fn account(id: u128, timestamp: u64, flags: u16) -> ClusterAccount {
         ClusterAccount {
@@ -177,25 +190,33 @@ mod tests {
     }
 
     #[test]
-    fn the_loop_records_only_accounts_it_has_not_seen_and_remembers_them() {
-        // 2 was recorded from a CDC event, 4 is in a segment not yet committed.
-        let mut seen = HashSet::from([2u128, 4]);
-        let page: Vec<AccountRecord> = (1..=5u128)
-            .map(|id| record_of(&account(id, 100 + id as u64, 0), false))
-            .collect();
-        let new = take_new(page.clone(), &mut seen);
-        let ids: Vec<u128> = new.iter().map(|a| a.id).collect();
-        assert_eq!(ids, vec![1, 3, 5]);
-        assert_eq!(seen, HashSet::from([1, 2, 3, 4, 5]));
-        // The same page again (a pass re-reading after a restart, or a later pass): nothing new.
-        assert!(take_new(page, &mut seen).is_empty());
-        // Creation order is kept, so the page's first and last name its file.
-        assert!(new.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+    fn any_nonzero_balance_proves_a_transfer_and_zero_balances_prove_nothing() {
+        assert!(!balances_show_a_transfer(&Balances::default()));
+        for b in [
+            Balances {
+                debits_pending: 1,
+                ..Balances::default()
+            },
+            Balances {
+                debits_posted: 1,
+                ..Balances::default()
+            },
+            Balances {
+                credits_pending: 1,
+                ..Balances::default()
+            },
+            Balances {
+                credits_posted: u128::MAX,
+                ..Balances::default()
+            },
+        ] {
+            assert!(balances_show_a_transfer(&b), "{b:?}");
+        }
     }
 
     #[test]
     fn a_swept_account_is_recorded_as_created() {
-        let r = record_of(&account(1, 500, FLAG_CLOSED | 1 << 3), false);
+        let r = record_of(&account(1, 500, FLAG_CLOSED | 1 << 3));
         assert_eq!(
             r,
             AccountRecord {
@@ -210,8 +231,5 @@ mod tests {
                 first_seen_timestamp: 500,
             }
         );
-        // Closed by a closing transfer: that transfer's event closes it in a rebuild.
-        let r = record_of(&account(1, 500, FLAG_CLOSED | 1 << 3), true);
-        assert_eq!(r.flags, 1 << 3);
     }
 }

@@ -222,6 +222,24 @@ pub fn commit_path(table: &str, version: u64) -> Path {
     Path::from(format!("{table}/{LOG_DIR}/{version:020}.json"))
 }
 
+/// Checks one commit of `table` on its own (its actions, its `commitInfo.ledgerlake`, its link
+/// to `previous_sha256`, its `addedFiles`), as `check_table_chain` checks each commit.
+pub(super) fn check_one_commit(
+    table: &str,
+    version: u64,
+    commit: &[u8],
+    previous_sha256: Option<&str>,
+) -> Vec<ChainProblem> {
+    let mut walk = Walk {
+        table,
+        active: HashMap::new(),
+        named: HashSet::new(),
+        problems: Vec::new(),
+    };
+    walk.commit(version, commit, previous_sha256);
+    walk.problems
+}
+
 impl Lake {
     /// Checks the chained log of every table (see the module comment). Problems are in the
     /// report; an error means the store could not be read.
@@ -230,7 +248,63 @@ impl Lake {
         for table in CHAIN_TABLES {
             tables.push(self.check_table_chain(table).await?);
         }
+        self.check_pinned_versions(&mut tables).await?;
         Ok(ChainReport { tables })
+    }
+
+    /// The newest transfers commit records the `accounts` and `swept_accounts` versions it was
+    /// committed after (`commitInfo.ledgerlake.tableVersions`). A table whose log ends below
+    /// its pinned version lost its newest commits, which its own chain cannot show: no later
+    /// commit of it is left to break a link. (The tables are listed transfers first and a writer
+    /// commits the others before the transfers commit, so a live export never trips this.)
+    async fn check_pinned_versions(&self, tables: &mut [TableChain]) -> Result<(), LakeError> {
+        let Some(head) = tables
+            .iter()
+            .find(|t| t.table == "transfers")
+            .and_then(|t| t.head_version)
+        else {
+            return Ok(());
+        };
+        let path = commit_path("transfers", head);
+        let bytes = match self.store.get(&path).await {
+            Ok(result) => result.bytes().await,
+            Err(e) => Err(e),
+        };
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            // Reported by the transfers chain.
+            Err(object_store::Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(LakeError::store(&path, e)),
+        };
+        let Some(pins) = super::log::pins_in(&bytes) else {
+            return Ok(());
+        };
+        for (name, pinned) in [
+            ("accounts", pins.accounts),
+            ("swept_accounts", pins.swept_accounts),
+        ] {
+            let Some(chain) = tables.iter_mut().find(|t| t.table == name) else {
+                continue;
+            };
+            if chain.head_version.is_some_and(|h| h >= pinned) {
+                continue;
+            }
+            let missing = chain.head_version.map_or(0, |h| h + 1);
+            let ends = chain.head_version.map_or("has no commit".to_string(), |h| {
+                format!("ends at version {h}")
+            });
+            chain.problems.push(ChainProblem {
+                table: name.to_string(),
+                version: Some(missing),
+                file: commit_path(name, missing).to_string(),
+                check: ChainCheck::MissingCommit,
+                detail: format!(
+                    "transfers version {head} was committed after {name} version {pinned}, but \
+                     the {name} log {ends}: its newest commits were removed"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Whether any table directory holds an object (a log or a data file, committed or not).

@@ -1070,3 +1070,51 @@ async fn any_object_under_a_table_makes_a_lake() {
     .await;
     assert!(lake.holds_table_objects().await.unwrap());
 }
+
+#[tokio::test]
+async fn removed_newest_accounts_commits_are_named_through_the_transfers_pins() {
+    use crate::lake::tests::{one_day_segment, CLUSTER};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let lake = Lake::open(root.to_str().unwrap()).await.unwrap();
+    lake.bind_cluster(CLUSTER).await.unwrap();
+    for (start, first_account) in [("2026-11-21T12:00:00Z", 1), ("2026-11-21T13:00:00Z", 3)] {
+        lake.commit(&one_day_segment(start, 2, first_account), CLUSTER)
+            .await
+            .unwrap();
+    }
+    let honest = lake.check_chain().await.unwrap();
+    assert!(honest.ok(), "{honest:?}");
+    let head = honest
+        .tables
+        .iter()
+        .find(|t| t.table == "accounts")
+        .and_then(|t| t.head_version)
+        .unwrap();
+
+    // The newest accounts commit removed: its own chain still links, and its data file looks
+    // like one of an interrupted commit; only the transfers head's pins show the loss.
+    std::fs::remove_file(root.join(commit_name("accounts", head).as_str())).unwrap();
+    let report = lake.check_chain().await.unwrap();
+    let found: Vec<_> = report
+        .problems()
+        .map(|p| (p.table.as_str(), p.version, p.check, p.file.clone()))
+        .collect();
+    assert_eq!(
+        found,
+        [(
+            "accounts",
+            Some(head),
+            ChainCheck::MissingCommit,
+            commit_name("accounts", head)
+        )],
+        "{report:#?}"
+    );
+    let (ok, json) = run_script(&root, &[]);
+    assert!(!ok, "{json:#}");
+    assert_eq!(
+        comparable_python(&json),
+        comparable_rust(&report),
+        "{json:#}"
+    );
+}

@@ -2,9 +2,11 @@
 //! and decoding are all derived from these lists, so they cannot drift apart.
 //!
 //! Every type is portable (schemas/lake.md, "Types"): no engine that reads Delta or Parquet has
-//! unsigned integers, so a `u128` becomes `<name>` decimal(38,0) (value mod 10^38) and
-//! `<name>_e38` byte (value div 10^38), a non-timestamp `u64` decimal(20,0), a `u32` INT64, a
-//! `u16` INT32; timestamps are INT64 (TigerBeetle timestamps stay below 2^63 until 2262).
+//! unsigned integers, so a `u128` quantity (amount, balance) becomes `<name>` decimal(38,0)
+//! (value mod 10^38) and `<name>_e38` byte (value div 10^38); a `u128` identifier (ids,
+//! `user_data_128`) becomes `<name>` INT64 (value mod 10^18) and `<name>_e18` decimal(21,0)
+//! (value div 10^18); a non-timestamp `u64` decimal(20,0), a `u32` INT64, a `u16` INT32;
+//! timestamps are INT64 (TigerBeetle timestamps stay below 2^63 until 2262).
 
 use std::sync::Arc;
 
@@ -25,6 +27,14 @@ pub const U128_PRECISION: u8 = 38;
 pub const U64_PRECISION: u8 = 20;
 /// The suffix of the column holding `value div 10^38`.
 pub const E38_SUFFIX: &str = "_e38";
+/// 10^18: a `u128` identifier is stored as (value mod 10^18, value div 10^18). The low part is
+/// an INT64, which every engine filters and joins on at full speed; a 16-byte decimal costs
+/// DuckDB 1.6-1.8x more per value (BENCHMARKS.md, "Identifiers as INT64").
+pub const E18: u128 = 1_000_000_000_000_000_000;
+/// The precision of the decimal holding `value div 10^18` (u128::MAX / 10^18 has 21 digits).
+pub const ID_HIGH_PRECISION: u8 = 21;
+/// The suffix of the column holding `value div 10^18`.
+pub const E18_SUFFIX: &str = "_e18";
 
 /// Splits a `u128` into (value mod 10^38, value div 10^38).
 pub fn split_u128(v: u128) -> (i128, i8) {
@@ -42,6 +52,22 @@ pub fn join_u128(low: i128, high: i8) -> Option<u128> {
     (high as u128).checked_mul(E38)?.checked_add(low as u128)
 }
 
+/// Splits a `u128` identifier into (value mod 10^18, value div 10^18).
+pub fn split_id(v: u128) -> (i64, i128) {
+    let low = (v % E18) as i64;
+    let high = (v / E18) as i128;
+    assert!(high < 10i128.pow(u32::from(ID_HIGH_PRECISION)));
+    (low, high)
+}
+
+/// Joins (value mod 10^18, value div 10^18) back; `None` if they do not form a `u128`.
+pub fn join_id(low: i64, high: i128) -> Option<u128> {
+    if !(0..E18 as i64).contains(&low) || high < 0 {
+        return None;
+    }
+    (high as u128).checked_mul(E18)?.checked_add(low as u128)
+}
+
 /// A timestamp as stored: TigerBeetle timestamps are below 2^63 (until the year 2262).
 pub fn timestamp_to_i64(ts: u64) -> i64 {
     i64::try_from(ts).unwrap_or_else(|_| panic!("timestamp {ts} is not below 2^63"))
@@ -49,8 +75,10 @@ pub fn timestamp_to_i64(ts: u64) -> i64 {
 
 /// How a column reads its value from a row and writes it back.
 pub enum Access<R> {
-    /// Two columns: `<name>` decimal(38,0) and `<name>_e38` byte.
+    /// A quantity, two columns: `<name>` decimal(38,0) and `<name>_e38` byte.
     U128(fn(&R) -> u128, fn(&mut R, u128)),
+    /// An identifier, two columns: `<name>` INT64 and `<name>_e18` decimal(21,0).
+    Id128(fn(&R) -> u128, fn(&mut R, u128)),
     /// A TigerBeetle timestamp (below 2^63): INT64.
     Timestamp(fn(&R) -> u64, fn(&mut R, u64)),
     /// Any `u64`: decimal(20,0).
@@ -61,7 +89,7 @@ pub enum Access<R> {
     EventType(fn(&R) -> EventType, fn(&mut R, EventType)),
 }
 
-/// One logical column (a `U128` one is two physical columns).
+/// One logical column (a `U128` or `Id128` one is two physical columns).
 pub struct Column<R: 'static> {
     pub name: &'static str,
     pub access: Access<R>,
@@ -93,7 +121,7 @@ macro_rules! col {
 macro_rules! account_state_cols {
     ($prefix:literal, $side:ident) => {
         [
-            col!(concat!($prefix, "id"), U128, $side.id),
+            col!(concat!($prefix, "id"), Id128, $side.id),
             col!(
                 concat!($prefix, "debits_pending"),
                 U128,
@@ -123,10 +151,10 @@ pub static TRANSFER_COLUMNS: [Column<EventRow>; 25] = [
     col!("timestamp", Timestamp, timestamp),
     col!("event_type", EventType, event_type),
     col!("ledger", U32, ledger),
-    col!("transfer_id", U128, transfer.id),
+    col!("transfer_id", Id128, transfer.id),
     col!("amount", U128, transfer.amount),
-    col!("pending_id", U128, transfer.pending_id),
-    col!("user_data_128", U128, transfer.user_data_128),
+    col!("pending_id", Id128, transfer.pending_id),
+    col!("user_data_128", Id128, transfer.user_data_128),
     col!("user_data_64", U64, transfer.user_data_64),
     col!("user_data_32", U32, transfer.user_data_32),
     col!("timeout", U32, transfer.timeout),
@@ -149,11 +177,11 @@ pub static TRANSFER_COLUMNS: [Column<EventRow>; 25] = [
 
 /// The accounts table, in file order.
 pub static ACCOUNT_COLUMNS: [Column<AccountRecord>; 9] = [
-    col!("id", U128, id),
+    col!("id", Id128, id),
     col!("ledger", U32, ledger),
     col!("code", U16, code),
     col!("flags", U16, flags),
-    col!("user_data_128", U128, user_data_128),
+    col!("user_data_128", Id128, user_data_128),
     col!("user_data_64", U64, user_data_64),
     col!("user_data_32", U32, user_data_32),
     col!("timestamp", Timestamp, timestamp),
@@ -169,6 +197,13 @@ pub fn schema<R>(cols: &[Column<R>]) -> SchemaRef {
             Access::U128(..) => {
                 fields.push(leaf(c.name.into(), DataType::Decimal128(U128_PRECISION, 0)));
                 fields.push(leaf(format!("{}{E38_SUFFIX}", c.name), DataType::Int8));
+            }
+            Access::Id128(..) => {
+                fields.push(leaf(c.name.into(), DataType::Int64));
+                fields.push(leaf(
+                    format!("{}{E18_SUFFIX}", c.name),
+                    DataType::Decimal128(ID_HIGH_PRECISION, 0),
+                ));
             }
             Access::Timestamp(..) => fields.push(leaf(c.name.into(), DataType::Int64)),
             Access::U64(..) => {
@@ -189,7 +224,7 @@ fn array<T: ArrowPrimitiveType, R>(rows: &[R], f: impl Fn(&R) -> T::Native) -> A
 fn decimal<R>(rows: &[R], precision: u8, f: impl Fn(&R) -> i128) -> ArrayRef {
     let a = Decimal128Array::from_iter_values(rows.iter().map(f))
         .with_precision_and_scale(precision, 0)
-        .expect("precision 20 and 38 are valid for Decimal128");
+        .expect("precisions 20, 21 and 38 are valid for Decimal128");
     Arc::new(a)
 }
 
@@ -205,6 +240,10 @@ pub fn to_batch<R>(
             Access::U128(get, _) => {
                 arrays.push(decimal(rows, U128_PRECISION, |r| split_u128(get(r)).0));
                 arrays.push(array::<Int8Type, _>(rows, |r| split_u128(get(r)).1));
+            }
+            Access::Id128(get, _) => {
+                arrays.push(array::<Int64Type, _>(rows, |r| split_id(get(r)).0));
+                arrays.push(decimal(rows, ID_HIGH_PRECISION, |r| split_id(get(r)).1));
             }
             Access::Timestamp(get, _) => {
                 arrays.push(array::<Int64Type, _>(rows, |r| timestamp_to_i64(get(r))))
@@ -290,6 +329,22 @@ pub fn from_batch<R: Default>(
                 i += 2;
                 continue;
             }
+            Access::Id128(_, set) => {
+                let low = values::<Int64Type>(batch, i)?;
+                let high = values::<Decimal128Type>(batch, i + 1)?;
+                for ((r, &l), &h) in rows.iter_mut().zip(low).zip(high) {
+                    let v = join_id(l, h).ok_or_else(|| {
+                        format!(
+                            "columns {} = {l} and {} = {h} do not form a u128",
+                            column_name(batch, i),
+                            column_name(batch, i + 1)
+                        )
+                    })?;
+                    set(r, v);
+                }
+                i += 2;
+                continue;
+            }
             Access::Timestamp(_, set) => {
                 convert::<Int64Type, _, _>(batch, i, rows, |v| u64::try_from(v).ok(), set)?
             }
@@ -326,8 +381,8 @@ mod tests {
 
     #[test]
     fn transfers_columns_are_the_documented_ones_in_order() {
-        let mut expected: Vec<String> = "timestamp event_type ledger transfer_id transfer_id_e38 \
-             amount amount_e38 pending_id pending_id_e38 user_data_128 user_data_128_e38 \
+        let mut expected: Vec<String> = "timestamp event_type ledger transfer_id transfer_id_e18 \
+             amount amount_e38 pending_id pending_id_e18 user_data_128 user_data_128_e18 \
              user_data_64 user_data_32 timeout code flags transfer_timestamp"
             .split_whitespace()
             .map(String::from)
@@ -335,7 +390,7 @@ mod tests {
         for side in ["debit_account_", "credit_account_"] {
             for f in [
                 "id",
-                "id_e38",
+                "id_e18",
                 "debits_pending",
                 "debits_pending_e38",
                 "debits_posted",
@@ -354,7 +409,7 @@ mod tests {
 
     #[test]
     fn accounts_columns_are_the_documented_ones_in_order() {
-        let expected = "id id_e38 ledger code flags user_data_128 user_data_128_e38 \
+        let expected = "id id_e18 ledger code flags user_data_128 user_data_128_e18 \
                         user_data_64 user_data_32 timestamp first_seen_timestamp";
         assert_eq!(names(&ACCOUNT_COLUMNS).join(" "), expected);
     }
@@ -381,6 +436,31 @@ mod tests {
         assert_eq!(join_u128(0, 4), None);
         // 3·10^38 + (10^38 − 1) is above u128::MAX.
         assert_eq!(join_u128(E38 as i128 - 1, 3), None);
+    }
+
+    #[test]
+    fn id_split_is_exact_at_the_bounds() {
+        for v in [
+            0,
+            1,
+            E18 - 1,
+            E18,
+            E18 + 1,
+            u128::from(u64::MAX),
+            E38,
+            u128::MAX - 1,
+            u128::MAX,
+        ] {
+            let (low, high) = split_id(v);
+            assert!((0..E18 as i64).contains(&low));
+            assert_eq!(join_id(low, high), Some(v), "{v}");
+        }
+        assert_eq!(split_id(u128::MAX).1, (u128::MAX / E18) as i128);
+        assert_eq!(join_id(-1, 0), None);
+        assert_eq!(join_id(E18 as i64, 0), None);
+        assert_eq!(join_id(0, -1), None);
+        // One more than the largest high part overflows a u128.
+        assert_eq!(join_id(0, (u128::MAX / E18) as i128 + 1), None);
     }
 
     #[test]

@@ -310,7 +310,7 @@ fn commit_info_of(commit: &[u8]) -> Option<serde_json::Value> {
 }
 
 /// The `commitInfo.ledgerlake.tableVersions` of a commit's bytes.
-fn pins_in(commit: &[u8]) -> Option<Pins> {
+pub(super) fn pins_in(commit: &[u8]) -> Option<Pins> {
     let info = commit_info_of(commit)?;
     let pins = info.get("ledgerlake")?.get("tableVersions")?;
     Some(Pins {
@@ -320,14 +320,14 @@ fn pins_in(commit: &[u8]) -> Option<Pins> {
 }
 
 /// The `commitInfo.timestamp` of a commit's bytes (0 if it has none).
-fn commit_timestamp(commit: &[u8]) -> i64 {
+pub(super) fn commit_timestamp(commit: &[u8]) -> i64 {
     commit_info_of(commit)
         .and_then(|info| info.get("timestamp")?.as_i64())
         .unwrap_or(0)
 }
 
 /// The `commitInfo.ledgerlake.writer` of a commit's bytes, if any.
-fn writer_of(commit: &[u8]) -> Option<String> {
+pub(super) fn writer_of(commit: &[u8]) -> Option<String> {
     let info = commit_info_of(commit)?;
     info.get("ledgerlake")?
         .get("writer")?

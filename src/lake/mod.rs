@@ -10,12 +10,13 @@
 //! One file per concern: `log` is the Delta log (through delta_kernel), `commit` writes
 //! segments, `listing` is what the logs say is committed, `resume` is what an exporter session
 //! starts from, `read` decodes and checks data files, `meta` binds the lake to a cluster,
-//! `quarantine` and `swept` are the two side tables.
+//! `quarantine` and `swept` are the two side tables, `dedupe` merges an account's records.
 
 mod audit_scan;
 pub mod chain;
 mod columns;
 mod commit;
+pub mod dedupe;
 mod error;
 pub mod format1;
 mod layout;
@@ -31,10 +32,11 @@ mod resume;
 mod resume_tests;
 mod rows;
 mod scan;
-mod store;
+pub mod store;
 mod swept;
 #[cfg(test)]
 mod tests;
+pub mod untrusted;
 
 use std::sync::Arc;
 
@@ -46,6 +48,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
 use crate::cdc::Event;
 
 pub use audit_scan::{AuditedFileMeta, AuditedSegment};
+pub use dedupe::{dedupe_accounts, AccountBook, AccountDisagreement};
 pub use error::LakeError;
 pub use layout::Table;
 pub use log::{TableVersion, CHECKPOINT_INTERVAL_COMMITS};

@@ -365,9 +365,9 @@ mod tests {
 
     #[test]
     fn estimated_row_bytes_is_plausible() {
-        // 14 decimal(38) ids/amounts/balances (16 bytes) + 14 bytes + 1 decimal(20) (16) +
-        // 2 timestamps and 3 u32 as INT64 (8) + 4 u16 as INT32 (4) + the event type (1)
-        // = 224 + 14 + 16 + 40 + 16 + 1 = 311 bytes, plus the Event.
-        assert_eq!(estimated_row_bytes(), size_of::<Event>() + 311);
+        // 5 ids as INT64 + decimal(21) (8 + 16 bytes) + 9 amounts/balances as decimal(38) + byte
+        // (16 + 1) + 1 decimal(20) (16) + 2 timestamps and 3 u32 as INT64 (8) + 4 u16 as INT32
+        // (4) + the event type (1) = 120 + 153 + 16 + 40 + 16 + 1 = 346 bytes, plus the Event.
+        assert_eq!(estimated_row_bytes(), size_of::<Event>() + 346);
     }
 }

@@ -1,15 +1,14 @@
 //! Reading committed segments back: whole files decoded and checked against their names (schema,
 //! `ledgerlake.*` metadata, row order), and row counts from the Parquet footers alone.
 
-#[cfg(any(test, feature = "testbed"))]
-use std::collections::HashMap;
-
 use object_store::path::Path;
 
 use super::columns::{ACCOUNT_COLUMNS, TRANSFER_COLUMNS};
 #[cfg(any(test, feature = "testbed"))]
 use super::layout;
 use super::layout::Table;
+#[cfg(any(test, feature = "testbed"))]
+use super::AccountBook;
 use super::{
     parquet, reader, AccountRecord, EventRow, Lake, LakeError, SegmentCounts, SegmentInfo,
 };
@@ -113,25 +112,44 @@ impl Lake {
             .unwrap_or_default())
     }
 
-    /// Rebuilds every event of the lake exactly, in timestamp order, with every account record:
-    /// the swept ones first (in creation order), then the others in order of first appearance.
-    /// Checks that segments do not overlap, that every file belongs to the lake's cluster, that
-    /// no account is recorded twice (in either table), and that every event's accounts were
-    /// recorded no later than the event. Holds the whole lake in memory: for tests and demos.
+    /// Every account of the lake, one record per id merged by `lake::dedupe`'s rule (first
+    /// seen wins; records that disagree are an error naming the later file), swept files
+    /// first, then the segments in time order. Reads every accounts file: for tests and demos.
+    #[cfg(any(test, feature = "testbed"))]
+    pub async fn read_all_accounts(&self) -> Result<Vec<AccountRecord>, LakeError> {
+        let lake_cluster = self.read_meta().await?.map(|m| m.cluster_id);
+        let mut book = AccountBook::default();
+        for file in self.list_swept().await? {
+            for a in self.read_swept(&file, lake_cluster).await? {
+                merge(&mut book, a, &file.path)?;
+            }
+        }
+        for seg in self.list_segments().await? {
+            if let Some((meta, accounts)) = self.read_accounts_checked(&seg).await? {
+                let path = seg.accounts_path.as_ref().expect("read only if present");
+                check_cluster(&meta, lake_cluster, path)?;
+                for a in accounts {
+                    merge(&mut book, a, path)?;
+                }
+            }
+        }
+        Ok(book.into_records())
+    }
+
+    /// Rebuilds every event of the lake exactly, in timestamp order, with every account record
+    /// (one per id, merged by `lake::dedupe`'s rule): the swept ones first (in creation order),
+    /// then the others in order of first appearance. Checks that segments do not overlap, that
+    /// every file belongs to the lake's cluster, that the records of an account agree (in
+    /// either table), and that every event's accounts were recorded no later than the event.
+    /// Holds the whole lake in memory: for tests and demos.
     #[cfg(any(test, feature = "testbed"))]
     pub async fn read_all(&self) -> Result<(Vec<Event>, Vec<AccountRecord>), LakeError> {
         let lake_cluster = self.read_meta().await?.map(|m| m.cluster_id);
         let segments = self.list_segments().await?;
         let mut events = Vec::new();
-        let mut records: Vec<AccountRecord> = self.read_all_swept(lake_cluster).await?;
-        let mut by_id: HashMap<u128, usize> = HashMap::new();
-        for (i, a) in records.iter().enumerate() {
-            if by_id.insert(a.id, i).is_some() {
-                return Err(LakeError::corrupt(
-                    &layout::table_dir(Table::SweptAccounts),
-                    format!("account {} is swept twice", a.id),
-                ));
-            }
+        let mut book = AccountBook::default();
+        for a in self.read_all_swept(lake_cluster).await? {
+            merge(&mut book, a, &layout::table_dir(Table::SweptAccounts))?;
         }
         let mut previous: Option<&SegmentInfo> = None;
         for seg in &segments {
@@ -149,45 +167,41 @@ impl Lake {
                 let path = seg.accounts_path.as_ref().expect("read only if present");
                 check_cluster(&meta, lake_cluster, path)?;
                 for a in accounts {
-                    if by_id.insert(a.id, records.len()).is_some() {
-                        return Err(LakeError::corrupt(
-                            path,
-                            format!(
-                                "account {} was already recorded by an earlier segment or a sweep",
-                                a.id
-                            ),
-                        ));
-                    }
-                    records.push(a);
+                    merge(&mut book, a, path)?;
                 }
             }
             for row in rows {
-                let lookup =
-                    |id: u128| -> Result<&AccountRecord, LakeError> {
-                        let record = by_id.get(&id).map(|&i| &records[i]).ok_or(
-                            LakeError::MissingAccount {
-                                account_id: id,
-                                event_timestamp: row.timestamp,
-                            },
-                        )?;
-                        if record.first_seen_timestamp > row.timestamp {
-                            return Err(LakeError::corrupt(
-                                &seg.transfers_path,
-                                format!(
-                                    "the event at {} uses account {id}, first seen later at {}",
-                                    row.timestamp, record.first_seen_timestamp
-                                ),
-                            ));
-                        }
-                        Ok(record)
-                    };
+                let lookup = |id: u128| -> Result<&AccountRecord, LakeError> {
+                    let record = book.get(id).ok_or(LakeError::MissingAccount {
+                        account_id: id,
+                        event_timestamp: row.timestamp,
+                    })?;
+                    if record.first_seen_timestamp > row.timestamp {
+                        return Err(LakeError::corrupt(
+                            &seg.transfers_path,
+                            format!(
+                                "the event at {} uses account {id}, first seen later at {}",
+                                row.timestamp, record.first_seen_timestamp
+                            ),
+                        ));
+                    }
+                    Ok(record)
+                };
                 let debit = lookup(row.debit_account.id)?;
                 let credit = lookup(row.credit_account.id)?;
                 events.push(row.to_event(debit, credit));
             }
         }
-        Ok((events, records))
+        Ok((events, book.into_records()))
     }
+}
+
+/// Merges one record read from `path`; a disagreement names that file.
+#[cfg(any(test, feature = "testbed"))]
+fn merge(book: &mut AccountBook, record: AccountRecord, path: &Path) -> Result<(), LakeError> {
+    book.insert(record)
+        .map(|_| ())
+        .map_err(|e| LakeError::corrupt(path, e.to_string()))
 }
 
 /// A file's `ledgerlake.*` range must match the range in its name.

@@ -1,5 +1,5 @@
 //! `Lake::resume_state` against a lake on disk, through a store wrapper that counts listings and
-//! watches how many files are read at once.
+//! the objects read: a session start reads the logs, never a data file.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -16,7 +16,6 @@ use object_store::{
 };
 
 use super::layout::Table;
-use super::resume::ACCOUNT_FILE_READS_IN_FLIGHT_MAX;
 use super::tests::{one_day_segment, swept, CLUSTER};
 use super::*;
 
@@ -30,6 +29,8 @@ struct Seen {
     reading: HashMap<Path, usize>,
     /// The most distinct objects read at the same time.
     reading_max: usize,
+    /// Data objects read (every read outside `_delta_log/` but the metadata file).
+    data_reads: Vec<Path>,
 }
 
 /// Delegates to `inner`, counting listings; reads are slowed by `read_delay` so that
@@ -71,6 +72,9 @@ impl ObjectStore for Watched {
         let data = !path.as_ref().contains("_delta_log");
         if data {
             let mut seen = self.seen.lock().unwrap();
+            if path.as_ref() != "_ledgerlake.json" {
+                seen.data_reads.push(path.clone());
+            }
             *seen.reading.entry(path.clone()).or_default() += 1;
             seen.reading_max = seen.reading_max.max(seen.reading.len());
         }
@@ -135,7 +139,10 @@ async fn filled_lake(lake: &Lake, n: u64) -> (Path, Segment) {
         let accounts: Vec<AccountRecord> = (0..4u64)
             .map(|i| swept(1000 + u128::from(page * 4 + i), 100 + page * 10 + i))
             .collect();
-        lake.commit_swept(&accounts, CLUSTER).await.unwrap();
+        let through = accounts[3].timestamp;
+        lake.commit_swept(&accounts, through, CLUSTER)
+            .await
+            .unwrap();
     }
     let crashed = one_day_segment("2026-11-30T00:00:00Z", 2, 900);
     let orphan = lake.commit_accounts_only(&crashed, CLUSTER).await.unwrap();
@@ -164,8 +171,14 @@ async fn resume_state_lists_the_lake_once_and_agrees_with_the_single_questions()
     let (orphan, _) = filled_lake(&lake, 12).await;
 
     seen.lock().unwrap().lists = 0;
+    seen.lock().unwrap().data_reads.clear();
     let state = lake.resume_state(CLUSTER).await.unwrap();
     let lists = seen.lock().unwrap().lists;
+    let data_reads = seen.lock().unwrap().data_reads.clone();
+    assert!(
+        data_reads.is_empty(),
+        "a session start reads the logs only, never a data file: {data_reads:?}"
+    );
     assert!(
         lists <= RESUME_LISTS_MAX,
         "{lists} listings for one session start: one per table's log and commit, whatever the \
@@ -180,12 +193,15 @@ async fn resume_state_lists_the_lake_once_and_agrees_with_the_single_questions()
         .unwrap()
         .orphan_accounts()
         .is_empty());
-    assert_eq!(state.segment_count, 12);
-    assert_eq!(state.swept_file_count, 3);
+    assert_eq!(lake.list_segments().await.unwrap().len(), 12);
+    assert_eq!(lake.list_swept().await.unwrap().len(), 3);
+    // Version 0 creates the table, then one per segment.
+    assert_eq!(state.transfers_version, 12);
+    assert_eq!(state.swept_through, Some(100 + 20 + 3));
+    // The accounts are in the lake, for readers: the session start needed none of them.
     let mut want_ids: HashSet<u128> = (0..12u128).flat_map(|d| [d * 10 + 1, d * 10 + 2]).collect();
     want_ids.extend(1000..1012);
-    assert_eq!(state.account_ids, want_ids);
-    assert_eq!(state.swept_through, Some(100 + 20 + 3));
+    assert_eq!(lake.load_account_ids().await.unwrap(), want_ids);
 
     // The same answers, asked one by one (each of these lists the lake again).
     assert_eq!(
@@ -196,7 +212,6 @@ async fn resume_state_lists_the_lake_once_and_agrees_with_the_single_questions()
         state.committed_last,
         Some(parse_day_start("2026-10-12T00:00:00Z") + 2)
     );
-    assert_eq!(state.account_ids, lake.load_account_ids().await.unwrap());
     assert_eq!(state.swept_through, lake.swept_through().await.unwrap());
     assert!(lake
         .remove_orphan_accounts(CLUSTER)
@@ -208,8 +223,8 @@ async fn resume_state_lists_the_lake_once_and_agrees_with_the_single_questions()
     let again = lake.resume_state(CLUSTER).await.unwrap();
     assert!(again.orphans_removed.is_empty());
     assert_eq!(
-        (again.committed_last, again.account_ids, again.swept_through),
-        (state.committed_last, state.account_ids, state.swept_through)
+        (again.committed_last, again.swept_through),
+        (state.committed_last, state.swept_through)
     );
 }
 
@@ -217,19 +232,64 @@ fn parse_day_start(rfc3339: &str) -> u64 {
     crate::timefmt::parse_rfc3339(rfc3339).unwrap()
 }
 
+/// The log objects and data objects a session start reads on a filled lake of `n` segments.
+async fn start_reads(n: u64) -> (usize, Vec<Path>) {
+    let (lake, seen) = watched_lake(std::path::Path::new("."), Duration::ZERO);
+    filled_lake(&lake, n).await;
+    *seen.lock().unwrap() = Seen::default();
+    let state = Lake::from_store(lake.store.clone(), "again")
+        .resume_state(CLUSTER)
+        .await
+        .unwrap();
+    assert_eq!(state.transfers_version, n);
+    let seen = seen.lock().unwrap();
+    (seen.log_reads, seen.data_reads.clone())
+}
+
 #[tokio::test]
-async fn resume_state_reads_accounts_files_concurrently_within_the_bound() {
-    let dir = tempfile::tempdir().unwrap();
-    let (lake, seen) = watched_lake(dir.path(), Duration::from_millis(20));
-    filled_lake(&lake, 20).await;
-    seen.lock().unwrap().reading_max = 0;
-    let state = lake.resume_state(CLUSTER).await.unwrap();
-    assert_eq!(state.account_ids.len(), 20 * 2 + 12);
-    let reading_max = seen.lock().unwrap().reading_max;
-    assert!(reading_max > 1, "files are read one after another");
+async fn a_session_start_reads_no_data_file_however_many_accounts_the_lake_holds() {
+    let (small_log, small_data) = start_reads(2).await;
+    let (large_log, large_data) = start_reads(28).await;
+    assert!(small_data.is_empty(), "{small_data:?}");
     assert!(
-        reading_max <= ACCOUNT_FILE_READS_IN_FLIGHT_MAX,
-        "{reading_max} files read at once"
+        large_data.is_empty(),
+        "no accounts, swept or transfers file is read: {large_data:?}"
+    );
+    // The logs are read (both histories are shorter than a checkpoint interval, so each commit
+    // once or twice), never a data file.
+    assert!(small_log < large_log, "{small_log} then {large_log}");
+}
+
+/// A lake whose swept position moved past its last swept file (a sweep page whose accounts
+/// had all taken transfers): the next session resumes the sweep after the position.
+#[tokio::test]
+async fn the_sweep_resumes_after_its_position_not_after_its_last_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, seen) = watched_lake(dir.path(), Duration::ZERO);
+    lake.bind_cluster(CLUSTER).await.unwrap();
+    lake.commit_swept(&[swept(1, 10), swept(2, 20)], 25, CLUSTER)
+        .await
+        .unwrap();
+    assert_eq!(
+        lake.commit_swept(&[], 40, CLUSTER).await.unwrap(),
+        CommitOutcome::Committed { bytes: 0 }
+    );
+    // A retried position-only commit is covered.
+    assert_eq!(
+        lake.commit_swept(&[], 40, CLUSTER).await.unwrap(),
+        CommitOutcome::AlreadyCommitted
+    );
+    seen.lock().unwrap().data_reads.clear();
+    let state = Lake::from_store(lake.store.clone(), "again")
+        .resume_state(CLUSTER)
+        .await
+        .unwrap();
+    assert_eq!(state.swept_through, Some(40));
+    assert_eq!(lake.list_swept().await.unwrap().len(), 1);
+    assert!(seen.lock().unwrap().data_reads.is_empty());
+    assert_eq!(
+        lake.load_account_ids().await.unwrap(),
+        HashSet::from([1, 2])
     );
 }
 
@@ -247,11 +307,9 @@ async fn an_empty_lake_resumes_from_the_start_and_is_bound() {
                 cluster_id: CLUSTER
             },
             committed_last: None,
-            account_ids: HashSet::new(),
             swept_through: None,
             orphans_removed: Vec::new(),
-            segment_count: 0,
-            swept_file_count: 0,
+            transfers_version: 0,
         }
     );
     assert_eq!(lake.read_meta().await.unwrap().unwrap().cluster_id, CLUSTER);
@@ -275,33 +333,59 @@ async fn another_clusters_lake_is_refused_before_anything_is_deleted() {
 }
 
 #[tokio::test]
-async fn an_account_recorded_twice_names_the_later_file() {
+async fn an_account_recorded_again_is_merged_and_disagreeing_records_name_the_later_file() {
     let dir = tempfile::tempdir().unwrap();
     let (lake, _) = watched_lake(dir.path(), Duration::from_millis(1));
     lake.bind_cluster(CLUSTER).await.unwrap();
-    // Accounts 1 and 2 are new in both segments (a broken exporter): the second file is named,
-    // whichever read finishes first.
-    for day in [
+    // Accounts 1 and 2 are in both the first and the third segment, as every segment records
+    // the accounts it touches: one record each is read back, the first seen.
+    let days = [
         "2026-10-01T00:00:00Z",
         "2026-10-02T00:00:00Z",
         "2026-10-03T00:00:00Z",
-    ] {
-        let segment = one_day_segment(day, 2, if day.ends_with("02T00:00:00Z") { 1 } else { 5 });
-        lake.commit(&segment, CLUSTER).await.unwrap();
+    ];
+    let segments: Vec<Segment> = days
+        .iter()
+        .map(|day| one_day_segment(day, 2, if day.contains("-02T") { 5 } else { 1 }))
+        .collect();
+    for segment in &segments {
+        lake.commit(segment, CLUSTER).await.unwrap();
     }
-    let segments = lake.list_segments().await.unwrap();
-    let second = segments[1].accounts_path.clone().unwrap();
-    let third = segments[2].accounts_path.clone().unwrap();
-    for _ in 0..5 {
-        match lake.resume_state(CLUSTER).await {
+    let (_, records) = lake.read_all().await.unwrap();
+    let ids: Vec<u128> = records.iter().map(|a| a.id).collect();
+    assert_eq!(ids, vec![1, 2, 5, 6]);
+    assert_eq!(
+        records[0], segments[0].new_accounts[0],
+        "the first seen is kept"
+    );
+    assert_eq!(lake.read_all_accounts().await.unwrap(), records);
+    lake.resume_state(CLUSTER).await.unwrap();
+
+    // A fourth segment records account 5 with another code: every reader refuses it, naming
+    // that file; the session start, which reads no accounts, does not look.
+    let mut broken = one_day_segment("2026-10-04T00:00:00Z", 2, 5);
+    broken.new_accounts[0].code += 1;
+    lake.commit(&broken, CLUSTER).await.unwrap();
+    let fourth = lake.list_segments().await.unwrap()[3]
+        .accounts_path
+        .clone()
+        .unwrap();
+    for result in [
+        lake.read_all().await.map(|_| ()),
+        lake.load_account_ids().await.map(|_| ()),
+    ] {
+        match result {
             Err(LakeError::Corrupt { path, reason }) => {
-                assert_eq!(path, third.to_string(), "{reason}");
-                assert!(reason.contains("account 5"), "{reason}");
+                assert_eq!(path, fourth.to_string(), "{reason}");
+                assert!(
+                    reason.contains("account 5 has records that disagree"),
+                    "{reason}"
+                );
             }
             other => panic!("{other:?}"),
         }
     }
-    assert_ne!(second, third);
+    lake.resume_state(CLUSTER).await.unwrap();
 }
 
 #[tokio::test]
@@ -321,8 +405,9 @@ async fn a_foreign_object_in_a_table_is_not_lake_data() {
         .unwrap();
     // The log does not name it: the session starts as if it were not there.
     let state = lake.resume_state(CLUSTER).await.unwrap();
-    assert_eq!(state.swept_file_count, 3);
-    assert_eq!(state.segment_count, 1);
+    assert_eq!(state.transfers_version, 1);
+    assert_eq!(lake.list_swept().await.unwrap().len(), 3);
+    assert_eq!(lake.list_segments().await.unwrap().len(), 1);
 }
 
 /// Segment `i` of a long history: one event per second from 2026-10-01, two accounts of its own.
@@ -347,7 +432,7 @@ async fn log_reads_to_open(commits: u64) -> usize {
     }
     seen.lock().unwrap().log_reads = 0;
     let state = lake.resume_state(CLUSTER).await.unwrap();
-    assert_eq!(state.segment_count as u64, commits);
+    assert_eq!(state.transfers_version, commits);
     let reads = seen.lock().unwrap().log_reads;
     eprintln!("opening {commits} commits read {reads} log objects");
     reads

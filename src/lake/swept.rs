@@ -1,20 +1,22 @@
 //! The `swept_accounts` table: accounts recorded by the exporter's account sweep of the source
-//! cluster rather than from a CDC event — above all those the CDC stream never shows (no
-//! transfer, or only rejected ones).
+//! cluster rather than from a CDC event — those no transfer had touched when the sweep read them
+//! (no transfer yet, or only rejected ones).
 //!
-//! One file per sweep page that found accounts the lake did not hold, named by the creation
-//! timestamps of its first and last account and committed to the `swept_accounts` log in one
-//! commit that also records where the sweep resumes (the last account's timestamp): a swept file
-//! is committed or absent, so it needs no twin and leaves no orphan. An account is in exactly one
-//! of `accounts` and `swept_accounts` (the exporter checks every id against both before writing
-//! either); see docs/DESIGN.md.
+//! One file per sweep page that found such accounts, named by the creation timestamps of its
+//! first and last account and committed to the `swept_accounts` log in one commit that also
+//! records where the sweep resumes (the creation timestamp of the page's last account, recorded
+//! or not; a page with nothing to record commits that position alone): a swept file is
+//! committed or absent, so it needs no twin and leaves no orphan, and the exporter finds where
+//! to resume in the log without reading a data file. An account may also be recorded by the
+//! segments whose events use it later: readers keep its first record (see
+//! `lake::dedupe` and docs/DESIGN.md).
 
 use object_store::path::Path;
 
 use super::columns::{timestamp_to_i64, ACCOUNT_COLUMNS};
 use super::commit::prepare;
 use super::layout::Table;
-use super::log::Committed;
+use super::log::{CommitRequest, Committed};
 use super::parquet::{self, FileMeta};
 use super::read::check_cluster;
 use super::{AccountRecord, CommitOutcome, Lake, LakeError};
@@ -31,11 +33,7 @@ pub struct SweptInfo {
 }
 
 /// Asserts what a swept page must satisfy; these are exporter bugs, not data errors.
-fn assert_swept(accounts: &[AccountRecord]) {
-    assert!(
-        !accounts.is_empty(),
-        "a swept file holds at least one account"
-    );
+fn assert_swept(accounts: &[AccountRecord], through: u64) {
     for w in accounts.windows(2) {
         assert!(
             w[0].timestamp < w[1].timestamp,
@@ -50,37 +48,57 @@ fn assert_swept(accounts: &[AccountRecord]) {
             "a swept account is recorded as of its creation"
         );
     }
+    if let Some(last) = accounts.last() {
+        assert!(
+            last.timestamp <= through,
+            "the sweep resumes after every account it records"
+        );
+    }
 }
 
 impl Lake {
-    /// Commits one sweep page's new accounts (creation order, `first_seen_timestamp` = creation
-    /// timestamp). A retry of a commit that succeeded finds the position covered and reports
-    /// `AlreadyCommitted`. Panics (exporter bug) on an empty or unordered page.
+    /// Commits one sweep page: its accounts (creation order, `first_seen_timestamp` = creation
+    /// timestamp), if any, in one swept file, and the sweep's position `through` (the creation
+    /// timestamp of the page's last account). A retry of a commit that succeeded finds the
+    /// position covered and reports `AlreadyCommitted`. Panics (exporter bug) on an unordered
+    /// page or one that ends after `through`.
     pub async fn commit_swept(
         &self,
         accounts: &[AccountRecord],
+        through: u64,
         cluster_id: u128,
     ) -> Result<CommitOutcome, LakeError> {
-        assert_swept(accounts);
-        let (first, last) = (
-            accounts[0].timestamp,
-            accounts[accounts.len() - 1].timestamp,
-        );
+        assert_swept(accounts, through);
         self.ensure_tables(cluster_id).await?;
-        let encoded = parquet::encode_swept_accounts(accounts, cluster_id)?;
-        let file = prepare(Table::SweptAccounts, first, last, encoded);
-        let size = file.add.size;
-        match self
-            .commit_file(
-                Table::SweptAccounts,
-                file,
-                timestamp_to_i64(last),
-                cluster_id,
-                true,
-                None,
-            )
-            .await?
-        {
+        let position = timestamp_to_i64(through);
+        let (committed, size) = match (accounts.first(), accounts.last()) {
+            (Some(first), Some(last)) => {
+                let encoded = parquet::encode_swept_accounts(accounts, cluster_id)?;
+                let file = prepare(
+                    Table::SweptAccounts,
+                    first.timestamp,
+                    last.timestamp,
+                    encoded,
+                );
+                let size = file.add.size;
+                let committed = self
+                    .commit_file(Table::SweptAccounts, file, position, cluster_id, true, None)
+                    .await?;
+                (committed, size)
+            }
+            _ => {
+                let request = CommitRequest {
+                    table: Table::SweptAccounts,
+                    adds: Vec::new(),
+                    removes: Vec::new(),
+                    position,
+                    skip_if_covered: true,
+                    pins: None,
+                };
+                (self.log.commit(request, cluster_id).await?, 0)
+            }
+        };
+        match committed {
             Committed::Version(_) => Ok(CommitOutcome::Committed { bytes: size }),
             Committed::AlreadyCovered => Ok(CommitOutcome::AlreadyCommitted),
         }

@@ -647,9 +647,9 @@ async fn duckdb_reads_the_lake_exactly() {
         "read_parquet('{}/transfers/*/*.parquet', hive_partitioning = true)",
         dir.path().display()
     );
-    const E38: u128 = columns::E38;
+    const E18: u128 = columns::E18;
     let got = duckdb(&format!(
-        "SELECT (transfer_id_e38::UHUGEINT * {E38}::UHUGEINT + transfer_id::UHUGEINT)::VARCHAR, \
+        "SELECT (transfer_id_e18::UHUGEINT * {E18}::UHUGEINT + transfer_id::UHUGEINT)::VARCHAR, \
                 date, typeof(date) FROM {transfers} ORDER BY timestamp"
     ));
     assert_eq!(
@@ -666,12 +666,14 @@ async fn duckdb_reads_the_lake_exactly() {
     assert_eq!(got, format!("{},6\n", 10 + 2 * low));
     let got = duckdb(&format!(
         "SELECT column_name || ':' || column_type FROM (DESCRIBE SELECT timestamp, event_type, \
-         ledger, code, timeout, amount, amount_e38, user_data_64 FROM {transfers})"
+         ledger, code, timeout, amount, amount_e38, user_data_64, transfer_id, transfer_id_e18 \
+         FROM {transfers})"
     ));
     assert_eq!(
         got,
         "timestamp:BIGINT\nevent_type:TINYINT\nledger:BIGINT\ncode:INTEGER\n\
-         timeout:BIGINT\n\"amount:DECIMAL(38,0)\"\namount_e38:TINYINT\n\"user_data_64:DECIMAL(20,0)\"\n"
+         timeout:BIGINT\n\"amount:DECIMAL(38,0)\"\namount_e38:TINYINT\n\"user_data_64:DECIMAL(20,0)\"\n\
+         transfer_id:BIGINT\n\"transfer_id_e18:DECIMAL(21,0)\"\n"
     );
     let got = duckdb(&format!(
         "SELECT key::VARCHAR || '=' || value::VARCHAR FROM parquet_kv_metadata('{}/transfers/*/*.parquet') \
@@ -738,32 +740,35 @@ fn simple_event(timestamp: u64, debit: u128, credit: u128, debit_ts: u64, credit
 }
 
 #[tokio::test]
-async fn swept_accounts_are_part_of_the_lake_and_segments_ignore_them() {
+async fn swept_accounts_are_part_of_the_lake_and_readers_merge_them_with_segments() {
     let lake = Lake::open("memory://").await.unwrap();
     lake.bind_cluster(CLUSTER).await.unwrap();
     let base = 20_000 * NS_PER_DAY;
     // Accounts 1..=4 created at base+1..=4; 1 and 2 transfer at base+10; 3 is swept and later
     // used at base+11 (the sweep saw it before its event); 4 never transfers.
-    let mut known = HashSet::new();
     let swept_page = vec![swept(3, base + 3), swept(4, base + 4)];
-    known.extend([3u128, 4]);
     assert!(matches!(
-        lake.commit_swept(&swept_page, CLUSTER).await.unwrap(),
+        lake.commit_swept(&swept_page, base + 4, CLUSTER)
+            .await
+            .unwrap(),
         CommitOutcome::Committed { .. }
     ));
-    // A retried write finds the file.
+    // A retried write finds the position covered.
     assert_eq!(
-        lake.commit_swept(&swept_page, CLUSTER).await.unwrap(),
+        lake.commit_swept(&swept_page, base + 4, CLUSTER)
+            .await
+            .unwrap(),
         CommitOutcome::AlreadyCommitted
     );
     let events = vec![
         simple_event(base + 10, 1, 2, base + 1, base + 2),
         simple_event(base + 11, 3, 1, base + 3, base + 1),
     ];
-    let seg = segment(events.clone(), &mut known);
+    // The segment records every account it touches, the swept one too.
+    let seg = segment(events.clone(), &mut HashSet::new());
     assert_eq!(
         seg.new_accounts.iter().map(|a| a.id).collect::<Vec<_>>(),
-        vec![1, 2]
+        vec![1, 2, 3]
     );
     lake.commit(&seg, CLUSTER).await.unwrap();
 
@@ -792,9 +797,14 @@ async fn swept_accounts_are_part_of_the_lake_and_segments_ignore_them() {
     assert_eq!(
         ids,
         vec![3, 4, 1, 2],
-        "swept first, then by first appearance"
+        "swept first, then by first appearance; one record per account"
     );
-    assert_eq!(records[..2], swept_page[..]);
+    assert_eq!(
+        records[..2],
+        swept_page[..],
+        "account 3's swept record is first seen, so kept"
+    );
+    assert_eq!(lake.read_all_accounts().await.unwrap(), records);
     assert_eq!(
         lake.read_all_swept(Some(CLUSTER)).await.unwrap(),
         swept_page
@@ -803,7 +813,7 @@ async fn swept_accounts_are_part_of_the_lake_and_segments_ignore_them() {
 }
 
 #[tokio::test]
-async fn an_account_in_both_tables_is_refused() {
+async fn an_account_in_both_tables_is_merged_unless_its_records_disagree() {
     let lake = Lake::open("memory://").await.unwrap();
     lake.bind_cluster(CLUSTER).await.unwrap();
     let base = 20_000 * NS_PER_DAY;
@@ -817,20 +827,33 @@ async fn an_account_in_both_tables_is_refused() {
     )
     .await
     .unwrap();
-    // What an exporter that did not check the ids would write: account 2 again.
-    lake.commit_swept(&[swept(2, base + 2)], CLUSTER)
+    // Account 2 swept too (the sweep read it before its transfer): merged, the swept record
+    // kept (first seen at its creation).
+    lake.commit_swept(&[swept(2, base + 2)], base + 2, CLUSTER)
+        .await
+        .unwrap();
+    let (_, records) = lake.read_all().await.unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .map(|a| (a.id, a.first_seen_timestamp))
+            .collect::<Vec<_>>(),
+        vec![(2, base + 2), (1, base + 10)]
+    );
+    // A record of account 1 with another creation timestamp: refused by every reader.
+    lake.commit_swept(&[swept(1, base + 3)], base + 5, CLUSTER)
         .await
         .unwrap();
     let err = lake.load_account_ids().await.unwrap_err().to_string();
-    assert!(err.contains("account 2 was already recorded"), "{err}");
+    assert!(err.contains("account 1 has records that disagree"), "{err}");
     let err = lake.read_all().await.unwrap_err().to_string();
-    assert!(err.contains("account 2 was already recorded"), "{err}");
+    assert!(err.contains("account 1 has records that disagree"), "{err}");
 }
 
 #[tokio::test]
 async fn swept_files_are_checked_against_their_names() {
     let lake = Lake::open("memory://").await.unwrap();
-    lake.commit_swept(&[swept(1, 10), swept(2, 20)], CLUSTER)
+    lake.commit_swept(&[swept(1, 10), swept(2, 20)], 20, CLUSTER)
         .await
         .unwrap();
     // A stray object under swept_accounts/ is not part of the lake: the log does not name it.
@@ -840,7 +863,9 @@ async fn swept_files_are_checked_against_their_names() {
     let listed = lake.list_swept().await.unwrap();
     assert_eq!(listed.len(), 1);
     // A file whose name promises other accounts than it holds.
-    lake.commit_swept(&[swept(3, 30)], CLUSTER).await.unwrap();
+    lake.commit_swept(&[swept(3, 30)], 30, CLUSTER)
+        .await
+        .unwrap();
     let listed = lake.list_swept().await.unwrap();
     lake.store
         .copy(&listed[0].path, &listed[1].path)
@@ -859,7 +884,7 @@ fn an_unordered_sweep_page_is_a_programmer_error() {
     rt.block_on(async {
         let lake = Lake::open("memory://").await.unwrap();
         let _ = lake
-            .commit_swept(&[swept(2, 20), swept(1, 10)], CLUSTER)
+            .commit_swept(&[swept(2, 20), swept(1, 10)], 20, CLUSTER)
             .await;
     });
 }
@@ -883,6 +908,7 @@ async fn a_lake_read_at_an_earlier_version_is_the_lake_as_it_stood() {
         versions.push(lake.transfers_version().await.unwrap().unwrap());
         lake.commit_swept(
             &[swept(1000 + versions.len() as u128, versions.len() as u64)],
+            versions.len() as u64,
             CLUSTER,
         )
         .await

@@ -47,6 +47,9 @@ pub struct Replica {
     cluster_id: u128,
     address: String,
     data_file: PathBuf,
+    /// How the process was started, for [`Replica::restart`].
+    binary: PathBuf,
+    start_args: Vec<String>,
 }
 
 impl Replica {
@@ -126,6 +129,8 @@ impl Replica {
                         cluster_id,
                         address,
                         data_file,
+                        binary,
+                        start_args,
                     })
                 }
                 Err(e) => {
@@ -179,6 +184,17 @@ impl Replica {
             Some(status) => Err(self.process.exited_error(status)),
             None => Ok(()),
         }
+    }
+
+    /// Kills the replica process (SIGKILL), keeps it down for `down`, then starts it again over
+    /// the same data file and address and waits until a client request succeeds: a replica
+    /// crash and restart, as clients and the CDC job see it.
+    pub async fn restart(&mut self, down: Duration) -> Result<(), TestbedError> {
+        self.process.terminate(Duration::ZERO).await;
+        tokio::time::sleep(down).await;
+        let cwd = self._dir.0.clone();
+        self.process = Process::spawn(&self.binary, &self.start_args, &cwd)?;
+        wait_ready(&mut self.process, self.cluster_id, &self.address).await
     }
 
     /// Kills the replica and removes its data file off the async worker threads (dropping does

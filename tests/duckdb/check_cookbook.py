@@ -49,7 +49,7 @@ else (dates, text) as the text DuckDB prints in its JSON output mode.
 
 Independently of the cases, every column of every cookbook query and of every view is checked not
 to be DOUBLE, FLOAT or DECIMAL: money is UHUGEINT or BIGNUM, exact (the stored pair of an id,
-`<name>_m38` DECIMAL(38,0) with `<name>_e38`, is the one DECIMAL allowed).
+`<name>_m18` BIGINT with `<name>_e18` DECIMAL(21,0), holds the one DECIMAL allowed).
 """
 
 import argparse
@@ -70,13 +70,14 @@ VIEWS = ["events", "accounts", "movements", "expired_pending", "daily_volume", "
          "balances_as_of(0)", "balance_of('1', 0)", "statement('1', 0, 0)", "trial_balance(0)",
          "pending_open_at(0)", "top_counterparties('1', 1)", "transfers_by_user_data(ud128 := '1')"]
 INEXACT = re.compile(r"\b(DOUBLE|FLOAT|REAL|DECIMAL)\b", re.I)
-# The one DECIMAL a view shows: the stored `<name>` of a u128 id (value mod 10^38, scale 0), kept as
-# `<name>_m38` for lookups that Parquet statistics prune; never money, never summed.
-STORED_PAIR = re.compile(r"_m38$")
+# The one DECIMAL a view shows: the stored high part of a u128 id (value div 10^18, scale 0), kept
+# as `<name>_e18` next to `<name>_m18` for lookups that Parquet statistics prune; never money,
+# never summed.
+STORED_PAIR = re.compile(r"_e18$")
 
 
 def inexact(col):
-    if STORED_PAIR.search(col["column_name"]) and col["column_type"] == "DECIMAL(38,0)":
+    if STORED_PAIR.search(col["column_name"]) and col["column_type"] == "DECIMAL(21,0)":
         return False
     return bool(INEXACT.search(col["column_type"]))
 
@@ -181,6 +182,7 @@ def check_types(cli, lake, cookbook, params_for):
 
 
 D38 = "CAST('{}' AS DECIMAL(38, 0))"
+D21 = "CAST('{}' AS DECIMAL(21, 0))"
 MACRO_CHECKS = [
     ("u128(value, value_e38) exact at 0, 10^38-1, 10^38, u128::MAX",
      f"u128({D38.format(0)}, 0::TINYINT) = 0"
@@ -189,13 +191,21 @@ MACRO_CHECKS = [
      f" AND u128({D38.format('40282366920938463463374607431768211455')}, 3::TINYINT)"
      " = CAST('340282366920938463463374607431768211455' AS UHUGEINT)"
      " AND typeof(u128(" + D38.format(1) + ", 0::TINYINT)) = 'UHUGEINT'"),
-    ("u128_m38/u128_e38 invert u128 at 0, 10^38-1, 10^38, u128::MAX",
-     "u128_m38('0') = 0 AND u128_e38('0') = 0"
-     f" AND u128_m38('{'9' * 38}') = {D38.format('9' * 38)} AND u128_e38('{'9' * 38}') = 0"
-     f" AND u128_m38('1{'0' * 38}') = 0 AND u128_e38('1{'0' * 38}') = 1"
-     " AND u128_m38('340282366920938463463374607431768211455') = " + D38.format('40282366920938463463374607431768211455')
-     + " AND u128_e38('340282366920938463463374607431768211455') = 3"
-     " AND u128(u128_m38('340282366920938463463374607431768211454'), u128_e38('340282366920938463463374607431768211454'))"
+    ("id128(value, value_e18) exact at 0, 10^18-1, 10^18, u128::MAX",
+     "id128(0::BIGINT, " + D21.format(0) + ") = 0"
+     " AND id128(999999999999999999::BIGINT, " + D21.format(0) + ") = 999999999999999999"
+     " AND id128(0::BIGINT, " + D21.format(1) + ") = 1000000000000000000"
+     " AND id128(374607431768211455::BIGINT, " + D21.format('340282366920938463463') + ")"
+     " = CAST('340282366920938463463374607431768211455' AS UHUGEINT)"
+     " AND typeof(id128(1::BIGINT, " + D21.format(0) + ")) = 'UHUGEINT'"),
+    ("id_m18/id_e18 invert id128 at 0, 10^18-1, 10^18, u128::MAX",
+     "id_m18('0') = 0 AND id_e18('0') = 0"
+     f" AND id_m18('{'9' * 18}') = {'9' * 18} AND id_e18('{'9' * 18}') = 0"
+     f" AND id_m18('1{'0' * 18}') = 0 AND id_e18('1{'0' * 18}') = 1"
+     " AND id_m18('340282366920938463463374607431768211455') = 374607431768211455"
+     " AND id_e18('340282366920938463463374607431768211455') = " + D21.format('340282366920938463463') +
+     " AND typeof(id_m18('1')) = 'BIGINT' AND typeof(id_e18('1')) = 'DECIMAL(21,0)'"
+     " AND id128(id_m18('340282366920938463463374607431768211454'), id_e18('340282366920938463463374607431768211454'))"
      " = CAST('340282366920938463463374607431768211454' AS UHUGEINT)"),
     ("tb_time keeps nanoseconds",
      "tb_time(1709251200000000001) = CAST('2024-03-01 00:00:00.000000001' AS TIMESTAMP_NS)"

@@ -50,25 +50,33 @@ DEBITS_MNEC, CREDITS_MNED, HISTORY = 2, 4, 8
 SINGLE, EV_PENDING, EV_POSTED, EV_VOIDED, EV_EXPIRED = 0, 1, 2, 3, 4
 
 E38 = 10**38
-DEC38, DEC20 = pa.decimal128(38, 0), pa.decimal128(20, 0)
+E18 = 10**18
+DEC38, DEC21, DEC20 = pa.decimal128(38, 0), pa.decimal128(21, 0), pa.decimal128(20, 0)
 
 
 def u128_columns(name):
+    """An amount or balance: value mod 10^38 as decimal(38,0), value div 10^38 as a byte."""
     return [(name, DEC38), (f"{name}_e38", pa.int8())]
 
 
+def id_columns(name):
+    """An identifier: value mod 10^18 as INT64, value div 10^18 as decimal(21,0)."""
+    return [(name, pa.int64()), (f"{name}_e18", DEC21)]
+
+
 TRANSFER_COLUMNS = [("timestamp", pa.int64()), ("event_type", pa.int8()), ("ledger", pa.int64())]
-for _n in ("transfer_id", "amount", "pending_id", "user_data_128"):
-    TRANSFER_COLUMNS += u128_columns(_n)
+TRANSFER_COLUMNS += id_columns("transfer_id") + u128_columns("amount")
+TRANSFER_COLUMNS += id_columns("pending_id") + id_columns("user_data_128")
 TRANSFER_COLUMNS += [("user_data_64", DEC20), ("user_data_32", pa.int64()), ("timeout", pa.int64()),
                      ("code", pa.int32()), ("flags", pa.int32()), ("transfer_timestamp", pa.int64())]
 for _side in ("debit_account_", "credit_account_"):
-    for _f in ("id", "debits_pending", "debits_posted", "credits_pending", "credits_posted"):
+    TRANSFER_COLUMNS += id_columns(f"{_side}id")
+    for _f in ("debits_pending", "debits_posted", "credits_pending", "credits_posted"):
         TRANSFER_COLUMNS += u128_columns(f"{_side}{_f}")
     TRANSFER_COLUMNS.append((f"{_side}flags", pa.int32()))
 
-ACCOUNT_COLUMNS = (u128_columns("id") + [("ledger", pa.int64()), ("code", pa.int32()), ("flags", pa.int32())]
-                   + u128_columns("user_data_128")
+ACCOUNT_COLUMNS = (id_columns("id") + [("ledger", pa.int64()), ("code", pa.int32()), ("flags", pa.int32())]
+                   + id_columns("user_data_128")
                    + [("user_data_64", DEC20), ("user_data_32", pa.int64()), ("timestamp", pa.int64()),
                       ("first_seen_timestamp", pa.int64())])
 
@@ -83,6 +91,12 @@ def split(v):
     """A u128 as its two stored columns: (value mod 10^38 as a Decimal, value div 10^38)."""
     assert 0 <= v <= U128_MAX
     return decimal.Decimal(v % E38), v // E38
+
+
+def split_id(v):
+    """A u128 identifier as its two stored columns: (value mod 10^18, value div 10^18 as a Decimal)."""
+    assert 0 <= v <= U128_MAX
+    return v % E18, decimal.Decimal(v // E18)
 
 
 class Account:
@@ -304,11 +318,11 @@ def simulate(seed):
 # Writing the lake.
 
 def event_row(e):
-    row = [e["timestamp"], e["event_type"], e["ledger"], *split(e["transfer_id"]), *split(e["amount"]),
-           *split(e["pending_id"]), *split(e["ud128"]), decimal.Decimal(e["ud64"]), e["ud32"], e["timeout"],
+    row = [e["timestamp"], e["event_type"], e["ledger"], *split_id(e["transfer_id"]), *split(e["amount"]),
+           *split_id(e["pending_id"]), *split_id(e["ud128"]), decimal.Decimal(e["ud64"]), e["ud32"], e["timeout"],
            e["code"], e["flags"], e["transfer_timestamp"]]
     for side in ("debit", "credit"):
-        row += [*split(e[side])]
+        row += [*split_id(e[side])]
         for v in e[f"{side}_balances"]:
             row += [*split(v)]
         row.append(e[f"{side}_flags"])
@@ -317,7 +331,7 @@ def event_row(e):
 
 
 def account_row(a, flags, first_seen):
-    return [*split(a.id), a.ledger, a.code, flags, *split(a.ud128), decimal.Decimal(a.ud64), a.ud32, a.created,
+    return [*split_id(a.id), a.ledger, a.code, flags, *split_id(a.ud128), decimal.Decimal(a.ud64), a.ud32, a.created,
             first_seen]
 
 

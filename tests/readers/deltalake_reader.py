@@ -8,7 +8,7 @@ import sys
 import deltalake
 from deltalake import DeltaTable
 
-from statement import BALANCES, SIDES, join, parse_args, print_report, statement_line
+from statement import BALANCES, SIDES, join, join_id, parse_args, print_report, statement_line
 
 
 def main():
@@ -32,7 +32,7 @@ def answer(events, query):
         if e["timestamp"] > query.at:
             break
         for number, side in enumerate(SIDES):
-            account = join(e[f"{side}_account_id"], e[f"{side}_account_id_e38"])
+            account = join_id(e[f"{side}_account_id"], e[f"{side}_account_id_e18"])
             balances = {
                 b: join(e[f"{side}_account_{b}"], e[f"{side}_account_{b}_e38"]) for b in BALANCES
             }

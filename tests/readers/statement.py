@@ -18,14 +18,17 @@ The statement is every event of `transfers` at or before AT_NS in which the acco
 or the credit side, in timestamp order, with the account's balances after the event (events carry
 them). The trial balance sums, per ledger, each account's balances as its latest event at or
 before AT_NS carries them (as `ledgerlake balances --at AT_NS` reports them); the sums can exceed
-2^128 and are exact decimal strings. Every u128 is stored as `<name>` decimal(38,0) (value mod
-10^38) and `<name>_e38` byte (value div 10^38) (schemas/lake.md), and joined here in Python ints.
+2^128 and are exact decimal strings. Every u128 amount or balance is stored as `<name>`
+decimal(38,0) (value mod 10^38) and `<name>_e38` byte (value div 10^38), every u128 identifier as
+`<name>` INT64 (value mod 10^18) and `<name>_e18` decimal(21,0) (value div 10^18)
+(schemas/lake.md), and joined here in Python ints.
 """
 
 import json
 import sys
 
 E38 = 10**38
+E18 = 10**18
 U128_MAX = 2**128 - 1
 EVENT_TYPES = [
     "single_phase",
@@ -94,13 +97,29 @@ def join(low, e38):
     return value
 
 
+def split_id(value):
+    """A u128 identifier as stored: (value mod 10^18, value div 10^18)."""
+    assert 0 <= value <= U128_MAX, value
+    return value % E18, value // E18
+
+
+def join_id(low, e18):
+    """A u128 identifier from its stored parts (ints, or decimal.Decimal with scale 0)."""
+    low = int(low)
+    e18 = int(e18)
+    assert 0 <= low < E18 and 0 <= e18, (low, e18)
+    value = e18 * E18 + low
+    assert value <= U128_MAX, value
+    return value
+
+
 def statement_line(row):
     """One statement line from a row holding `timestamp`, `event_type`, `ledger`, `side`
     (0 debit, 1 credit) and the u128 parts of `transfer_id`, `amount` and the four balances."""
     line = {
         "timestamp": str(int(row["timestamp"])),
         "event_type": EVENT_TYPES[int(row["event_type"])],
-        "transfer_id": str(join(row["transfer_id"], row["transfer_id_e38"])),
+        "transfer_id": str(join_id(row["transfer_id"], row["transfer_id_e18"])),
         "ledger": int(row["ledger"]),
         "side": SIDES[int(row["side"])],
         "amount": str(join(row["amount"], row["amount_e38"])),
@@ -131,7 +150,7 @@ def print_report(engine, query, statement, trial_balance):
 
 def _side_columns(side):
     """The columns of one side of an event, renamed to the side-neutral names."""
-    cols = [f"{side}_account_id AS id", f"{side}_account_id_e38 AS id_e38"]
+    cols = [f"{side}_account_id AS id", f"{side}_account_id_e18 AS id_e18"]
     for b in BALANCES:
         cols.append(f"{side}_account_{b} AS {b}")
         cols.append(f"{side}_account_{b}_e38 AS {b}_e38")
@@ -140,7 +159,7 @@ def _side_columns(side):
 
 def statement_sql(table, query):
     """The account's events at or before `at`, one row per event, with its side's balances."""
-    low, e38 = split(query.account)
+    low, e18 = split_id(query.account)
     parts = []
     for number, side in enumerate(SIDES):
         cols = [
@@ -149,7 +168,7 @@ def statement_sql(table, query):
             "ledger",
             f"{number} AS side",
             "transfer_id",
-            "CAST(transfer_id_e38 AS INT) AS transfer_id_e38",
+            "transfer_id_e18",
             "amount",
             "CAST(amount_e38 AS INT) AS amount_e38",
         ]
@@ -158,8 +177,8 @@ def statement_sql(table, query):
             cols.append(f"CAST({side}_account_{b}_e38 AS INT) AS {b}_e38")
         parts.append(
             f"SELECT {', '.join(cols)} FROM {table} WHERE timestamp <= {query.at} "
-            f"AND {side}_account_id = CAST('{low}' AS DECIMAL(38,0)) "
-            f"AND {side}_account_id_e38 = {e38}"
+            f"AND {side}_account_id = {low} "
+            f"AND {side}_account_id_e18 = CAST('{e18}' AS DECIMAL(21,0))"
         )
     return " UNION ALL ".join(parts) + " ORDER BY timestamp"
 
@@ -195,7 +214,7 @@ def trial_balance_sql(table, at):
     return (
         f"WITH sides AS ({sides}), "
         "latest AS (SELECT *, row_number() OVER "
-        "(PARTITION BY id, id_e38 ORDER BY timestamp DESC) AS newest FROM sides) "
+        "(PARTITION BY id, id_e18 ORDER BY timestamp DESC) AS newest FROM sides) "
         f"SELECT ledger, count(*) AS accounts, {', '.join(sums)} "
         "FROM latest WHERE newest = 1 GROUP BY ledger ORDER BY ledger"
     )

@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::cdc::{AccountFields, EventType, TransferFields};
+use crate::export::sweep::SweptPage;
+use crate::lake::AccountRecord;
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
 const BASE: u64 = 20_000 * DAY_NS;
@@ -70,10 +72,7 @@ fn options() -> MachineOptions {
 }
 
 fn machine_with(options: MachineOptions, committed_last: Option<u64>) -> (Machine, Instant) {
-    let start = SessionStart {
-        committed_last,
-        seen_accounts: HashSet::new(),
-    };
+    let start = SessionStart { committed_last };
     let now = Instant::now();
     (
         Machine::new(options, start, ExportReport::default(), now),
@@ -302,7 +301,7 @@ fn deliveries_stop_while_the_quarantine_queue_is_full() {
 }
 
 #[test]
-fn swept_accounts_are_committed_before_the_next_segment_and_only_new_ones() {
+fn a_sweep_page_is_committed_before_the_next_segment_even_with_nothing_to_record() {
     let (mut m, now) = machine_with(
         MachineOptions {
             sweep: true,
@@ -310,7 +309,7 @@ fn swept_accounts_are_committed_before_the_next_segment_and_only_new_ones() {
         },
         None,
     );
-    m.step(delivery(1, BASE + 1), now); // records accounts 1 and 2
+    m.step(delivery(1, BASE + 1), now); // records accounts 1 and 2 in its segment
     let account = |id: u128| AccountRecord {
         id,
         ledger: 1,
@@ -322,19 +321,42 @@ fn swept_accounts_are_committed_before_the_next_segment_and_only_new_ones() {
         timestamp: id as u64,
         first_seen_timestamp: id as u64,
     };
-    let actions = m.step(Input::SweepPage(vec![account(2), account(3)]), now);
-    assert_eq!(
-        actions,
-        vec![Action::StartCommit(Work::Swept(vec![account(3)]))]
-    );
+    // The machine keeps no set of accounts: the page goes to the lake as the sweep made it.
+    let page = SweptPage {
+        accounts: vec![account(2), account(3)],
+        through: 4,
+    };
+    let actions = m.step(Input::SweepPage(page.clone()), now);
+    assert_eq!(actions, vec![Action::StartCommit(Work::Swept(page))]);
     let actions = m.step(committed(10), now + 100 * MS);
     assert_eq!(segment_timestamps(&actions), vec![BASE + 1]);
     assert_eq!(
         (m.report().accounts_swept, m.report().swept_files_committed),
-        (1, 1)
+        (2, 1)
     );
-    // A page of accounts all recorded: nothing to write.
-    assert!(m.step(Input::SweepPage(vec![account(1)]), now).is_empty());
+    // The segment records both of its accounts, though the sweep recorded one of them.
+    let Some(Action::StartCommit(Work::Segment(segment))) = actions.first() else {
+        panic!("a segment commit: {actions:?}");
+    };
+    let ids: Vec<u128> = segment.new_accounts.iter().map(|a| a.id).collect();
+    assert_eq!(ids, vec![1, 2]);
+    m.step(committed(10), now + 100 * MS);
+    // A page whose accounts all took transfers: only the sweep's position is committed, and
+    // no file is counted.
+    let position_only = SweptPage {
+        accounts: Vec::new(),
+        through: 9,
+    };
+    let actions = m.step(Input::SweepPage(position_only.clone()), now);
+    assert_eq!(
+        actions,
+        vec![Action::StartCommit(Work::Swept(position_only))]
+    );
+    m.step(committed(0), now);
+    assert_eq!(
+        (m.report().accounts_swept, m.report().swept_files_committed),
+        (2, 1)
+    );
 }
 
 #[test]
