@@ -44,13 +44,13 @@ fn fields(id: u128, b: &Balances) -> AccountFields {
 
 /// Writes a lake of `transfers` events in segments of `per_segment`: every 10 events, a chain of
 /// three linked transfers, a pending transfer and its post, and five single-phase transfers.
-/// Returns the location and the timestamp of every event.
+/// Returns the location, the timestamp of every event, and how many accounts they touch.
 async fn write_lake(
     dir: &std::path::Path,
     cluster_id: u128,
     transfers: u64,
     per_segment: usize,
-) -> (String, Vec<u64>) {
+) -> (String, Vec<u64>, usize) {
     let location = dir.join("lake").to_string_lossy().into_owned();
     let lake = Lake::open(&location).await.unwrap();
     lake.bind_cluster(cluster_id).await.unwrap();
@@ -147,7 +147,7 @@ async fn write_lake(
         .await
         .unwrap();
     }
-    (location, timestamps)
+    (location, timestamps, seen.iter().filter(|s| **s).count())
 }
 
 fn options(lake: &str, target: DrillTarget, compare_only: bool) -> DrillOptions {
@@ -180,7 +180,7 @@ fn ledgerlake_bin() -> PathBuf {
 async fn a_drill_into_a_development_replica_learns_its_limit_passes_and_catches_a_changed_target() {
     let cluster_id = testbed::random_cluster_id();
     let dir = tempfile::tempdir().unwrap();
-    let (lake, timestamps) = write_lake(dir.path(), cluster_id, 3_000, 700).await;
+    let (lake, timestamps, accounts) = write_lake(dir.path(), cluster_id, 3_000, 700).await;
     // `--development` without `--limit-request`: 32 KiB requests, about 250 events.
     let target = Replica::start_with(
         cluster_id,
@@ -203,8 +203,12 @@ async fn a_drill_into_a_development_replica_learns_its_limit_passes_and_catches_
     assert_eq!((c.transfers_in_lake, c.transfers_in_target), (3_000, 3_000));
     assert_eq!(c.transfers_fields_compared, 3_000);
     assert_eq!(
-        (c.accounts_compared, c.accounts_in_target),
-        (ACCOUNTS as usize, ACCOUNTS as usize)
+        (
+            c.accounts_compared,
+            c.accounts_in_lake,
+            c.accounts_in_target
+        ),
+        (accounts, accounts, accounts)
     );
     assert!(report.rto_s.is_some() && report.replica_start_s.is_none());
     let run = report
@@ -317,7 +321,7 @@ async fn the_cli_drill_starts_a_throwaway_replica_and_exits_by_its_result() {
         .expect("LEDGERLAKE_TIGERBEETLE (run scripts/setup.sh)");
     let cluster_id = testbed::random_cluster_id();
     let dir = tempfile::tempdir().unwrap();
-    let (lake, timestamps) = write_lake(dir.path(), cluster_id, 2_000, 300).await;
+    let (lake, timestamps, _) = write_lake(dir.path(), cluster_id, 2_000, 300).await;
     let until = timestamps[1_234].to_string();
     let output = Command::new(ledgerlake_bin())
         .args([

@@ -12,7 +12,7 @@ use tigerbeetle_unofficial as tbc;
 use super::plan::{
     Batch, PlanBuilder, PlanError, PlanSummary, PlannedAccount, PlannedTransfer, Skipped,
 };
-use super::send::{chunk_end, Sizer};
+use super::send::{chunk_end, unit_len, Sizer};
 use super::target::{check_resume, TargetError, TargetState};
 use crate::lake::{EventRow, Lake, LakeError, SegmentInfo};
 use crate::tb::client::root_cause;
@@ -233,8 +233,12 @@ async fn send(
     let mut start = 0;
     while start < batch.len() {
         let size = sizer.size();
+        let unit = unit_len(batch, start);
         let end = match (size, chunk_end(batch, start, size.max(1))) {
             (1.., Some(end)) => end,
+            // A chain longer than the size being tried, but shorter than every refusal: try it
+            // whole (the search has not reached the limit yet).
+            _ if sizer.may_accept(unit) => start + unit,
             _ => return Err(limit_too_small(batch, start, sizer)),
         };
         match send_chunk(cluster, batch, start, end).await {
@@ -271,7 +275,7 @@ fn limit_too_small(batch: &Batch, start: usize, sizer: &Sizer) -> ExecuteError {
     let refused = sizer.size() + 1;
     let chain = match batch {
         Batch::Transfers(t) if sizer.size() > 0 => {
-            let len = t[start..].iter().take_while(|t| t.is_linked()).count() + 1;
+            let len = unit_len(batch, start);
             format!(
                 ", and the linked chain at timestamp {} holds {len} transfers (a chain is never \
                  split across requests)",

@@ -47,12 +47,19 @@ impl Sizer {
     }
 
     pub fn refused(&mut self, events: usize) {
-        assert!(
-            events > self.accepted_max,
-            "a size accepted before is refused"
-        );
+        // A size accepted before and refused now: the target's limit went down (a restarted
+        // replica with another --limit-request); search again below it.
+        if events <= self.accepted_max {
+            self.accepted_max = 0;
+            self.refused_min = None;
+        }
         self.refusals += 1;
         self.refused_min = Some(self.refused_min.map_or(events, |r| r.min(events)));
+    }
+
+    /// Whether a request of `events` may be accepted: nothing as large was refused.
+    pub fn may_accept(&self, events: usize) -> bool {
+        events <= self.cap && self.refused_min.is_none_or(|r| events < r)
     }
 
     /// Whether the target ever refused a request as too large.
@@ -65,6 +72,17 @@ impl Sizer {
         self.refused_min
             .filter(|&r| self.accepted_max + 1 >= r)
             .map(|_| self.accepted_max)
+    }
+}
+
+/// The length of the unit (a transfer, or a whole linked chain) at `start`.
+pub fn unit_len(batch: &Batch, start: usize) -> usize {
+    match batch {
+        Batch::Accounts(_) => 1,
+        Batch::Transfers(t) => {
+            let linked = t[start..].iter().take_while(|t| t.is_linked()).count();
+            (linked + 1).min(t.len() - start)
+        }
     }
 }
 
@@ -136,6 +154,26 @@ mod tests {
     }
 
     #[test]
+    fn a_size_is_tried_only_below_every_refusal() {
+        let mut sizer = Sizer::new(100);
+        assert!(sizer.may_accept(100) && !sizer.may_accept(101));
+        sizer.refused(100);
+        sizer.refused(50);
+        assert_eq!(sizer.size(), 25);
+        // A chain of 40 does not fit the size being tried, but no request of 40 was refused.
+        assert!(sizer.may_accept(40) && !sizer.may_accept(50));
+    }
+
+    #[test]
+    fn a_limit_that_goes_down_is_searched_again() {
+        let mut sizer = Sizer::new(100);
+        sizer.accepted(100);
+        sizer.refused(100);
+        assert_eq!(sizer.size(), 50);
+        assert_eq!(sizer.learned(), None);
+    }
+
+    #[test]
     fn a_target_that_refuses_one_event_leaves_no_size() {
         let mut sizer = Sizer::new(4);
         sizer.refused(4);
@@ -171,6 +209,10 @@ mod tests {
         assert_eq!(chunk_end(&b, 1, 2), None, "a chain longer than the request");
         assert_eq!(chunk_end(&b, 4, 2), Some(5));
         assert_eq!(chunk_end(&b, 5, 9), Some(7));
+        assert_eq!(
+            (unit_len(&b, 0), unit_len(&b, 1), unit_len(&b, 5)),
+            (1, 3, 2)
+        );
         let accounts = Batch::Accounts(vec![Default::default(); 5]);
         assert_eq!(chunk_end(&accounts, 2, 2), Some(4));
         assert_eq!(chunk_end(&accounts, 4, 2), Some(5));
