@@ -155,7 +155,8 @@ async fn seeds_from_a_real_lake_decode_and_check_clean() {
             a
         })
         .collect();
-    lake.commit_swept(&swept, CLUSTER)
+    let through = swept.last().expect("a page").timestamp;
+    lake.commit_swept(&swept, through, CLUSTER)
         .await
         .expect("swept page");
     let mut known = HashSet::new();
