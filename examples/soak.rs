@@ -56,6 +56,36 @@ fn exporter(stack: &Stack, lake: &str, until_idle: Option<&str>) -> tokio::proce
     command
 }
 
+/// One round of `ROUND_TRANSFERS` transfers, each between two accounts created for it (ids
+/// above any the workload uses); returns the events it makes.
+async fn fresh_round(client: &tigerbeetle_unofficial::Client, round: u64) -> u64 {
+    use tigerbeetle_unofficial::{Account, Transfer};
+    let per_round = ROUND_TRANSFERS as u128;
+    let base = (1u128 << 100) + u128::from(round) * per_round * 2;
+    let accounts: Vec<Account> = (0..per_round * 2)
+        .map(|i| Account::new(base + i, 1, 1))
+        .collect();
+    client
+        .create_accounts(accounts)
+        .await
+        .expect("create accounts");
+    let transfers: Vec<Transfer> = (0..per_round)
+        .map(|i| {
+            Transfer::new(base + i)
+                .with_debit_account_id(base + 2 * i)
+                .with_credit_account_id(base + 2 * i + 1)
+                .with_amount(1 + (i % 97))
+                .with_ledger(1)
+                .with_code(1)
+        })
+        .collect();
+    client
+        .create_transfers(transfers)
+        .await
+        .expect("create transfers");
+    ROUND_TRANSFERS as u64
+}
+
 async fn drain(stack: &Stack, lake: &str) {
     let status = exporter(stack, lake, Some("5s"))
         .status()
@@ -90,17 +120,18 @@ async fn main() {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
 
-    // The steady stream.
+    // The steady stream: the workload once (every kind of event; it creates its own fixed
+    // accounts, so it runs once per cluster), then rounds of transfers between new accounts.
     let client = stack.replica.client().expect("client");
     let stream = tokio::spawn(async move {
-        let mut rounds = 0u64;
-        let mut events = 0u64;
+        let config = WorkloadConfig::new(seed, ROUND_TRANSFERS * 4);
+        let summary = workload::run(&client, &config, |_| {})
+            .await
+            .expect("workload");
+        let mut events = summary.events.total() as u64;
+        let mut rounds = 1u64;
         while Instant::now() < deadline {
-            let config = WorkloadConfig::new(seed ^ (rounds + 1), ROUND_TRANSFERS);
-            let summary = workload::run(&client, &config, |_| {})
-                .await
-                .expect("workload round");
-            events += summary.events.total() as u64;
+            events += fresh_round(&client, rounds).await;
             rounds += 1;
             tokio::time::sleep(ROUND_PAUSE).await;
         }

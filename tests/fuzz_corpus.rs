@@ -155,7 +155,7 @@ async fn seeds_from_a_real_lake_decode_and_check_clean() {
             a
         })
         .collect();
-    let through = swept.last().expect("a swept page").timestamp;
+    let through = swept.last().expect("a page").timestamp;
     lake.commit_swept(&swept, through, CLUSTER)
         .await
         .expect("swept page");
