@@ -164,8 +164,8 @@ pub async fn replay(
                 "request committed"
             );
         }
-        if sizer.was_refused() && sizer.size() > 0 {
-            builder.plan.set_batch_max(sizer.size());
+        if sizer.was_refused() {
+            builder.plan.set_batch_max(sizer.batch_bound());
         }
         let next = next?;
         let skipped = match skipped {

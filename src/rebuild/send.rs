@@ -57,6 +57,14 @@ impl Sizer {
         self.refused_min = Some(self.refused_min.map_or(events, |r| r.min(events)));
     }
 
+    /// The size batches are built at: the largest not refused (requests of the size being tried
+    /// are cut from them, so the search is never held back by small batches).
+    pub fn batch_bound(&self) -> usize {
+        self.refused_min
+            .map_or(self.cap, |r| r.saturating_sub(1))
+            .max(1)
+    }
+
     /// Whether a request of `events` may be accepted: nothing as large was refused.
     pub fn may_accept(&self, events: usize) -> bool {
         events <= self.cap && self.refused_min.is_none_or(|r| events < r)
