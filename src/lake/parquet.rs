@@ -46,6 +46,10 @@ pub const DELTA_COLUMNS: &[&str] = &["timestamp", "transfer_timestamp"];
 /// Version 1 data pages: readable by every Parquet implementation, including old ones.
 pub const WRITER_VERSION: WriterVersion = WriterVersion::PARQUET_1_0;
 
+/// Rows a decode allocates room for before reading any (a file's claimed row count is not
+/// trusted for the allocation).
+pub const DECODE_ROWS_PREALLOCATED_MAX: u64 = 1 << 16;
+
 pub const KEY_FORMAT_VERSION: &str = "ledgerlake.format_version";
 pub const KEY_CLUSTER_ID: &str = "ledgerlake.cluster_id";
 pub const KEY_TABLE: &str = "ledgerlake.table";
@@ -333,7 +337,9 @@ pub fn decode<R: Default>(
     check_schema(cols, builder.schema(), path)?;
 
     let reader = builder.build().map_err(|e| LakeError::parquet(path, e))?;
-    let mut rows = Vec::with_capacity(meta.row_count as usize);
+    // The row count comes from the file: a damaged or crafted footer may claim any number, so
+    // it only sizes the first allocation, up to a bound; the rows read decide the rest.
+    let mut rows = Vec::with_capacity(meta.row_count.min(DECODE_ROWS_PREALLOCATED_MAX) as usize);
     for batch in reader {
         let batch = batch.map_err(|e| LakeError::parquet(path, e.into()))?;
         columns::from_batch(cols, &batch, &mut rows).map_err(|r| LakeError::corrupt(path, r))?;
