@@ -219,6 +219,12 @@ impl Lake {
         if self.tables_ready.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
+        // One creator at a time: the exporter's commits and its background compactor share this
+        // lake, and two tasks creating the same table would make the second fail.
+        let _writes = self.log.lock_writes().await;
+        if self.tables_ready.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         self.bind_cluster(cluster_id).await?;
         for table in [Table::Accounts, Table::Transfers, Table::SweptAccounts] {
             if !self.table_exists(table).await? {
