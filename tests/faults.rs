@@ -59,6 +59,10 @@ fn exporter_command(stack: &Stack, lake: &str, extra: &[&str]) -> tokio::process
     command
 }
 
+/// The tests of this file run one at a time: one of them stops RabbitMQ itself, which would
+/// break the broker connections of any test running beside it.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Runs the exporter until the queue has been idle for 3 s; asserts it exits 0.
 async fn drain(stack: &Stack, lake: &str) {
     let output = tokio::time::timeout(
@@ -142,6 +146,7 @@ impl Drop for StoppedBroker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_restarted_mid_stream_loses_and_duplicates_nothing() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let mut stack = Stack::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let lake_location = lake_path(dir.path());
@@ -256,6 +261,7 @@ impl Drop for Tmpfs {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_lake_filesystem_acknowledges_nothing_and_a_restart_after_space_is_freed_loses_nothing(
 ) {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let stack = Stack::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let fs = Tmpfs::mount(&dir.path().join("fs"), "8m");
@@ -339,6 +345,7 @@ async fn a_full_lake_filesystem_acknowledges_nothing_and_a_restart_after_space_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_source_replica_restarted_during_the_account_sweep_leaves_every_account_recorded_once()
 {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let mut stack = Stack::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let lake_location = lake_path(dir.path());
@@ -588,6 +595,7 @@ impl LakeProbe {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_inside_a_delta_commit_loses_and_duplicates_nothing() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let stack = Stack::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let lake_location = lake_path(dir.path());
@@ -817,6 +825,7 @@ fn names_object(report: &serde_json::Value, objects: &[String], log: bool) -> bo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_names_every_deleted_duplicated_truncated_flipped_or_replaced_object() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let stack = Stack::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let lake_location = lake_path(dir.path());
