@@ -105,7 +105,7 @@ fn is_uncommitted_data_file(object: &Path, sha256: &str, log_end: Option<u64>) -
     let Some((first, _)) = super::layout::parse_file_name(name) else {
         return false;
     };
-    if log_end.is_some_and(|end| first <= end) || !in_its_partition(object, first) {
+    if log_end.is_some_and(|end| first <= end) {
         return false;
     }
     let digest = name
@@ -129,18 +129,6 @@ fn is_unfinished_compaction_file(object: &Path, sha256: &str, named: &HashSet<(u
     // object with such a range is a copy of that file (a duplicate), not a merge.
     let a_copy = named.contains(&(first, last));
     is_uncommitted_data_file(object, sha256, None) && starts && ends && !a_copy
-}
-
-/// Whether a data file lies in the `date=` partition of its first event (or in no partition,
-/// as swept files do): an honest writer never puts a file anywhere else.
-fn in_its_partition(object: &Path, first: u64) -> bool {
-    match object
-        .parts()
-        .find_map(|p| p.as_ref().strip_prefix("date=").map(str::to_string))
-    {
-        Some(date) => date == crate::timefmt::date_partition(first),
-        None => true,
-    }
 }
 
 /// What a chain problem breaks.
