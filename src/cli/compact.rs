@@ -1,10 +1,12 @@
 //! `ledgerlake compact`: compaction of a lake whose exporter is stopped (a running exporter
-//! compacts in the background), with a progress line per merge and a summary.
+//! compacts in the background), with a line per merge, a progress bar (or periodic lines when
+//! stderr is not a terminal) over the lake's segment files, and a summary.
 
 use clap::Args;
 
 use super::exit::Outcome;
 use super::output::{self, ReportFormat};
+use super::progress::{Reporter, Step};
 use super::{require_existing_lake, CliError};
 use crate::lake::{CompactReport, Lake, MergeDone};
 use crate::timefmt::rfc3339;
@@ -70,12 +72,28 @@ pub fn render_table(location: &str, r: &CompactReport) -> String {
 pub async fn run(args: CompactArgs) -> Result<Outcome, CliError> {
     require_existing_lake(&args.lake)?;
     let lake = Lake::open(&args.lake).await?;
+    // Progress counts segment files merged against the segment files the lake holds: files of
+    // windows still open are not merged (without --all-windows), so it may end below the total.
+    let total = lake.list_segments().await?.len() as u64;
+    let reporter = Reporter::new();
+    let (mut files, mut events) = (0u64, 0u64);
     let report = lake
         .compact(args.all_windows, &mut |done| {
             output::note(&merge_line(done));
+            files += done.inputs;
+            events += done.events;
+            reporter.show(Step {
+                label: "compact".to_string(),
+                done: files.min(total),
+                total,
+                unit: "segment files merged",
+                events,
+            });
             true
         })
-        .await?;
+        .await;
+    reporter.finish();
+    let report = report?;
     let bytes = match args.format {
         ReportFormat::Json => output::json(&report)?,
         ReportFormat::Table => render_table(lake.location(), &report).into_bytes(),
