@@ -300,6 +300,30 @@ fn convert<T: ArrowPrimitiveType, V, R>(
     Ok(())
 }
 
+/// Joins the two physical columns `i` (low part) and `i + 1` (high part) of a `u128` into each
+/// row with `join`, naming both columns and values when they do not form a `u128`.
+fn join_pair<L: ArrowPrimitiveType, H: ArrowPrimitiveType, R>(
+    batch: &RecordBatch,
+    i: usize,
+    rows: &mut [R],
+    join: fn(L::Native, H::Native) -> Option<u128>,
+    set: fn(&mut R, u128),
+) -> Result<(), String> {
+    let low = values::<L>(batch, i)?;
+    let high = values::<H>(batch, i + 1)?;
+    for ((r, &l), &h) in rows.iter_mut().zip(low).zip(high) {
+        let v = join(l, h).ok_or_else(|| {
+            format!(
+                "columns {} = {l:?} and {} = {h:?} do not form a u128",
+                column_name(batch, i),
+                column_name(batch, i + 1)
+            )
+        })?;
+        set(r, v);
+    }
+    Ok(())
+}
+
 /// One record batch (whose schema the caller has checked against `schema(cols)`) → rows,
 /// appended to `out`. Errors describe the offending column or value.
 pub fn from_batch<R: Default>(
@@ -314,34 +338,12 @@ pub fn from_batch<R: Default>(
     for c in cols {
         match c.access {
             Access::U128(_, set) => {
-                let low = values::<Decimal128Type>(batch, i)?;
-                let high = values::<Int8Type>(batch, i + 1)?;
-                for ((r, &l), &h) in rows.iter_mut().zip(low).zip(high) {
-                    let v = join_u128(l, h).ok_or_else(|| {
-                        format!(
-                            "columns {} = {l} and {} = {h} do not form a u128",
-                            column_name(batch, i),
-                            column_name(batch, i + 1)
-                        )
-                    })?;
-                    set(r, v);
-                }
+                join_pair::<Decimal128Type, Int8Type, _>(batch, i, rows, join_u128, set)?;
                 i += 2;
                 continue;
             }
             Access::Id128(_, set) => {
-                let low = values::<Int64Type>(batch, i)?;
-                let high = values::<Decimal128Type>(batch, i + 1)?;
-                for ((r, &l), &h) in rows.iter_mut().zip(low).zip(high) {
-                    let v = join_id(l, h).ok_or_else(|| {
-                        format!(
-                            "columns {} = {l} and {} = {h} do not form a u128",
-                            column_name(batch, i),
-                            column_name(batch, i + 1)
-                        )
-                    })?;
-                    set(r, v);
-                }
+                join_pair::<Int64Type, Decimal128Type, _>(batch, i, rows, join_id, set)?;
                 i += 2;
                 continue;
             }
