@@ -418,10 +418,11 @@ async fn step(work: &Path, transfers: usize) -> Step {
     let _ = broker.close().await;
 
     // Rebuild into a fresh replica, then the anchor with the same transfer count.
-    // The grid cache `tigerbeetle benchmark` gives its own replica (TigerBeetle's default, 1 GiB),
-    // rather than the test bed's 256 MiB.
+    // Started as `tigerbeetle benchmark` starts its own replica: production defaults (not
+    // `--development`) and TigerBeetle's default 1 GiB grid cache, not the test bed's 256 MiB.
     let options = ReplicaOptions {
         cache_grid: "1GiB".into(),
+        development: false,
         ..ReplicaOptions::default()
     };
     let target = Replica::start_with(cluster, &options)

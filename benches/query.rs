@@ -112,6 +112,9 @@ impl Layout {
 struct Queries {
     balance_as_of: String,
     statement: String,
+    /// The same statement with both sides in one `OR` filter, which DuckDB cannot push into the
+    /// scan: every column of the day is decoded. Shown for comparison, not a bar.
+    statement_one_filter: String,
     trial_balance: String,
     full_scan: String,
 }
@@ -141,7 +144,30 @@ fn queries(layout: Layout, src: &str, as_of: u64, account: u64, day: &str) -> Qu
         "SELECT timestamp, {balances} FROM {src} WHERE timestamp <= {as_of} AND ({d} OR {c}) \
          ORDER BY timestamp DESC LIMIT 1;"
     );
+    // As the views' `statement` macro reads it (`movements`: one side at a time, so each side's
+    // filter on the account is pushed into the scan).
+    let side_rows = |side: &str, is_side: &str| {
+        let balances = BALANCES
+            .map(|name| {
+                format!(
+                    "{} AS {name}",
+                    layout.value(&format!("{side}_account_{name}"))
+                )
+            })
+            .join(", ");
+        format!(
+            "SELECT timestamp, event_type, {tid} AS transfer_id, '{side}' AS side, \
+             {amount} AS amount, {balances} FROM {src} WHERE date = DATE '{day}' AND {is_side}",
+            tid = layout.value("transfer_id"),
+            amount = layout.value("amount"),
+        )
+    };
     let statement = format!(
+        "SELECT * FROM ({} UNION ALL {}) ORDER BY timestamp;",
+        side_rows("debit", &d),
+        side_rows("credit", &c),
+    );
+    let statement_one_filter = format!(
         "SELECT timestamp, event_type, {tid} AS transfer_id, \
          CASE WHEN {d} THEN 'debit' ELSE 'credit' END AS side, {amount} AS amount, {balances} \
          FROM {src} WHERE date = DATE '{day}' AND ({d} OR {c}) ORDER BY timestamp;",
@@ -189,6 +215,7 @@ fn queries(layout: Layout, src: &str, as_of: u64, account: u64, day: &str) -> Qu
     Queries {
         balance_as_of,
         statement,
+        statement_one_filter,
         trial_balance,
         full_scan,
     }
@@ -306,6 +333,13 @@ fn main() {
             &q2.full_scan,
             f64::NAN,
         ),
+        (
+            "one-day statement, one OR filter",
+            "statement_one_filter",
+            &q1.statement_one_filter,
+            &q2.statement_one_filter,
+            f64::NAN,
+        ),
     ];
 
     // The answers first: both formats must give the same, exactly (the bench fails otherwise).
@@ -333,7 +367,14 @@ fn main() {
                 "the trial balance must balance: {c1:?}"
             );
         }
-        let shown = if *key == "statement" {
+        if *key == "statement_one_filter" {
+            assert_eq!(
+                Some(&json!(c1)),
+                answers.get("statement"),
+                "the statement's two forms answer differently"
+            );
+        }
+        let shown = if key.starts_with("statement") {
             format!("{} rows", c1.len())
         } else {
             c1.join("; ")
@@ -359,7 +400,8 @@ fn main() {
             ours: median(&t2),
             anchor: Some(median(&t1)),
             anchor_what: format!("format 1, the same events and query ({what})"),
-            target: Some((RATIO_MAX, true)),
+            // The one-filter statement is not a query of the views: shown, not a bar.
+            target: (*key != "statement_one_filter").then_some((RATIO_MAX, true)),
             better: Better::Lower,
         });
     }
@@ -426,12 +468,14 @@ fn main() {
             "format_1": {
                 "balance_as_of": q1.balance_as_of,
                 "statement": q1.statement,
+                "statement_one_filter": q1.statement_one_filter,
                 "trial_balance": q1.trial_balance,
                 "full_scan": q1.full_scan,
             },
             "format_2": {
                 "balance_as_of": short(&q2.balance_as_of),
                 "statement": short(&q2.statement),
+                "statement_one_filter": short(&q2.statement_one_filter),
                 "trial_balance": short(&q2.trial_balance),
                 "full_scan": short(&q2.full_scan),
             },

@@ -105,9 +105,13 @@ async fn run(args: Args) {
     println!("{out:#}");
 }
 
+/// As `tigerbeetle benchmark` starts its own replica: production defaults (no `--development`,
+/// whose defaults drop the account and transfer caches and most compaction memory), TigerBeetle's
+/// default 1 GiB grid cache.
 fn replica_options() -> ReplicaOptions {
     ReplicaOptions {
         cache_grid: "1GiB".into(),
+        development: false,
         ..ReplicaOptions::default()
     }
 }

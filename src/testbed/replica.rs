@@ -26,6 +26,14 @@ pub struct ReplicaOptions {
     pub limit_request: Option<String>,
     /// `--cache-grid`.
     pub cache_grid: String,
+    /// `--development` (the default, `true`): direct I/O optional, and TigerBeetle's small
+    /// development defaults for everything not given here — no account or transfer caches, the
+    /// least compaction memory, no extra pipelined requests. `false` starts the replica as
+    /// `tigerbeetle benchmark` starts its own, with the production defaults (direct I/O
+    /// required, so the data file's file system must support it; `limit_request` is then not
+    /// passed, the production limit being the 1 MiB maximum): for benchmarks, which must not
+    /// measure a replica slowed by the development defaults.
+    pub development: bool,
 }
 
 impl Default for ReplicaOptions {
@@ -33,6 +41,7 @@ impl Default for ReplicaOptions {
         ReplicaOptions {
             limit_request: Some("1MiB".into()),
             cache_grid: "256MiB".into(),
+            development: true,
         }
     }
 }
@@ -79,14 +88,16 @@ impl Replica {
         let data_file = dir.0.join("0_0.tigerbeetle");
         let data_arg = data_file.display().to_string();
 
-        let format_args = vec![
+        let mut format_args = vec![
             "format".to_string(),
             format!("--cluster={cluster_id}"),
             "--replica=0".into(),
             "--replica-count=1".into(),
-            "--development".into(),
-            data_arg.clone(),
         ];
+        if options.development {
+            format_args.push("--development".into());
+        }
+        format_args.push(data_arg.clone());
         let output = Command::new(&binary)
             .args(&format_args)
             .current_dir(&dir.0)
@@ -108,15 +119,17 @@ impl Replica {
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
             let address = format!("127.0.0.1:{port}");
-            let mut start_args = vec![
-                "start".to_string(),
-                format!("--addresses={address}"),
-                "--development".into(),
-                format!("--cache-grid={}", options.cache_grid),
-            ];
-            if let Some(limit) = &options.limit_request {
-                start_args.push("--experimental".into());
-                start_args.push(format!("--limit-request={limit}"));
+            let mut start_args = vec!["start".to_string(), format!("--addresses={address}")];
+            if options.development {
+                start_args.push("--development".into());
+            }
+            start_args.push(format!("--cache-grid={}", options.cache_grid));
+            match &options.limit_request {
+                Some(limit) if options.development => {
+                    start_args.push("--experimental".into());
+                    start_args.push(format!("--limit-request={limit}"));
+                }
+                _ => {}
             }
             start_args.push(data_arg.clone());
             let mut process = Process::spawn(&binary, &start_args, &dir.0)?;
