@@ -18,7 +18,8 @@
 //! `--compact-every N` runs a compaction pass (`Lake::compact_pass`, what `export
 //! --compact-interval` runs) every N segment commits while the lake is written, as a running
 //! exporter does: the lake's active files stay few, so each commit's checkpoint stays small and
-//! 10^5 commits are written in minutes rather than hours; the merges are commits of the log too.
+//! the writing time linear; the merges are commits of the log too. (The in-memory store keeps
+//! every replaced file: at 10^5 commits that is more memory than a small machine has.)
 
 mod common;
 
