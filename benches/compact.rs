@@ -3,8 +3,12 @@
 //! a background-style compaction pass every 60 simulated seconds (as `export
 //! --compact-interval 1m` runs); then the day closes (one segment on the next date) and one more
 //! pass. The anchor is the same events committed in bulk (segments of 32,768 events), in the
-//! same run. Figures: data files of the day in the snapshot, bytes per event, and `verify` and
-//! a DuckDB trial balance on the compacted day vs the bulk lake.
+//! same run. Figures: data files of the day in the snapshot, bytes per event, and `verify`, a
+//! DuckDB trial balance and `ledgerlake rebuild` (the release binary, into fresh TigerBeetle
+//! replicas, `--rebuild-runs` each, alternating, the median reported) on the compacted day vs the
+//! bulk lake. The rebuilds take the stack lock (`--stack-lock`, default
+//! `/tmp/ledgerlake-stack.lock`; `none` when the caller holds it already; `--rebuild off` skips
+//! them), so the rest of the bench runs without holding the stack.
 //!
 //! Small scale simulates 20 minutes (1,200 segments), full scale 2 hours (7,200 segments); a
 //! day is 86,400 segments, and the file count of a day is extrapolated from the plan's rule (a
@@ -13,14 +17,15 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use common::{Args, Better, Report, Row, Scale};
 use ledgerlake::audit::progress::NoProgress;
 use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
 use ledgerlake::lake::{AccountRecord, Lake, Segment};
+use ledgerlake::testbed::{Replica, ReplicaOptions};
 use serde_json::json;
 
 const CLUSTER: u128 = 77;
@@ -192,12 +197,99 @@ async fn transfers_files(lake: &Lake, date: &str) -> Vec<String> {
         .collect()
 }
 
+/// The stack lock, held by a `flock` child until dropped (the lock is per open file, so it is
+/// held by a process of its own: no new dependency, and released if this process dies).
+struct StackLock(Option<Child>);
+
+impl StackLock {
+    fn take(path: &str) -> StackLock {
+        if path == "none" {
+            return StackLock(None);
+        }
+        let mut child = Command::new("flock")
+            .args([path, "sh", "-c", "echo locked; exec cat"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("flock(1)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("flock output");
+        assert_eq!(line.trim(), "locked", "flock {path}");
+        StackLock(Some(child))
+    }
+}
+
+impl Drop for StackLock {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `ledgerlake rebuild` (the release binary) of the lake into a fresh replica: events (accounts
+/// and transfers) per second of replay, and the run's report.
+async fn rebuild(location: &str) -> (f64, serde_json::Value) {
+    let options = ReplicaOptions {
+        cache_grid: "1GiB".into(),
+        ..ReplicaOptions::default()
+    };
+    let target = Replica::start_with(CLUSTER, &options)
+        .await
+        .expect("target replica");
+    let output = tokio::process::Command::new(common::ledgerlake_bin())
+        .args([
+            "rebuild",
+            "--lake",
+            location,
+            "--addresses",
+            target.address(),
+            "--cluster-id",
+            &CLUSTER.to_string(),
+            "--until",
+            "latest",
+            "--format",
+            "json",
+        ])
+        .env("LEDGERLAKE_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("ledgerlake rebuild runs");
+    target.stop().await;
+    assert!(
+        output.status.success(),
+        "rebuild failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    let rate = report["run"]["events_per_second"]
+        .as_f64()
+        .expect("events_per_second");
+    (rate, report["run"].clone())
+}
+
 fn main() {
     let args = Args::parse();
-    let seconds: u64 = match args.scale {
-        Scale::Small => 1_200,
-        Scale::Full => 7_200,
+    let seconds: u64 = match (args.get("seconds"), args.scale) {
+        (Some(n), _) => n.parse().expect("--seconds N"),
+        (None, Scale::Small) => 1_200,
+        (None, Scale::Full) => 7_200,
     };
+    let rebuild_runs: usize = match args.get("rebuild") {
+        Some("off") => 0,
+        _ => args
+            .get("rebuild-runs")
+            .map_or(3, |n| n.parse().expect("--rebuild-runs N")),
+    };
+    let stack_lock = args
+        .get("stack-lock")
+        .unwrap_or("/tmp/ledgerlake-stack.lock")
+        .to_string();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -281,14 +373,31 @@ fn main() {
         assert_eq!(answer, bulk_answer, "the trial balances must agree");
         assert_eq!(lake.read_all().await.expect("read").0[..all.len()], all[..]);
 
+        // Rebuilds of both lakes into fresh replicas, alternating, under the stack lock.
+        let (mut rebuild_trickle, mut rebuild_bulk, mut rebuild_runs_json) =
+            (Vec::new(), Vec::new(), Vec::new());
+        if rebuild_runs > 0 {
+            let _lock = StackLock::take(&stack_lock);
+            for _ in 0..rebuild_runs {
+                let (rate, run) = rebuild(&trickle).await;
+                rebuild_trickle.push(rate);
+                rebuild_runs_json.push(json!({"lake": "compacted", "run": run}));
+                let (rate, run) = rebuild(&bulk).await;
+                rebuild_bulk.push(rate);
+                rebuild_runs_json.push(json!({"lake": "bulk", "run": run}));
+            }
+        }
+
         eprintln!(
             "bench compact: {seconds} s at {EVENTS_PER_SECOND} ev/s = {events} events in {trickle_s:.1} s \
              (commits {commit_s:.1} s, compaction {compact_s:.1} s); files of the day: {files} \
              (peak {peak_files}, {files_open} before the day closed), bulk {bulk_files}; \
              bytes/event {per_event:.1} vs bulk {bulk_per_event:.1}; verify {verify_compacted:.3} s \
              ({verify_vacuumed:.3} s after vacuuming {} files) vs {verify_bulk:.3} s; trial balance \
-             {tb:.3} s vs {tb_bulk:.3} s",
-            vacuum.deleted.len()
+             {tb:.3} s vs {tb_bulk:.3} s; rebuild {:?} vs {:?} events/s",
+            vacuum.deleted.len(),
+            rebuild_trickle,
+            rebuild_bulk,
         );
         let mut report = Report::new("compact", args.scale);
         report.row(Row {
@@ -351,6 +460,22 @@ fn main() {
             target: Some((1.5, true)),
             better: Better::Lower,
         });
+        if rebuild_runs > 0 {
+            report.row(Row {
+                id: "compact rebuild".into(),
+                what: format!(
+                    "`ledgerlake rebuild` of the compacted lake into a fresh replica (median of {rebuild_runs})"
+                ),
+                unit: "events/s".into(),
+                ours: median(rebuild_trickle.clone()),
+                anchor: Some(median(rebuild_bulk.clone())),
+                anchor_what: "the same on the bulk lake".into(),
+                // ≤ 1.5× the bulk lake's time: a rate at least 1/1.5 of its rate.
+                target: Some((1.0 / 1.5, true)),
+                better: Better::Higher,
+            });
+        }
+        report.detail("rebuild_runs", json!(rebuild_runs_json));
         report.detail(
             "compact",
             json!({"seconds": seconds, "events": events, "files": files, "bytes": bytes,
