@@ -808,7 +808,7 @@ async fn s3_stopped_in_the_middle_of_a_compaction_fails_it_cleanly_and_a_rerun_c
         );
         eprintln!(
             "s3s-fs stopped during a compaction at {point:?} (attempt {attempts}; log heads \
-             transfers {:?} accounts {:?} -> {:?}, {} -> {} transfers files on disk): compact
+             transfers {:?} accounts {:?} -> {:?}, {} -> {} transfers files on disk): compact \
              {status}, {gave_up_after:.1?} after the store went, `{error}`; the store's \
              files read whole while down ({expected} events, {} accounts); the rerun made {} \
              merges ({recovered} completing the interrupted one), {segments} -> {files_after} \
