@@ -86,12 +86,26 @@ async fn fresh_round(client: &tigerbeetle_unofficial::Client, round: u64) -> u64
     ROUND_TRANSFERS as u64
 }
 
-async fn drain(stack: &Stack, lake: &str) {
-    let status = exporter(stack, lake, Some("5s"))
-        .status()
+/// Runs the exporter until the queue is idle for 5 s; returns its final report (the JSON line it
+/// prints on stderr).
+async fn drain(stack: &Stack, lake: &str) -> serde_json::Value {
+    let output = exporter(stack, lake, Some("5s"))
+        .stderr(Stdio::piped())
+        .output()
         .await
         .expect("export runs");
-    assert!(status.success(), "draining export: {status}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprint!("{stderr}");
+    assert!(
+        output.status.success(),
+        "draining export: {}",
+        output.status
+    );
+    stderr
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .expect("the export report")
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +176,8 @@ async fn main() {
     let committed = lake_event_count(&lake).await;
     assert_eq!(committed, expected, "the lake holds every event once");
     let comparison = common::assert_lake_matches_source(&lake, &client).await;
-    let segments_before = lake.list_segments().await.expect("listing");
+    let segments_before = lake.list_segments().await.expect("listing").len();
+    let whole_before = lake.read_all().await.expect("read the lake");
     let streamed = started.elapsed();
 
     // The CDC job replays everything from timestamp 0: nothing changes.
@@ -189,12 +204,23 @@ async fn main() {
     )
     .await
     .expect("replayed events queued");
-    drain(&stack, &lake_location).await;
+    // The exporter compacts in the background (`--compact-interval`, 1 m by default), so the
+    // files may be merged meanwhile; what they hold must not change, and nothing is committed.
+    let replayed = drain(&stack, &lake_location).await;
     assert_eq!(
-        lake.list_segments().await.expect("listing"),
-        segments_before,
-        "the replay from 0 changed nothing"
+        replayed["events_committed"], "0",
+        "the replay from 0 committed nothing: {replayed}"
     );
+    let whole_after = lake.read_all().await.expect("read the lake");
+    assert!(
+        whole_after.0 == whole_before.0,
+        "the replay from 0 changed no event"
+    );
+    assert!(
+        whole_after.1 == whole_before.1,
+        "the replay from 0 changed no account record"
+    );
+    let segments_after = lake.list_segments().await.expect("listing").len();
     common::assert_lake_matches_source(&lake, &client).await;
 
     // verify, then a rebuild to latest on a new cluster.
@@ -262,14 +288,17 @@ async fn main() {
     println!(
         "soak: {:?} of stream ({rounds} rounds), {kills} SIGKILLs (lake events at each kill: \
          first {:?}, last {:?}); {expected} events = {} transfers + {} expiries, {} accounts; \
-         CDC replay from 0 added nothing; verify ok ({} events); rebuild to latest: {} \
-         transfers, {} accounts with the source's balances ({:?})",
+         CDC replay from 0 added nothing ({} duplicates dropped; {segments_before} -> \
+         {segments_after} segment files, compacted in the background); verify ok ({} \
+         events); rebuild to latest: {} transfers, {} accounts with the source's balances \
+         ({:?})",
         streamed,
         counts_at_kill.first(),
         counts_at_kill.last(),
         comparison.transfers,
         comparison.expired,
         comparison.accounts,
+        replayed["duplicates_dropped"],
         report.events,
         rebuilt_transfers,
         got.len(),

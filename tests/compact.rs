@@ -93,6 +93,72 @@ async fn assert_lake_whole(
     );
 }
 
+/// The newest log version of `transfers` and `accounts` in a local lake.
+fn log_heads(root: &std::path::Path) -> (Option<u64>, Option<u64>) {
+    let head = |table: &str| {
+        std::fs::read_dir(root.join(table).join("_delta_log"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let v = name.strip_suffix(".json")?.to_string();
+                (v.len() == 20).then(|| v.parse::<u64>().ok()).flatten()
+            })
+            .max()
+    };
+    (head("transfers"), head("accounts"))
+}
+
+/// Where a SIGKILL left a compaction, from the log heads before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillOutcome {
+    /// No swap committed (killed while planning, reading, encoding or writing).
+    NoSwap,
+    /// The accounts swap committed, the transfers swap not: the next run completes it.
+    BetweenTheSwaps,
+    /// A merge committed whole (or more).
+    MergeCommitted,
+    /// The process ended before the signal.
+    FinishedFirst,
+}
+
+impl KillOutcome {
+    fn of(before: (Option<u64>, Option<u64>), after: (Option<u64>, Option<u64>)) -> KillOutcome {
+        if after.0 != before.0 {
+            KillOutcome::MergeCommitted
+        } else if after.1 != before.1 {
+            KillOutcome::BetweenTheSwaps
+        } else {
+            KillOutcome::NoSwap
+        }
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            KillOutcome::NoSwap => "no swap committed",
+            KillOutcome::BetweenTheSwaps => "between the swaps",
+            KillOutcome::MergeCommitted => "a merge committed",
+            KillOutcome::FinishedFirst => "finished before the kill",
+        }
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp runs");
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_killed_anywhere_loses_nothing_and_the_lake_still_equals_the_source() {
     let stack = Stack::start().await;
@@ -121,8 +187,14 @@ async fn compaction_killed_anywhere_loses_nothing_and_the_lake_still_equals_the_
     let balances_before = run(&balances_args);
     assert!(balances_before.status.success(), "{balances_before:?}");
 
+    // A copy of the lake as the exporter left it, for the random kills below.
+    let pristine = dir.path().join("pristine");
+    copy_dir(std::path::Path::new(&location), &pristine);
+
     // SIGKILL at each step of the first merge of a run.
+    let mut step_kills = Vec::new();
     for step in KILL_STEPS {
+        let before = log_heads(std::path::Path::new(&location));
         let status = Command::new(ledgerlake_bin())
             .args(["compact", "--lake", &location, "--all-windows"])
             .env(TEST_KILL_AT_ENV, step)
@@ -132,33 +204,87 @@ async fn compaction_killed_anywhere_loses_nothing_and_the_lake_still_equals_the_
             .status()
             .expect("run compact");
         assert_eq!(status.signal(), Some(9), "killed at {step}: {status:?}");
+        let after = log_heads(std::path::Path::new(&location));
+        step_kills.push(format!("{step}: {}", KillOutcome::of(before, after).text()));
         assert_lake_whole(&location, &whole, &format!("after a kill at {step}")).await;
     }
-    // And at random moments.
+    // And at random moments of a whole compaction: each on a fresh copy of the uncompacted
+    // lake (on the lake above the steps have left nothing to merge), killed at a moment drawn
+    // over the time a run takes, and then run to the end.
+    let timed = dir.path().join("timed");
+    copy_dir(&pristine, &timed);
+    let started = std::time::Instant::now();
+    let full = run(&[
+        "compact",
+        "--lake",
+        &timed.to_string_lossy(),
+        "--all-windows",
+    ]);
+    let full_run = started.elapsed();
+    assert!(full.status.success(), "{full:?}");
+    let full_run_ms = u64::try_from(full_run.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(50);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
-    for round in 0..8 {
+    let mut outcomes: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    let random_kills = 8;
+    for round in 0..random_kills {
+        let copy = dir.path().join(format!("random-{round}"));
+        copy_dir(&pristine, &copy);
+        let copy_location = copy.to_string_lossy().into_owned();
+        let before = log_heads(&copy);
         let mut child = Command::new(ledgerlake_bin())
-            .args(["compact", "--lake", &location, "--all-windows"])
+            .args(["compact", "--lake", &copy_location, "--all-windows"])
             .env("LEDGERLAKE_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn compact");
-        tokio::time::sleep(Duration::from_millis(rng.random_range(20..600))).await;
+        let delay_ms = rng.random_range(0..full_run_ms + full_run_ms / 4);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         let _ = child.kill();
         let status = child.wait().expect("wait");
+        let outcome = if status.success() {
+            KillOutcome::FinishedFirst
+        } else {
+            assert_eq!(status.signal(), Some(9), "round {round}: {status:?}");
+            KillOutcome::of(before, log_heads(&copy))
+        };
+        *outcomes.entry(outcome.text()).or_default() += 1;
         assert_lake_whole(
-            &location,
+            &copy_location,
             &whole,
-            &format!("after random kill {round} ({status:?})"),
+            &format!("after random kill {round} at {delay_ms} ms ({status:?})"),
         )
         .await;
+        let done = run(&["compact", "--lake", &copy_location, "--all-windows"]);
+        assert!(done.status.success(), "round {round}: {done:?}");
+        assert_lake_whole(&copy_location, &whole, &format!("round {round} completed")).await;
+        let verify = run(&["verify", "--lake", &copy_location]);
+        assert!(
+            verify.status.success(),
+            "round {round}: {}",
+            stdout(&verify)
+        );
     }
+    eprintln!(
+        "SIGKILL during compaction ({segments_before} segment files, {} events): {} kills at \
+         the steps [{}]; {random_kills} at random moments over a {full_run:.1?} run, each on a \
+         fresh copy: {outcomes:?}; the lake read whole after every kill, each copy completed \
+         and verified",
+        whole.0.len(),
+        step_kills.len(),
+        step_kills.join("; ")
+    );
 
     // To the end.
     let done = run(&["compact", "--lake", &location, "--all-windows"]);
     assert!(done.status.success(), "{done:?}");
     assert!(stdout(&done).contains("files:"), "{}", stdout(&done));
+    eprintln!(
+        "the run to the end after the step kills: {}",
+        stdout(&done).replace('\n', "; ")
+    );
     let lake = Lake::open(&location).await.expect("lake");
     let segments_after = lake.list_segments().await.expect("listing");
     let dates: std::collections::BTreeSet<_> = segments_after.iter().map(|s| &s.date).collect();

@@ -512,3 +512,316 @@ fn queue_consumers(queue: &str) -> u32 {
         .and_then(|(_, consumers)| consumers.trim().parse().ok())
         .unwrap_or(0)
 }
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+const SIGCONT: i32 = 18;
+const SIGSTOP: i32 = 19;
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: sending a signal to our own child process.
+    let rc = unsafe { libc_kill(pid as i32, sig) };
+    assert_eq!(rc, 0, "signal {sig} to {pid}");
+}
+
+/// Where a compaction is when the store stops under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CompactionPoint {
+    /// The merged files are being written to the store; neither table's swap is committed.
+    MergedFilesWritten,
+    /// The accounts swap is committed, the transfers swap is not.
+    BetweenTheSwaps,
+}
+
+/// What the store's directory of a lake shows: newest log version of each table and the data
+/// files of `transfers` (s3s-fs keeps `s3://bucket/key` as a plain file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StoredState {
+    transfers_head: Option<u64>,
+    accounts_head: Option<u64>,
+    transfers_files: usize,
+}
+
+impl StoredState {
+    fn of(root: &std::path::Path) -> StoredState {
+        let head = |table: &str| {
+            std::fs::read_dir(root.join(table).join("_delta_log"))
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok())
+                        .filter_map(|e| {
+                            let name = e.file_name().to_string_lossy().into_owned();
+                            let v = name.strip_suffix(".json")?.to_string();
+                            (v.len() == 20).then(|| v.parse::<u64>().ok()).flatten()
+                        })
+                        .max()
+                })
+                .unwrap_or(None)
+        };
+        let mut transfers_files = 0;
+        let mut dirs = vec![root.join("transfers")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if !path.ends_with("_delta_log") {
+                        dirs.push(path);
+                    }
+                } else if path.extension().is_some_and(|x| x == "parquet") {
+                    transfers_files += 1;
+                }
+            }
+        }
+        StoredState {
+            transfers_head: head("transfers"),
+            accounts_head: head("accounts"),
+            transfers_files,
+        }
+    }
+
+    /// Whether a compaction that started from `before` has reached `point` and no further.
+    fn at(&self, before: &StoredState, point: CompactionPoint) -> bool {
+        let no_swap = self.transfers_head == before.transfers_head;
+        match point {
+            CompactionPoint::MergedFilesWritten => {
+                no_swap
+                    && self.accounts_head == before.accounts_head
+                    && self.transfers_files > before.transfers_files
+            }
+            CompactionPoint::BetweenTheSwaps => {
+                no_swap && self.accounts_head > before.accounts_head
+            }
+        }
+    }
+}
+
+/// Attempts at stopping a compaction at one point before the test gives up (a miss is a
+/// compaction that got past the point before the SIGSTOP landed).
+const STOP_ATTEMPTS_MAX: usize = 8;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_stopped_in_the_middle_of_a_compaction_fails_it_cleanly_and_a_rerun_completes_it() {
+    let mut server = S3Server::start().await;
+    let stack = Stack::start().await;
+    let client = stack.replica.client().expect("client");
+    let summary = workload::run(&client, &WorkloadConfig::new(0x5eed_000c, 3_000), |_| {})
+        .await
+        .expect("workload");
+    let expected = summary.events.total() as u64;
+    // Exported in small segments, as an active stream writes them: many files to merge.
+    let base = "compact-base";
+    let output = ledgerlake(&server)
+        .args(["export", "--queue", &stack.queue])
+        .args(["--lake", &format!("s3://{BUCKET}/{base}")])
+        .args(["--cluster-id", &stack.replica.cluster_id().to_string()])
+        .args(["--segment-events-max", "100", "--until-idle", "3s"])
+        .env("LEDGERLAKE_AMQP_URL", testbed::amqp_url())
+        .output()
+        .await
+        .expect("export runs");
+    assert!(
+        output.status.success(),
+        "export: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let base_lake = Lake::open(&server.local_path(base).to_string_lossy())
+        .await
+        .expect("stored lake");
+    let whole = base_lake.read_all().await.expect("read the exported lake");
+    assert_eq!(whole.0.len() as u64, expected);
+    let segments = base_lake.list_segments().await.expect("listing").len();
+    assert!(segments >= 20, "{segments} segments to merge");
+    common::assert_lake_matches_source(&base_lake, &client).await;
+
+    for (index, point) in [
+        CompactionPoint::MergedFilesWritten,
+        CompactionPoint::BetweenTheSwaps,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Each point on its own copy of the exported lake (s3s-fs serves what is on disk).
+        let mut landed = None;
+        for attempt in 1..=STOP_ATTEMPTS_MAX {
+            let name = format!("compact-{index}-{attempt}");
+            let root = server.local_path(&name);
+            let copied = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(server.local_path(base))
+                .arg(&root)
+                .status()
+                .expect("cp runs");
+            assert!(copied.success(), "cp -a");
+            let url = format!("s3://{BUCKET}/{name}");
+            let before = StoredState::of(&root);
+            let mut compact = ledgerlake(&server)
+                .args(["compact", "--lake", &url, "--all-windows"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("compact starts");
+            let pid = compact.id().expect("pid");
+            let started = std::time::Instant::now();
+            // Watch the store's directory; stop the process when it shows the point, look
+            // again (stopped, nothing changes), and take the store away if it is still there.
+            let mut stopped_at = None;
+            while compact.try_wait().expect("try_wait").is_none() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "compact of {url} takes more than 120 s"
+                );
+                if !StoredState::of(&root).at(&before, point) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
+                signal(pid, SIGSTOP);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let seen = StoredState::of(&root);
+                if seen.at(&before, point) {
+                    stopped_at = Some(seen);
+                    break;
+                }
+                signal(pid, SIGCONT);
+            }
+            let Some(seen) = stopped_at else {
+                let output = compact.wait_with_output().await.expect("wait");
+                assert!(output.status.success(), "{output:?}");
+                eprintln!("{point:?}, attempt {attempt}: the compaction got past it first");
+                continue;
+            };
+            server.process.start_kill().expect("stop s3s-fs");
+            server.process.wait().await.expect("s3s-fs stopped");
+            let failing = std::time::Instant::now();
+            signal(pid, SIGCONT);
+            let output = tokio::time::timeout(Duration::from_secs(90), compact.wait_with_output())
+                .await
+                .expect("compact gives up within its retry limits")
+                .expect("wait");
+            let gave_up_after = failing.elapsed();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            landed = Some((
+                attempt,
+                name,
+                url,
+                before,
+                seen,
+                output.status,
+                stderr,
+                gave_up_after,
+            ));
+            break;
+        }
+        let Some((attempts, name, url, before, seen, status, stderr, gave_up_after)) = landed
+        else {
+            panic!("{point:?}: no stop landed in {STOP_ATTEMPTS_MAX} compactions");
+        };
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "compact exits 2 when the store goes away: {stderr}"
+        );
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("an error line: {stderr}"));
+        assert!(
+            stderr.contains("object store operation on")
+                || stderr.contains("could not be read or written"),
+            "the error names the store operation: {stderr}"
+        );
+        assert!(
+            !stderr.contains(SECRET_KEY),
+            "no secret in the output: {stderr}"
+        );
+        // While the store is down: its files are a whole lake, nothing lost or doubled, and
+        // the transfers swap did not happen.
+        let root = server.local_path(&name);
+        let after = StoredState::of(&root);
+        assert_eq!(after.transfers_head, before.transfers_head, "{point:?}");
+        let stored = Lake::open(&root.to_string_lossy())
+            .await
+            .expect("stored lake");
+        let down = stored
+            .read_all()
+            .await
+            .expect("read while the store is down");
+        assert_eq!(down.0.len() as u64, expected, "{point:?}: events");
+        assert!(down.0 == whole.0, "{point:?}: the events differ");
+        assert!(down.1 == whole.1, "{point:?}: the account records differ");
+
+        // The store returns: a rerun completes the compaction.
+        server.restart().await;
+        let rerun = ledgerlake(&server)
+            .args([
+                "compact",
+                "--lake",
+                &url,
+                "--all-windows",
+                "--format",
+                "json",
+            ])
+            .output()
+            .await
+            .expect("compact runs");
+        assert!(
+            rerun.status.success(),
+            "rerun: {}",
+            String::from_utf8_lossy(&rerun.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&rerun.stdout).expect("json");
+        let merges = report["merges"].as_array().expect("merges");
+        assert!(!merges.is_empty(), "{report}");
+        let recovered = merges.iter().filter(|m| m["recovered"] == true).count();
+        assert_eq!(
+            recovered,
+            usize::from(point == CompactionPoint::BetweenTheSwaps),
+            "the interrupted merge is completed first when its accounts swap was made: {report}"
+        );
+        let compacted = Lake::open(&root.to_string_lossy())
+            .await
+            .expect("stored lake");
+        let files_after = compacted.list_segments().await.expect("listing").len();
+        assert!(files_after < segments, "{files_after} of {segments} files");
+        let again = compacted.read_all().await.expect("read the compacted lake");
+        assert!(
+            again.0 == whole.0,
+            "{point:?}: the events differ after the rerun"
+        );
+        assert!(
+            again.1 == whole.1,
+            "{point:?}: the accounts differ after the rerun"
+        );
+        common::assert_lake_matches_source(&compacted, &client).await;
+        let verify = ledgerlake(&server)
+            .args(["verify", "--lake", &url])
+            .output()
+            .await
+            .expect("verify runs");
+        assert!(
+            verify.status.success(),
+            "verify after the rerun: {}\n{}",
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        eprintln!(
+            "s3s-fs stopped during a compaction at {point:?} (attempt {attempts}; log heads \
+             transfers {:?} accounts {:?} -> {:?}, {} -> {} transfers files on disk): compact \
+             {status}, {gave_up_after:.1?} after the store went, `{error}`; the store's \
+             files read whole while down ({expected} events, {} accounts); the rerun made {} \
+             merges ({recovered} completing the interrupted one), {segments} -> {files_after} \
+             segment files; equals the source, verify ok",
+            before.transfers_head,
+            before.accounts_head,
+            seen.accounts_head,
+            before.transfers_files,
+            seen.transfers_files,
+            whole.1.len(),
+            merges.len(),
+        );
+    }
+    stack.cleanup().await;
+    drop(server);
+}
