@@ -29,7 +29,7 @@ const EVENTS_PER_SECOND: u64 = 5;
 const ACCOUNTS: u128 = 1_000;
 /// Events per bulk segment (the exporter's default `--segment-events-max`).
 const BULK_EVENTS: usize = 32_768;
-const RUNS: usize = 5;
+const RUNS: usize = 3;
 
 fn account(id: u128, balances: [u128; 2], ts: u64) -> AccountFields {
     AccountFields {
@@ -164,7 +164,7 @@ fn main() {
         // The day closes: one second of the next day; one more pass.
         let next_day = START_NS + NS_PER_DAY;
         let events = second(next_day, 0, &mut posted);
-        all.extend(events.iter().cloned());
+        let next_segment = events.clone();
         lake.commit(&segment(events, &mut known), CLUSTER)
             .await
             .expect("commit");
@@ -179,6 +179,10 @@ fn main() {
                 .await
                 .expect("commit");
         }
+        bulk_lake
+            .commit(&segment(next_segment, &mut bulk_known), CLUSTER)
+            .await
+            .expect("commit");
 
         let (unvacuumed, _) = time_verify(&trickle, None).await;
         let vacuum = lake
