@@ -180,6 +180,9 @@ async fn balances_verify_and_reconcile_agree_with_the_source() {
         "verify: {} events in {} ms ({:.0} events/s, debug build)",
         report.events, report.elapsed_ms, report.events_per_second
     );
+    // Kept (outside the lake) for `verify --since` below.
+    let first_report_json = serde_json::to_vec(&report).expect("json");
+    let first_head = report.chain[0].head_version;
 
     // balances --at agrees with get_account_balances for history accounts, at random moments
     // and exactly at and just before event timestamps.
@@ -426,6 +429,109 @@ async fn balances_verify_and_reconcile_agree_with_the_source() {
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["ok"], true);
+    // verify --since the first report (kept outside the lake): only the commits after its
+    // heads are walked; a tamper after the head and a rewritten head are both found.
+    let kept = tempfile::tempdir().expect("tempdir");
+    let first_report = kept.path().join("report.json");
+    std::fs::write(&first_report, &first_report_json).expect("report");
+    let verify_since = |location: &str| {
+        let out = std::process::Command::new(bin)
+            .args(["verify", "--lake", location, "--format", "json", "--since"])
+            .arg(&first_report)
+            .output()
+            .expect("verify --since runs");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), json)
+    };
+    let (code, json) = verify_since(&stack.location);
+    assert_eq!(code, Some(0), "{json:#}");
+    assert_eq!(json["chain"][0]["table"], "transfers");
+    let since_version: u64 = json["chain"][0]["since_version"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let head_version: u64 = json["chain"][0]["head_version"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(Some(since_version), first_head);
+    assert!(
+        head_version > since_version,
+        "the catch-up committed: {json:#}"
+    );
+    assert!(json["since"]["not_proven"]
+        .as_str()
+        .unwrap()
+        .contains("before each recorded head"));
+    let out = std::process::Command::new(bin)
+        .args(["verify", "--lake", &stack.location, "--since"])
+        .arg(&first_report)
+        .output()
+        .expect("verify --since runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("incremental: the chained log from the heads of"),
+        "{text}"
+    );
+    assert!(text.contains("a full verify also proves:"), "{text}");
+    // A file the catch-up added, altered.
+    let added = json["chain"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["version"].as_str().unwrap().parse::<u64>().unwrap() > since_version)
+        .expect("a file added after the head")["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lake_dir = std::path::Path::new(&stack.location);
+    let altered = kept.path().join("altered");
+    copy_dir(lake_dir, &altered);
+    let path = altered.join("transfers").join(&added);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let (code, json) = verify_since(altered.to_str().unwrap());
+    assert_eq!(code, Some(1), "{json:#}");
+    let checks: Vec<(&str, &str)> = json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "chain")
+        .map(|p| (p["check"].as_str().unwrap(), p["file"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        checks,
+        vec![("file_altered", format!("transfers/{added}").as_str())]
+    );
+    // The recorded head commit rewritten (a line appended: still a valid commit).
+    let rewritten = kept.path().join("rewritten");
+    copy_dir(lake_dir, &rewritten);
+    let head_commit = commit_file(&rewritten, "transfers", since_version);
+    let mut bytes = std::fs::read(&head_commit).unwrap();
+    bytes.extend_from_slice(b"\n");
+    std::fs::write(&head_commit, bytes).unwrap();
+    let (code, json) = verify_since(rewritten.to_str().unwrap());
+    assert_eq!(code, Some(1), "{json:#}");
+    let checks: Vec<&str> = json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "chain")
+        .map(|p| p["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(checks, vec!["head_changed"], "{json:#}");
+    // A full verify of the rewritten copy finds the broken link after the head instead.
+    let full = verify(
+        &Lake::open(rewritten.to_str().unwrap()).await.unwrap(),
+        &NoProgress,
+    )
+    .await;
+    assert!(!full.ok);
     eprintln!("whole test: {:?}", started.elapsed());
     stack.cleanup().await;
 }

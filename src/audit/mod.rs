@@ -13,6 +13,7 @@ pub mod progress;
 pub mod reconcile;
 pub mod replay;
 mod segments;
+pub mod since;
 pub mod state;
 pub mod verify;
 pub mod wide;

@@ -10,6 +10,12 @@
 //!   the chain where it happened;
 //! - double entry: on every ledger, Σ debits = Σ credits (posted and pending) after every
 //!   event (hence at every segment boundary), in exact 192-bit sums.
+//!
+//! With `--since REPORT.json` (an earlier verify's JSON report of a whole lake, kept by the
+//! auditor outside the lake) the chained log is walked only from each table's recorded head
+//! (`since`); the other checks read the whole snapshot as always.
+
+use std::collections::HashMap;
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -19,7 +25,8 @@ use super::problem::Problem;
 use super::progress::{Progress, ReadProgress};
 use super::replay::{Findings, Replay};
 use super::segments::read_in_order;
-use crate::lake::chain::{ChainReport, CHAIN_FORMAT_VERSION_MIN};
+pub use super::since::{Since, SinceSummary};
+use crate::lake::chain::{ChainFile, ChainReport, ChainStart, CHAIN_FORMAT_VERSION_MIN};
 use crate::lake::{
     AuditedFileMeta, Lake, LakeError, LakeMeta, SegmentInfo, SweptInfo, FORMAT_VERSION,
 };
@@ -28,6 +35,8 @@ use crate::lake::{
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     pub lake: String,
+    /// An earlier `verify --format json` report to start the chain walk from (`since`).
+    pub since: Option<std::path::PathBuf>,
 }
 
 /// Why verification could not run at all (what it finds wrong is in the report instead).
@@ -37,6 +46,8 @@ pub enum VerifyError {
     Lake(#[from] LakeError),
     #[error("there is no lake at {location}: it holds no _ledgerlake.json and no segments (check --lake)")]
     NoLake { location: String },
+    #[error(transparent)]
+    Since(#[from] super::since::SinceError),
 }
 
 /// The head of one table's chained log, as `verify` reports it: record `head_sha256` to prove
@@ -55,6 +66,15 @@ pub struct ChainHead {
     /// Data files the log holds as part of the table.
     #[serde_as(as = "DisplayFromStr")]
     pub active_files: u64,
+    /// Those files with the digest and size the log records: what `--since` starts from.
+    pub files: Vec<ChainFile>,
+    /// With `--since`: the recorded head the walk started from.
+    #[serde_as(as = "Option<DisplayFromStr>")]
+    pub since_version: Option<u64>,
+    /// With `--since`: objects older than the recorded head that no walked commit names, not
+    /// checked (a full verify checks them).
+    #[serde_as(as = "DisplayFromStr")]
+    pub objects_not_checked: u64,
 }
 
 #[serde_as]
@@ -66,6 +86,8 @@ pub struct VerifyReport {
     pub format_version: Option<u32>,
     /// Whether the chained log was checked (a format-1 lake has none).
     pub chain_checked: bool,
+    /// With `--since`: the report the chain walk started from, and what that leaves unproven.
+    pub since: Option<SinceSummary>,
     /// Each table's chain head (its problems are in `problems`, kind `chain`).
     pub chain: Vec<ChainHead>,
     /// What is worth knowing but not a problem: data files left by an interrupted export (kind
@@ -113,11 +135,24 @@ pub async fn run(
             location: lake.location().to_string(),
         });
     }
-    Ok(verify(&lake, progress).await)
+    let since = match &options.since {
+        Some(path) => Some(Since::read(path)?),
+        None => None,
+    };
+    Ok(verify_since(&lake, since.as_ref(), progress).await)
 }
 
 /// Verifies the whole lake. Never fails: whatever is wrong is a problem in the report.
 pub async fn verify(lake: &Lake, progress: &dyn ReadProgress) -> VerifyReport {
+    verify_since(lake, None, progress).await
+}
+
+/// `verify`, the chained log walked from the heads of `since` (an earlier report) if given.
+pub async fn verify_since(
+    lake: &Lake,
+    since: Option<&Since>,
+    progress: &dyn ReadProgress,
+) -> VerifyReport {
     let mut findings = Findings::default();
     let mut report = VerifyReport {
         lake: lake.location().to_string(),
@@ -125,6 +160,7 @@ pub async fn verify(lake: &Lake, progress: &dyn ReadProgress) -> VerifyReport {
         cluster_id: None,
         format_version: None,
         chain_checked: false,
+        since: since.map(Since::summary),
         chain: Vec::new(),
         notes: Vec::new(),
         segments: 0,
@@ -142,7 +178,8 @@ pub async fn verify(lake: &Lake, progress: &dyn ReadProgress) -> VerifyReport {
         events_per_second: 0.0,
     };
     let meta = lake.read_meta().await;
-    check_chain(lake, &meta, &mut report, &mut findings).await;
+    let starts = since.map(|s| s.starts.clone()).unwrap_or_default();
+    check_chain(lake, &meta, &starts, &mut report, &mut findings).await;
     let lake_cluster = match meta {
         Ok(Some(meta)) => {
             report.cluster_id = Some(meta.cluster_id.to_string());
@@ -257,13 +294,14 @@ pub async fn verify(lake: &Lake, progress: &dyn ReadProgress) -> VerifyReport {
 async fn check_chain(
     lake: &Lake,
     meta: &Result<Option<LakeMeta>, LakeError>,
+    starts: &HashMap<String, ChainStart>,
     report: &mut VerifyReport,
     findings: &mut Findings,
 ) {
     if matches!(meta, Ok(Some(m)) if m.format_version < CHAIN_FORMAT_VERSION_MIN) {
         return;
     }
-    let chain: ChainReport = match lake.check_chain().await {
+    let chain: ChainReport = match lake.check_chain_from(starts).await {
         Ok(chain) => chain,
         Err(e) => {
             findings.push(Problem::Listing {
@@ -287,6 +325,9 @@ async fn check_chain(
             head_version: t.head_version,
             head_sha256: t.head_sha256.clone(),
             active_files: t.active_files,
+            files: t.files.clone(),
+            since_version: t.since_version,
+            objects_not_checked: t.objects_not_checked,
         })
         .collect();
     for table in chain.tables {

@@ -52,6 +52,11 @@ pub struct VerifyArgs {
     /// `table` for people, `json` for scripts (every u64 and u128 a decimal string).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+    /// Incremental: walk the chained log only after the heads of this earlier `verify --format
+    /// json` report of the whole lake (kept outside the lake). Proves less than a full verify:
+    /// see docs/AUDIT-COMMANDS.md.
+    #[arg(long, value_name = "REPORT.json")]
+    pub since: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -93,7 +98,10 @@ impl From<BalancesArgs> for BalancesOptions {
 
 impl From<VerifyArgs> for VerifyOptions {
     fn from(args: VerifyArgs) -> VerifyOptions {
-        VerifyOptions { lake: args.lake }
+        VerifyOptions {
+            lake: args.lake,
+            since: args.since,
+        }
     }
 }
 
@@ -267,6 +275,23 @@ pub fn verify_table(report: &VerifyReport) -> String {
         report.events_per_second
     ));
     out.push_str(&chain_heads(report));
+    if let Some(since) = &report.since {
+        let heads: Vec<String> = since
+            .heads
+            .iter()
+            .map(|h| format!("{} version {}", h.table, h.version))
+            .collect();
+        out.push_str(&format!(
+            "incremental: the chained log from the heads of {} ({})
+  proves: {}
+  a full verify also proves: {}
+",
+            since.report,
+            heads.join(", "),
+            since.proves,
+            since.not_proven
+        ));
+    }
     for note in &report.notes {
         out.push_str(&format!("note: {note}\n"));
     }

@@ -2,9 +2,9 @@
 //! "Tamper evidence: a chained log") straight from the object store, without the Delta reader,
 //! so that what it trusts is only the bytes of the log and of the data files.
 //!
-//! For every table it reads the JSON commits one at a time (bounded memory: a commit file over
-//! `COMMIT_BYTES_MAX` is a problem, not a read), checks that versions run 0, 1, 2, … without a
-//! gap, that each commit's `commitInfo.ledgerlake.previousCommitSha256` is the SHA-256 of the
+//! For every table it reads the JSON commits in version order, `COMMIT_READS_IN_FLIGHT_MAX` at
+//! a time (bounded memory: a commit file over `COMMIT_BYTES_MAX` is a problem, not a read), each
+//! hashed once, checks that versions run 0, 1, 2, … without a gap, that each commit's `commitInfo.ledgerlake.previousCommitSha256` is the SHA-256 of the
 //! previous commit's bytes, and that its `addedFiles` list exactly its `add` actions. Then it
 //! hashes every active data file (added and not removed since), streaming, with at most
 //! `HASHES_IN_FLIGHT_MAX` objects read at once, and compares digest and size with the log;
@@ -12,13 +12,17 @@
 //! (`<v>.checkpoint.parquet`, `_last_checkpoint`) are derived from the commits and are not part
 //! of the chain.
 //!
+//! Started from a head an earlier check recorded (`ChainStart`: the head's version and digest
+//! and the files active then), it reads only the head commit (which must still hash to the
+//! recorded digest) and the commits after it; see `check_chain_from` for what that proves less.
+//!
 //! What it finds wrong is a `ChainProblem` in the report (naming table, version and file); only
 //! a failing object store (listing, or a read that is not "not found") is an error.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
@@ -27,7 +31,9 @@ use sha2::{Digest, Sha256};
 
 use super::{Lake, LakeError};
 
+mod files;
 mod log;
+use files::DataFiles;
 pub(crate) use log::data_object;
 use log::{log_object, Active, LogObject, Walk};
 
@@ -37,6 +43,9 @@ pub const CHAIN_TABLES: [&str; 3] = ["transfers", "accounts", "swept_accounts"];
 pub const COMMIT_BYTES_MAX: u64 = 256 * 1024 * 1024;
 /// Data files hashed at once (each a streaming read of one object).
 pub const HASHES_IN_FLIGHT_MAX: usize = 8;
+/// Commit files read ahead of the one being checked (each at most `COMMIT_BYTES_MAX`; a commit
+/// of one segment is a few KiB).
+pub const COMMIT_READS_IN_FLIGHT_MAX: usize = 16;
 /// The first format whose commits carry `commitInfo.ledgerlake`.
 pub const CHAIN_FORMAT_VERSION_MIN: u32 = 2;
 /// The directory of a Delta table's log.
@@ -83,52 +92,45 @@ pub struct TableChain {
     /// Objects in the log directory: commits, checkpoints and anything else.
     #[serde_as(as = "DisplayFromStr")]
     pub log_objects: u64,
+    /// The data files active at the head, with the digest and size the log records, sorted by
+    /// path: what a later check started from this head (`ChainStart`) takes as proven.
+    pub files: Vec<ChainFile>,
+    /// The version the walk started from (`None`: version 0, every commit read).
+    #[serde_as(as = "Option<DisplayFromStr>")]
+    pub since_version: Option<u64>,
+    /// Started from a head: objects no walked commit names whose range lies before that head's
+    /// newest file, not checked (the files of compactions before the head that are still in the
+    /// store look the same; a full check names them).
+    #[serde_as(as = "DisplayFromStr")]
+    pub objects_not_checked: u64,
     pub problems: Vec<ChainProblem>,
     /// Data files written before a commit that never happened (`FileUncommitted`): named, but
     /// not problems.
     pub notes: Vec<ChainProblem>,
 }
 
-/// The time range a data file's name gives (`None`: not a data file name).
-fn named_range(object: &Path) -> Option<(u64, u64)> {
-    super::layout::parse_file_name(object.filename()?)
+/// A data file active at a table's head, as the log records it.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainFile {
+    /// The path as the log's `add` action writes it (relative to the table).
+    pub path: String,
+    /// The commit that added it.
+    #[serde_as(as = "DisplayFromStr")]
+    pub version: u64,
+    /// Its SHA-256 (hex) and size, from that commit's `addedFiles`.
+    pub sha256: String,
+    #[serde_as(as = "DisplayFromStr")]
+    pub size: u64,
 }
 
-/// Whether an unreferenced object is an uncommitted data file: its name is a data file name
-/// whose range starts after everything the log ever named (`log_end`: where an interrupted
-/// commit would have continued it) and whose digest prefix is the start of `sha256` (hex).
-/// A file of a removed commit in the middle of the log is not: it is a problem.
-fn is_uncommitted_data_file(object: &Path, sha256: &str, log_end: Option<u64>) -> bool {
-    let Some(name) = object.filename() else {
-        return false;
-    };
-    let Some((first, _)) = super::layout::parse_file_name(name) else {
-        return false;
-    };
-    if log_end.is_some_and(|end| first <= end) {
-        return false;
-    }
-    let digest = name
-        .trim_end_matches(".parquet")
-        .rsplit('-')
-        .next()
-        .unwrap_or_default();
-    sha256.starts_with(digest)
-}
-
-/// Whether an unreferenced object is a merged file of a compaction that never committed: a
-/// data file name holding its digest's bytes, whose range starts where a file the log named
-/// starts and ends where one ends (the range of the files it would have replaced).
-fn is_unfinished_compaction_file(object: &Path, sha256: &str, named: &HashSet<(u64, u64)>) -> bool {
-    let Some((first, last)) = named_range(object) else {
-        return false;
-    };
-    let starts = named.iter().any(|&(f, _)| f == first);
-    let ends = named.iter().any(|&(_, l)| l == last);
-    // A merge replaces two files or more, so its range is never one named file's own range: an
-    // object with such a range is a copy of that file (a duplicate), not a merge.
-    let a_copy = named.contains(&(first, last));
-    is_uncommitted_data_file(object, sha256, None) && starts && ends && !a_copy
+/// Where a table's walk starts instead of version 0: a head an earlier full check recorded,
+/// with the files active at it. Trusted as given (the auditor keeps it outside the lake).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainStart {
+    pub head_version: u64,
+    pub head_sha256: String,
+    pub files: Vec<ChainFile>,
 }
 
 /// What a chain problem breaks.
@@ -166,6 +168,9 @@ pub enum ChainCheck {
     /// A compaction commit (removes files, adds one) whose added file does not hold exactly
     /// the rows of the files it removes.
     CompactionMismatch,
+    /// Started from a recorded head: the commit at that version is missing or no longer hashes
+    /// to the recorded digest (the log was rewritten at or before the head).
+    HeadChanged,
 }
 
 impl ChainCheck {
@@ -183,6 +188,7 @@ impl ChainCheck {
             ChainCheck::BadPath => "bad_path",
             ChainCheck::UnexpectedLogObject => "unexpected_log_object",
             ChainCheck::CompactionMismatch => "compaction_mismatch",
+            ChainCheck::HeadChanged => "head_changed",
         }
     }
 }
@@ -263,9 +269,27 @@ impl Lake {
     /// Checks the chained log of every table (see the module comment). Problems are in the
     /// report; an error means the store could not be read.
     pub async fn check_chain(&self) -> Result<ChainReport, LakeError> {
+        self.check_chain_from(&HashMap::new()).await
+    }
+
+    /// `check_chain`, each table in `starts` from its recorded head instead of version 0: the
+    /// head commit must still hash to the recorded digest, and only the commits after it are
+    /// read (linked to that digest, checked as in a full walk); the files active at the head
+    /// are taken from the start, and the active files at the end are hashed as in a full walk.
+    /// What this does not prove, and a full check does: that the commits before the head are
+    /// unchanged (only the head itself is hashed), that the compactions before the head hold
+    /// their removed files' rows, and that no object older than the head's newest file is
+    /// unnamed (such objects are counted in `objects_not_checked`).
+    pub async fn check_chain_from(
+        &self,
+        starts: &HashMap<String, ChainStart>,
+    ) -> Result<ChainReport, LakeError> {
         let mut tables = Vec::with_capacity(CHAIN_TABLES.len());
         for table in CHAIN_TABLES {
-            tables.push(self.check_table_chain(table).await?);
+            tables.push(
+                self.check_table_chain_from(table, starts.get(table))
+                    .await?,
+            );
         }
         self.check_pinned_versions(&mut tables).await?;
         Ok(ChainReport { tables })
@@ -340,8 +364,17 @@ impl Lake {
         Ok(false)
     }
 
-    /// Checks one table's chain.
+    /// Checks one table's chain from version 0.
     pub async fn check_table_chain(&self, table: &str) -> Result<TableChain, LakeError> {
+        self.check_table_chain_from(table, None).await
+    }
+
+    /// Checks one table's chain, from version 0 or from a recorded head (`start`).
+    pub async fn check_table_chain_from(
+        &self,
+        table: &str,
+        start: Option<&ChainStart>,
+    ) -> Result<TableChain, LakeError> {
         let dir = Path::from(table);
         let log_prefix = Path::from_iter([table, LOG_DIR]);
         let mut commits: BTreeMap<u64, ObjectMeta> = BTreeMap::new();
@@ -378,10 +411,58 @@ impl Lake {
             }
         }
 
+        // Where the walk starts: version 0, or the recorded head (its files active, its digest
+        // the link the next commit must name).
         let mut expected = 0;
         let mut previous: Option<String> = None;
         let mut head_sha256 = None;
-        for (&version, meta) in &commits {
+        if let Some(start) = start {
+            expected = start.head_version;
+            for f in &start.files {
+                let Some(object) = data_object(table, &f.path) else {
+                    let detail =
+                        format!("the recorded head names {:?}: no file of the table", f.path);
+                    walk.problem(
+                        Some(f.version),
+                        format!("{table}/{}", f.path),
+                        ChainCheck::BadPath,
+                        detail,
+                    );
+                    continue;
+                };
+                walk.named.insert(object.clone());
+                walk.active.insert(
+                    f.path.clone(),
+                    Active {
+                        version: f.version,
+                        object,
+                        recorded: Some((f.sha256.to_ascii_lowercase(), f.size)),
+                    },
+                );
+            }
+            let head = start.head_version;
+            if !commits.contains_key(&head) {
+                let detail = format!(
+                    "the recorded head (version {head}, SHA-256 {}) is not in the log",
+                    start.head_sha256
+                );
+                let file = commit_path(table, head).to_string();
+                walk.problem(Some(head), file, ChainCheck::HeadChanged, detail);
+                expected = head + 1;
+                previous = Some(start.head_sha256.to_ascii_lowercase());
+            }
+        }
+        let to_read: Vec<(u64, ObjectMeta)> = commits
+            .range(expected..)
+            .map(|(&v, meta)| (v, meta.clone()))
+            .collect();
+        let mut reads = futures::stream::iter(to_read)
+            .map(|(version, meta)| async move {
+                let read = self.fetch_commit(&meta).await;
+                (version, meta, read)
+            })
+            .buffered(COMMIT_READS_IN_FLIGHT_MAX);
+        while let Some((version, meta, read)) = reads.next().await {
             if version > expected {
                 let detail = if version - expected == 1 {
                     format!("commit {expected} is missing")
@@ -393,125 +474,50 @@ impl Lake {
                 previous = None;
             }
             expected = version + 1;
-            let digest = self
-                .read_commit(version, meta, previous.as_deref(), &mut walk)
-                .await?;
-            head_sha256 = digest.clone();
-            previous = digest;
-        }
-        let head_version = commits.keys().next_back().copied();
-
-        let active: Vec<Active> = walk.active.drain().map(|(_, a)| a).collect();
-        let active_files = active.len() as u64;
-        let mut file_problems = Vec::new();
-        let mut to_hash = Vec::new();
-        for a in active {
-            match data.get(&a.object) {
-                None => file_problems.push(ChainProblem {
-                    table: table.to_string(),
-                    version: Some(a.version),
-                    file: a.object.to_string(),
-                    check: ChainCheck::FileMissing,
-                    detail: "an active data file (added, never removed) is not in the store"
-                        .to_string(),
-                }),
-                Some(_) => {
-                    if let Some(recorded) = a.recorded {
-                        to_hash.push((a.version, a.object, recorded));
+            let file = meta.location.to_string();
+            let bytes = match read? {
+                Ok(bytes) => bytes,
+                Err((check, detail)) => {
+                    walk.problem(Some(version), file, check, detail);
+                    head_sha256 = None;
+                    previous = None;
+                    continue;
+                }
+            };
+            let digest = sha256_hex(&bytes);
+            head_sha256 = Some(digest.clone());
+            match start.filter(|s| s.head_version == version) {
+                // The recorded head: its files are the recorded ones; only its bytes are
+                // checked, and the next commit must link to what was recorded.
+                Some(s) => {
+                    let recorded = s.head_sha256.to_ascii_lowercase();
+                    if digest != recorded {
+                        let detail = format!(
+                            "the recorded head hashes to {digest}, not to the recorded \
+                             {recorded}: it was rewritten"
+                        );
+                        walk.problem(Some(version), file, ChainCheck::HeadChanged, detail);
                     }
+                    previous = Some(recorded);
+                }
+                None => {
+                    walk.commit(version, &bytes, previous.as_deref());
+                    previous = Some(digest);
                 }
             }
         }
-        let store = &self.store;
-        let mut hashed = futures::stream::iter(to_hash)
-            .map(|(version, object, recorded)| async move {
-                let found = hash_object(store.as_ref(), &object).await;
-                (version, object, recorded, found)
-            })
-            .buffer_unordered(HASHES_IN_FLIGHT_MAX);
-        while let Some((version, object, (sha256, size), found)) = hashed.next().await {
-            let (check, detail) = match found {
-                Ok((s, n)) if s == sha256 && n == size => continue,
-                Ok((s, n)) => (
-                    ChainCheck::FileAltered,
-                    format!("the log records {size} bytes with SHA-256 {sha256}; the file has {n} bytes with SHA-256 {s}"),
-                ),
-                Err(object_store::Error::NotFound { .. }) => (
-                    ChainCheck::FileMissing,
-                    "an active data file (added, never removed) is not in the store".to_string(),
-                ),
-                Err(e) => return Err(LakeError::store(&object, e)),
-            };
-            file_problems.push(ChainProblem {
-                table: table.to_string(),
-                version: Some(version),
-                file: object.to_string(),
-                check,
-                detail,
-            });
-        }
-        let mut notes = Vec::new();
-        let log_end = walk
-            .named
-            .iter()
-            .filter_map(named_range)
-            .map(|(_, last)| last)
-            .max();
-        let named_ranges: HashSet<(u64, u64)> = walk.named.iter().filter_map(named_range).collect();
-        for object in data.keys().filter(|p| !walk.named.contains(*p)) {
-            let digest = match hash_object(self.store.as_ref(), object).await {
-                Ok((sha256, _)) => sha256,
-                Err(object_store::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(LakeError::store(object, e)),
-            };
-            if is_unfinished_compaction_file(object, &digest, &named_ranges) {
-                notes.push(ChainProblem {
-                    table: table.to_string(),
-                    version: None,
-                    file: object.to_string(),
-                    check: ChainCheck::FileUncommitted,
-                    detail: "written by a compaction that never committed (interrupted): not \
-                             part of the table; safe to delete"
-                        .to_string(),
-                });
-                continue;
-            }
-            if is_uncommitted_data_file(object, &digest, log_end) {
-                notes.push(ChainProblem {
-                    table: table.to_string(),
-                    version: None,
-                    file: object.to_string(),
-                    check: ChainCheck::FileUncommitted,
-                    detail: "written before a commit that never happened (an interrupted \
-                             export): not part of the table; safe to delete"
-                        .to_string(),
-                });
-                continue;
-            }
-            file_problems.push(ChainProblem {
-                table: table.to_string(),
-                version: None,
-                file: object.to_string(),
-                check: ChainCheck::FileUnreferenced,
-                detail: "no add action of the log names this object: it is not part of the table"
-                    .to_string(),
-            });
-        }
-        let present = |p: &Path| data.contains_key(p);
-        let compactions = self
-            .check_compactions(table, &walk.compactions, &present)
+        let head_version = commits.keys().next_back().copied();
+
+        let DataFiles {
+            files,
+            active_files,
+            problems,
+            notes,
+            objects_not_checked,
+        } = self
+            .check_data_files(table, &data, &mut walk, start)
             .await?;
-        for p in compactions.problems {
-            file_problems.push(ChainProblem {
-                table: table.to_string(),
-                version: Some(p.version),
-                file: p.file,
-                check: ChainCheck::CompactionMismatch,
-                detail: p.detail,
-            });
-        }
-        file_problems.sort_by(|a, b| (&a.file, a.check).cmp(&(&b.file, b.check)));
-        walk.problems.extend(file_problems);
+        walk.problems.extend(problems);
         Ok(TableChain {
             table: table.to_string(),
             versions: commits.len() as u64,
@@ -519,27 +525,26 @@ impl Lake {
             head_sha256,
             active_files,
             log_objects,
+            files,
+            since_version: start.map(|s| s.head_version),
+            objects_not_checked,
             problems: walk.problems,
             notes,
         })
     }
 
-    /// Reads and checks one commit; its digest, or `None` if it could not be read.
-    async fn read_commit(
+    /// Reads one commit file: its bytes, or what makes it a problem (over the size limit,
+    /// vanished since the listing).
+    async fn fetch_commit(
         &self,
-        version: u64,
         meta: &ObjectMeta,
-        previous_sha256: Option<&str>,
-        walk: &mut Walk<'_>,
-    ) -> Result<Option<String>, LakeError> {
-        let file = meta.location.to_string();
+    ) -> Result<Result<bytes::Bytes, (ChainCheck, String)>, LakeError> {
         if meta.size > COMMIT_BYTES_MAX {
             let detail = format!(
                 "{} bytes, over the limit of {COMMIT_BYTES_MAX} bytes for a commit",
                 meta.size
             );
-            walk.problem(Some(version), file, ChainCheck::UnreadableCommit, detail);
-            return Ok(None);
+            return Ok(Err((ChainCheck::UnreadableCommit, detail)));
         }
         let bytes = match self.store.get(&meta.location).await {
             Ok(result) => result.bytes().await,
@@ -549,34 +554,16 @@ impl Lake {
             Ok(bytes) => bytes,
             Err(object_store::Error::NotFound { .. }) => {
                 let detail = "vanished while the log was read".to_string();
-                walk.problem(Some(version), file, ChainCheck::MissingCommit, detail);
-                return Ok(None);
+                return Ok(Err((ChainCheck::MissingCommit, detail)));
             }
             Err(e) => return Err(LakeError::store(&meta.location, e)),
         };
         if bytes.len() as u64 > COMMIT_BYTES_MAX {
             let detail = format!("over the limit of {COMMIT_BYTES_MAX} bytes for a commit");
-            walk.problem(Some(version), file, ChainCheck::UnreadableCommit, detail);
-            return Ok(None);
+            return Ok(Err((ChainCheck::UnreadableCommit, detail)));
         }
-        walk.commit(version, &bytes, previous_sha256);
-        Ok(Some(sha256_hex(&bytes)))
+        Ok(Ok(bytes))
     }
-}
-
-/// The hex SHA-256 and size of an object, read as a stream (never whole in memory).
-async fn hash_object(
-    store: &dyn ObjectStore,
-    path: &Path,
-) -> Result<(String, u64), object_store::Error> {
-    let mut stream = store.get(path).await?.into_stream();
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    while let Some(chunk) = stream.try_next().await? {
-        hasher.update(&chunk);
-        size += chunk.len() as u64;
-    }
-    Ok((hex(&hasher.finalize()), size))
 }
 
 #[cfg(test)]

@@ -3,14 +3,20 @@
 //! `transfers` every event, in order; for `accounts` the records deduplicated by id as a merge
 //! makes them. The chain proves who committed what; this proves the swap lost and added nothing.
 //! A commit whose files were deleted since (`ledgerlake vacuum`) cannot be checked and is only
-//! counted.
+//! counted. The files of one commit are read and decoded `DECODES_IN_FLIGHT_MAX` at a time, each
+//! decode on a blocking thread (decoding is CPU work: this uses every core).
 
+use futures::StreamExt;
 use object_store::path::Path;
 
 use super::dedupe_accounts;
 use crate::lake::columns::{ACCOUNT_COLUMNS, TRANSFER_COLUMNS};
 use crate::lake::layout::Table;
 use crate::lake::{parquet, AccountRecord, EventRow, Lake, LakeError};
+
+/// Files read and decoded at once by the compaction check (each one data file in memory, at
+/// most the writer's largest: the memory of one merge).
+pub const DECODES_IN_FLIGHT_MAX: usize = 4;
 
 /// A commit that removes files and adds some, as the log walk found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +98,19 @@ impl Lake {
                 _ => Rows::Accounts(Vec::new()),
             };
             let mut unreadable = None;
-            for path in &removed {
-                match self.rows_of(table, path).await? {
+            // The removed files in time order, then the added one; decoded ahead, used in order.
+            let mut reads = futures::stream::iter(removed.iter().chain(&commit.added))
+                .map(|path| async move { (path, self.rows_of(table, path).await) })
+                .buffered(DECODES_IN_FLIGHT_MAX);
+            let mut found = None;
+            let mut seen = 0;
+            while let Some((path, rows)) = reads.next().await {
+                seen += 1;
+                if seen > removed.len() {
+                    found = Some(rows?);
+                    break;
+                }
+                match rows? {
                     Ok(rows) => match (&mut expected, rows) {
                         (Rows::Transfers(all), Rows::Transfers(r)) => all.extend(r),
                         (Rows::Accounts(all), Rows::Accounts(r)) => all.extend(r),
@@ -102,16 +119,18 @@ impl Lake {
                     Err(detail) => unreadable = Some(format!("removed file {path}: {detail}")),
                 }
             }
+            drop(reads);
             if let Some(detail) = unreadable {
                 out.problems.push(problem(detail));
                 continue;
             }
-            let found = match self.rows_of(table, &commit.added[0]).await? {
-                Ok(rows) => rows,
-                Err(detail) => {
+            let found = match found {
+                Some(Ok(rows)) => rows,
+                Some(Err(detail)) => {
                     out.problems.push(problem(detail));
                     continue;
                 }
+                None => unreachable!("the added file is read last"),
             };
             let mismatch = match (expected, found) {
                 (Rows::Transfers(e), Rows::Transfers(f)) => first_difference(&e, &f),
@@ -138,13 +157,21 @@ impl Lake {
             }) => return Ok(Err("not in the store".to_string())),
             Err(e) => return Err(e),
         };
-        let decoded = match table {
-            Table::Transfers => parquet::decode(&TRANSFER_COLUMNS, table, bytes, path)
-                .map(|(_, rows)| Rows::Transfers(rows)),
-            _ => parquet::decode(&ACCOUNT_COLUMNS, table, bytes, path)
-                .map(|(_, rows)| Rows::Accounts(rows)),
+        let path = path.clone();
+        let decode = move || {
+            let decoded = match table {
+                Table::Transfers => parquet::decode(&TRANSFER_COLUMNS, table, bytes, &path)
+                    .map(|(_, rows)| Rows::Transfers(rows)),
+                _ => parquet::decode(&ACCOUNT_COLUMNS, table, bytes, &path)
+                    .map(|(_, rows)| Rows::Accounts(rows)),
+            };
+            decoded.map_err(|e| crate::errors::one_line(&e))
         };
-        Ok(decoded.map_err(|e| crate::errors::one_line(&e)))
+        match tokio::task::spawn_blocking(decode).await {
+            Ok(decoded) => Ok(decoded),
+            // The decode panicked (a bug in the decoder): the file cannot be checked.
+            Err(e) => Ok(Err(format!("decoding failed: {e}"))),
+        }
     }
 }
 
