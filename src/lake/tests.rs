@@ -985,3 +985,51 @@ async fn a_data_file_left_by_an_interrupted_commit_is_a_note_not_a_problem() {
         chain::ChainCheck::FileUnreferenced
     );
 }
+
+#[tokio::test]
+async fn a_segment_left_by_a_killed_session_whose_events_a_later_commit_holds_is_a_note() {
+    let lake = Lake::open("memory://").await.unwrap();
+    // A session wrote the first two events' files, then was killed before its commit; the next
+    // session received the same events again and committed them in a segment of three.
+    let committed = one_day_segment("2026-11-21T00:00:00Z", 3, 1);
+    let mut killed = committed.clone();
+    killed.events.truncate(2);
+    let (first, last) = (killed.events[0].timestamp, killed.events[1].timestamp);
+    let transfers = parquet::encode_transfers_file(&killed.events, CLUSTER).unwrap();
+    let transfers = commit::prepare(Table::Transfers, first, last, transfers);
+    let accounts =
+        parquet::encode_accounts_file(&killed.new_accounts, CLUSTER, first, last).unwrap();
+    let accounts = commit::prepare(Table::Accounts, first, last, accounts);
+    for file in [&transfers, &accounts] {
+        lake.store
+            .put(&file.path, PutPayload::from(file.bytes.clone()))
+            .await
+            .unwrap();
+    }
+    lake.commit(&committed, CLUSTER).await.unwrap();
+    let report = lake.check_chain().await.unwrap();
+    for (table, file) in [("transfers", &transfers), ("accounts", &accounts)] {
+        let t = report.tables.iter().find(|t| t.table == table).unwrap();
+        assert!(t.problems.is_empty(), "{table}: {:?}", t.problems);
+        assert_eq!(t.notes.len(), 1, "{table}: {:?}", t.notes);
+        assert_eq!(t.notes[0].check, chain::ChainCheck::FileUncommitted);
+        assert_eq!(t.notes[0].file, file.path.to_string());
+    }
+    // The same range holding an event the table does not hold (another amount) is a problem,
+    // although its name carries its own digest.
+    let mut altered = killed.events.clone();
+    altered[1].transfer.amount += 1;
+    let forged = parquet::encode_transfers_file(&altered, CLUSTER).unwrap();
+    let forged = commit::prepare(Table::Transfers, first, last, forged);
+    assert_ne!(forged.path, transfers.path);
+    lake.store
+        .put(&forged.path, PutPayload::from(forged.bytes.clone()))
+        .await
+        .unwrap();
+    let report = lake.check_chain().await.unwrap();
+    let t = report.tables.iter().find(|t| t.table == "transfers").unwrap();
+    assert_eq!(t.notes.len(), 1, "{:?}", t.notes);
+    assert_eq!(t.problems.len(), 1, "{:?}", t.problems);
+    assert_eq!(t.problems[0].check, chain::ChainCheck::FileUnreferenced);
+    assert_eq!(t.problems[0].file, forged.path.to_string());
+}

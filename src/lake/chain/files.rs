@@ -90,6 +90,10 @@ impl Lake {
             .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let active: Vec<Active> = walk.active.drain().map(|(_, a)| a).collect();
+        let active_ranges: Vec<(Path, (u64, u64))> = active
+            .iter()
+            .filter_map(|a| named_range(&a.object).map(|r| (a.object.clone(), r)))
+            .collect();
         let active_files = active.len() as u64;
         let mut file_problems = Vec::new();
         let mut to_hash = Vec::new();
@@ -202,6 +206,22 @@ impl Lake {
                 });
                 continue;
             }
+            if self
+                .is_leftover_of_committed_rows(table, object, &digest, &active_ranges)
+                .await?
+            {
+                notes.push(ChainProblem {
+                    table: table.to_string(),
+                    version: None,
+                    file: object.to_string(),
+                    check: ChainCheck::FileUncommitted,
+                    detail: "written by an interrupted export whose events a later commit holds \
+                             (every row equal to the table's): not part of the table; safe to \
+                             delete"
+                        .to_string(),
+                });
+                continue;
+            }
             file_problems.push(ChainProblem {
                 table: table.to_string(),
                 version: None,
@@ -235,6 +255,40 @@ impl Lake {
         })
     }
 }
+
+impl Lake {
+    /// Whether an unreferenced object is a data file (its name's digest is its bytes') that an
+    /// interrupted export left behind, its rows all held, exactly, by the table's active files
+    /// over its range (`active_ranges`: each active file and its range).
+    async fn is_leftover_of_committed_rows(
+        &self,
+        table: &str,
+        object: &Path,
+        sha256: &str,
+        active_ranges: &[(Path, (u64, u64))],
+    ) -> Result<bool, LakeError> {
+        let Some((first, last)) = named_range(object) else {
+            return Ok(false);
+        };
+        if !is_uncommitted_data_file(object, sha256, None) {
+            return Ok(false);
+        }
+        let overlapping: Vec<Path> = active_ranges
+            .iter()
+            .filter(|(_, (f, l))| *f <= last && first <= *l)
+            .map(|(p, _)| p.clone())
+            .collect();
+        if overlapping.is_empty() || overlapping.len() > LEFTOVER_OVERLAPS_MAX {
+            return Ok(false);
+        }
+        self.holds_only_committed_rows(table, object, &overlapping)
+            .await
+    }
+}
+
+/// The active files a leftover's rows are looked up in, at most (a leftover is one segment's
+/// range; more overlapping files than this are not a leftover's).
+const LEFTOVER_OVERLAPS_MAX: usize = 64;
 
 /// The hex SHA-256 and size of an object, read as a stream (never whole in memory).
 async fn hash_object(

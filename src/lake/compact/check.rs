@@ -4,7 +4,8 @@
 //! makes them. The chain proves who committed what; this proves the swap lost and added nothing.
 //! A commit whose files were deleted since (`ledgerlake vacuum`) cannot be checked and is only
 //! counted. The files of one commit are read and decoded `DECODES_IN_FLIGHT_MAX` at a time, each
-//! decode on a blocking thread (decoding is CPU work: this uses every core).
+//! decode on a blocking thread (decoding is CPU work: this uses every core). Also the leftover
+//! check: a file an interrupted export wrote holds only rows the table holds, each exactly.
 
 use futures::StreamExt;
 use object_store::path::Path;
@@ -145,6 +146,61 @@ impl Lake {
             }
         }
         Ok(out)
+    }
+
+    /// Whether `leftover`, a data file no commit names whose range overlaps what the log holds,
+    /// holds only rows the table already holds, each exactly: a segment an interrupted export
+    /// wrote before it was killed, whose events a later session committed in a segment with
+    /// other bounds. `overlapping`: the table's active files whose ranges overlap the
+    /// leftover's. For `transfers` every row must equal the active row of its timestamp; for
+    /// `accounts` every record must equal a record of its id. `false` for another table, a
+    /// file that cannot be decoded, or any row the table does not hold as it is.
+    pub(crate) async fn holds_only_committed_rows(
+        &self,
+        table: &str,
+        leftover: &Path,
+        overlapping: &[Path],
+    ) -> Result<bool, LakeError> {
+        let table = match table {
+            "transfers" => Table::Transfers,
+            "accounts" => Table::Accounts,
+            _ => return Ok(false),
+        };
+        let Ok(found) = self.rows_of(table, leftover).await? else {
+            return Ok(false);
+        };
+        let mut committed_events = std::collections::HashMap::new();
+        let mut committed_accounts: std::collections::HashMap<u128, Vec<AccountRecord>> =
+            std::collections::HashMap::new();
+        for path in overlapping {
+            match self.rows_of(table, path).await? {
+                Ok(Rows::Transfers(rows)) => {
+                    committed_events.extend(rows.into_iter().map(|r| (r.timestamp, r)));
+                }
+                Ok(Rows::Accounts(rows)) => {
+                    for r in rows {
+                        committed_accounts.entry(r.id).or_default().push(r);
+                    }
+                }
+                Err(_) => return Ok(false),
+            }
+        }
+        Ok(match found {
+            Rows::Transfers(rows) => {
+                !rows.is_empty()
+                    && rows
+                        .iter()
+                        .all(|r| committed_events.get(&r.timestamp) == Some(r))
+            }
+            Rows::Accounts(rows) => {
+                !rows.is_empty()
+                    && rows.iter().all(|r| {
+                        committed_accounts
+                            .get(&r.id)
+                            .is_some_and(|records| records.contains(r))
+                    })
+            }
+        })
     }
 
     /// The rows of one data file; `Ok(Err(reason))` if it cannot be decoded as the table's.
