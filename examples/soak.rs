@@ -235,7 +235,7 @@ async fn main() {
             lake: lake_location.clone(),
             addresses: Some(target.address().to_string()),
             cluster_id: target.cluster_id(),
-            lake_cluster_id: None,
+            lake_cluster_id: Some(stack.replica.cluster_id()),
             until: Until::Latest,
             ledgers: None,
             dry_run: false,
