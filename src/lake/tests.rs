@@ -1027,7 +1027,11 @@ async fn a_segment_left_by_a_killed_session_whose_events_a_later_commit_holds_is
         .await
         .unwrap();
     let report = lake.check_chain().await.unwrap();
-    let t = report.tables.iter().find(|t| t.table == "transfers").unwrap();
+    let t = report
+        .tables
+        .iter()
+        .find(|t| t.table == "transfers")
+        .unwrap();
     assert_eq!(t.notes.len(), 1, "{:?}", t.notes);
     assert_eq!(t.problems.len(), 1, "{:?}", t.problems);
     assert_eq!(t.problems[0].check, chain::ChainCheck::FileUnreferenced);
