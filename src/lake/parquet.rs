@@ -307,6 +307,34 @@ pub fn decode<R: Default>(
     bytes: Bytes,
     path: &Path,
 ) -> Result<(FileMeta, Vec<R>), LakeError> {
+    // The parquet crate's decoder can panic on some damaged files (fuzzing found a shift past
+    // 63 bits in its `BitReader::get_vlq_int`, on a crafted DELTA_BINARY_PACKED page header, with
+    // overflow checks on). A damaged file is an operating error, never a crash of the reader:
+    // such a panic becomes an error naming the file.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_unguarded(cols, table, bytes, path)
+    })) {
+        Ok(decoded) => decoded,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_string());
+            Err(LakeError::corrupt(
+                path,
+                format!("the Parquet decoder failed on this file ({what})"),
+            ))
+        }
+    }
+}
+
+fn decode_unguarded<R: Default>(
+    cols: &[Column<R>],
+    table: Table,
+    bytes: Bytes,
+    path: &Path,
+) -> Result<(FileMeta, Vec<R>), LakeError> {
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| LakeError::parquet(path, e))?;
     let file_meta = builder.metadata().file_metadata();
