@@ -1036,4 +1036,33 @@ async fn a_segment_left_by_a_killed_session_whose_events_a_later_commit_holds_is
     assert_eq!(t.problems.len(), 1, "{:?}", t.problems);
     assert_eq!(t.problems[0].check, chain::ChainCheck::FileUnreferenced);
     assert_eq!(t.problems[0].file, forged.path.to_string());
+    // A copy of the committed file in another date partition holds only rows the table holds,
+    // but its range is a committed file's: a duplicate, a problem.
+    let committed_file = lake.list_segments().await.unwrap()[0]
+        .transfers_path
+        .to_string();
+    let copy = Path::from(committed_file.replace("date=2026-11-21", "date=1999-12-31"));
+    assert_ne!(copy.to_string(), committed_file);
+    let bytes = lake
+        .store
+        .get(&Path::from(committed_file.clone()))
+        .await
+        .unwrap();
+    lake.store
+        .put(&copy, PutPayload::from(bytes.bytes().await.unwrap()))
+        .await
+        .unwrap();
+    let report = lake.check_chain().await.unwrap();
+    let t = report
+        .tables
+        .iter()
+        .find(|t| t.table == "transfers")
+        .unwrap();
+    assert!(
+        t.problems
+            .iter()
+            .any(|p| p.file == copy.to_string() && p.check == chain::ChainCheck::FileUnreferenced),
+        "{:?}",
+        t.problems
+    );
 }

@@ -207,7 +207,13 @@ impl Lake {
                 continue;
             }
             if self
-                .is_leftover_of_committed_rows(table, object, &digest, &active_ranges)
+                .is_leftover_of_committed_rows(
+                    table,
+                    object,
+                    &digest,
+                    &active_ranges,
+                    &named_ranges,
+                )
                 .await?
             {
                 notes.push(ChainProblem {
@@ -259,17 +265,24 @@ impl Lake {
 impl Lake {
     /// Whether an unreferenced object is a data file (its name's digest is its bytes') that an
     /// interrupted export left behind, its rows all held, exactly, by the table's active files
-    /// over its range (`active_ranges`: each active file and its range).
+    /// over its range (`active_ranges`: each active file and its range). Never one whose range
+    /// is that of a file the log ever named (`named`): that is a copy of a committed file (a
+    /// duplicate, wherever it lies), since a session that seals the same range writes the same
+    /// bytes under the same name.
     async fn is_leftover_of_committed_rows(
         &self,
         table: &str,
         object: &Path,
         sha256: &str,
         active_ranges: &[(Path, (u64, u64))],
+        named: &HashSet<(u64, u64)>,
     ) -> Result<bool, LakeError> {
         let Some((first, last)) = named_range(object) else {
             return Ok(false);
         };
+        if named.contains(&(first, last)) {
+            return Ok(false);
+        }
         if !is_uncommitted_data_file(object, sha256, None) {
             return Ok(false);
         }
