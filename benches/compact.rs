@@ -21,83 +21,17 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
+use common::day::{
+    median, second, segment, ACCOUNTS, BULK_EVENTS, CLUSTER, EVENTS_PER_SECOND, NS_PER_S, START_NS,
+};
 use common::{Args, Better, Report, Row, Scale};
 use ledgerlake::audit::progress::NoProgress;
-use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
-use ledgerlake::lake::{AccountRecord, Lake, Segment};
+use ledgerlake::cdc::{Event, TransferFields};
+use ledgerlake::lake::Lake;
 use ledgerlake::testbed::{Replica, ReplicaOptions};
 use serde_json::json;
 
-const CLUSTER: u128 = 77;
-/// 2026-03-01T00:00:00Z.
-const START_NS: u64 = 1_772_323_200 * 1_000_000_000;
-const NS_PER_S: u64 = 1_000_000_000;
-const EVENTS_PER_SECOND: u64 = 5;
-const ACCOUNTS: u128 = 1_000;
-/// Events per bulk segment (the exporter's default `--segment-events-max`).
-const BULK_EVENTS: usize = 32_768;
 const RUNS: usize = 5;
-
-fn account(id: u128, balances: [u128; 2], ts: u64) -> AccountFields {
-    AccountFields {
-        id,
-        debits_posted: balances[0],
-        credits_posted: balances[1],
-        user_data_128: id << 64,
-        user_data_64: id as u64,
-        user_data_32: 7,
-        code: 10,
-        timestamp: ts,
-        ..Default::default()
-    }
-}
-
-/// The events of second `s` (five, a few ms apart): single-phase transfers between two accounts
-/// of one ledger (an account's ledger is its id's parity), balances as TigerBeetle moves them.
-fn second(s: u64, posted: &mut [[u128; 2]]) -> Vec<Event> {
-    (0..EVENTS_PER_SECOND)
-        .map(|i| {
-            let n = s * EVENTS_PER_SECOND + i;
-            let ts = START_NS + s * NS_PER_S + i * 7_000_000 + 1;
-            let debit = u128::from(n.wrapping_mul(2_654_435_761)) % ACCOUNTS;
-            let credit = (debit + 2 * (1 + u128::from(n % 17))) % ACCOUNTS;
-            let amount = u128::from(n % 1_000) + 1;
-            posted[debit as usize][0] += amount;
-            posted[credit as usize][1] += amount;
-            let created = |a: u128| START_NS - 1_000 + a as u64;
-            Event {
-                timestamp: ts,
-                event_type: EventType::SinglePhase,
-                ledger: 1 + (debit % 2) as u32,
-                transfer: TransferFields {
-                    id: (u128::from(ts) << 16) | 0xabc,
-                    amount,
-                    user_data_64: n,
-                    code: 1,
-                    timestamp: ts,
-                    ..Default::default()
-                },
-                debit_account: account(debit + 1, posted[debit as usize], created(debit)),
-                credit_account: account(credit + 1, posted[credit as usize], created(credit)),
-            }
-        })
-        .collect()
-}
-
-fn segment(events: Vec<Event>, known: &mut HashSet<u128>) -> Segment {
-    let mut new_accounts = Vec::new();
-    for e in &events {
-        for a in [&e.debit_account, &e.credit_account] {
-            if known.insert(a.id) {
-                new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
-            }
-        }
-    }
-    Segment {
-        events,
-        new_accounts,
-    }
-}
 
 /// Active files of the day and their bytes (transfers and accounts), from the snapshot.
 async fn day_files(lake: &Lake, date: &str) -> (u64, u64) {
@@ -110,11 +44,6 @@ async fn day_files(lake: &Lake, date: &str) -> (u64, u64) {
         }
     }
     (files, bytes)
-}
-
-fn median(mut t: Vec<f64>) -> f64 {
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
 }
 
 /// Median wall time of `verify` on the lake.
@@ -310,7 +239,7 @@ fn main() {
         let mut compact_s = 0.0;
         let mut peak_files = 0;
         for s in 0..seconds {
-            let events = second(s, &mut posted);
+            let events = second(START_NS, s, &mut posted);
             all.extend(events.iter().cloned());
             let t = Instant::now();
             lake.commit(&segment(events, &mut known), CLUSTER).await.expect("commit");

@@ -1,7 +1,9 @@
 //! Rebuild next to its ceiling, in the same run: on each workload shape, `ledgerlake rebuild`
 //! (the release binary, a fresh replica) and a bare client of the same crate that sends the very
 //! same imported accounts and transfers, pre-built in memory, in batches of 8,189 with one request
-//! in flight (another fresh replica): the fastest any replay could go on that cluster. On the
+//! in flight (another fresh replica, its session registered before the clock starts): the fastest
+//! any replay could go on that cluster; and the same requests without `imported` (flag cleared,
+//! timestamps left to the cluster), which shows what TigerBeetle's import path costs. On the
 //! single-phase shape of `tigerbeetle benchmark`, that benchmark too; and the same lake rebuilt
 //! from `s3://` (an `s3s-fs` server over a copy of the lake) next to local disk.
 //!
@@ -67,7 +69,10 @@ async fn run(args: Args) {
         std::fs::create_dir_all(&dir).expect("work dir");
         let lake = write_lake(&dir, cluster_id, shape, accounts, transfers).await;
         let rebuilt = cli_rebuild(&lake, cluster_id, &[]).await;
-        let ceiling = bare_client(&lake, cluster_id).await;
+        let ceiling = bare_client(&lake, cluster_id, true).await;
+        // The same requests without `imported` (flag cleared, timestamp 0: the cluster assigns
+        // it): what TigerBeetle's import path costs on these events.
+        let not_imported = bare_client(&lake, cluster_id, false).await;
         let mut row = json!({
             "shape": format!("{shape:?}").to_lowercase(),
             "accounts": accounts as u64,
@@ -76,6 +81,8 @@ async fn run(args: Args) {
             "rebuild_report": rebuilt.1,
             "ceiling_events_per_s": ceiling,
             "rebuild_over_ceiling": rebuilt.0 / ceiling,
+            "bare_client_not_imported_events_per_s": not_imported,
+            "ceiling_over_not_imported": ceiling / not_imported,
         });
         if shape == Shape::Benchmark {
             let tb = tigerbeetle_benchmark(&dir, transfers, accounts as u64).await;
@@ -85,6 +92,8 @@ async fn run(args: Args) {
                 transfers as f64 / rebuilt.1["run"]["replay_s"].as_f64().unwrap_or(f64::NAN);
             row["rebuild_transfers_per_s"] = json!(rebuild_tps);
             row["rebuild_over_tigerbeetle_benchmark"] = json!(rebuild_tps / tb);
+            // Events (the accounts are 3 % of them at the default sizes) against transfers.
+            row["not_imported_over_tigerbeetle_benchmark"] = json!(not_imported / tb);
             if let Some(s3) = S3Server::start(&dir).await {
                 let key = "lake";
                 copy_dir(Path::new(&lake), &s3.root.join(S3_BUCKET).join(key));
@@ -289,7 +298,7 @@ async fn cli_rebuild(
 
 /// The ceiling: the rebuild's own batches, built in memory before the clock starts, sent by a
 /// bare client one request at a time into a fresh replica. Accounts and transfers per second.
-async fn bare_client(lake_location: &str, cluster_id: u128) -> f64 {
+async fn bare_client(lake_location: &str, cluster_id: u128, imported: bool) -> f64 {
     let lake = Lake::open(lake_location).await.expect("lake");
     let options = RebuildOptions {
         lake: lake_location.to_string(),
@@ -323,16 +332,43 @@ async fn bare_client(lake_location: &str, cluster_id: u128) -> f64 {
     while let Some(batch) = builder.pop_batch() {
         events += batch.len();
         requests.push(match batch {
-            Batch::Accounts(a) => Raw::Accounts(a.iter().map(tbc::Account::from).collect()),
-            Batch::Transfers(t) => {
-                Raw::Transfers(t.iter().map(|t| tbc::Transfer::from(&t.transfer)).collect())
-            }
+            Batch::Accounts(a) => Raw::Accounts(
+                a.iter()
+                    .map(|a| {
+                        let mut a = tbc::Account::from(a);
+                        if !imported {
+                            a.set_flags(a.flags() - tbc::account::Flags::IMPORTED);
+                            a.as_raw_mut().timestamp = 0;
+                        }
+                        a
+                    })
+                    .collect(),
+            ),
+            Batch::Transfers(t) => Raw::Transfers(
+                t.iter()
+                    .map(|t| {
+                        let mut t = tbc::Transfer::from(&t.transfer);
+                        if !imported {
+                            t.set_flags(t.flags() - tbc::transfer::Flags::IMPORTED);
+                            t.as_raw_mut().timestamp = 0;
+                        }
+                        t
+                    })
+                    .collect(),
+            ),
         });
     }
     let target = Replica::start_with(cluster_id, &replica_options())
         .await
         .expect("target replica");
     let client = target.client().expect("client");
+    // The client connects and registers its session on its first request: done before the
+    // clock starts, as the rebuild's inspection of the target does before its replay.
+    let none = client
+        .lookup_accounts(vec![u128::MAX - 1])
+        .await
+        .expect("a first request");
+    assert!(none.is_empty(), "a fresh replica holds no account");
     let start = Instant::now();
     for request in requests {
         match request {

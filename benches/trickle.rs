@@ -5,7 +5,8 @@
 //! - a fresh TigerBeetle replica with 1,000 accounts; the real CDC job (`tigerbeetle amqp
 //!   --timestamp-last=0`) publishes into one fanout exchange bound to two queues, so both hold
 //!   the same real messages;
-//! - a paced client submits one single-phase transfer every 200 ms (5 events/s) for `--minutes`
+//! - a paced client submits single-phase transfers at 5 events/s for `--minutes`, on an absolute
+//!   schedule (every 200 ms, one request with the transfers due by then)
 //!   (full scale 10, small 2) while the release `ledgerlake export --compact-interval 1m` (and
 //!   otherwise default options) consumes the first queue into a local lake;
 //! - once the lake holds every event, one more compaction interval passes, then the exporter
@@ -35,7 +36,9 @@ use tigerbeetle_unofficial::{Account, Transfer};
 use tokio::process::Command;
 
 const ACCOUNTS: u128 = 1_000;
-/// One transfer per tick: 5 events/s.
+/// The trickle's rate.
+const EVENTS_PER_SECOND: u64 = 5;
+/// How often the client sends what is due: one request a tick carries the transfers due by then.
 const TICK: Duration = Duration::from_millis(200);
 /// The five-minute window of the compaction plan (`lake::compact::plan`).
 const WINDOW_NS: u64 = 300 * 1_000_000_000;
@@ -168,30 +171,46 @@ async fn run(args: Args) {
         .expect("spawn ledgerlake export");
     let pid = exporter.id().expect("pid");
 
-    // The trickle: one transfer every 200 ms.
-    let ticks = minutes * 60 * 1000 / TICK.as_millis() as u64;
+    // The trickle: 5 transfers a second, on an absolute schedule. Each tick sends, in one
+    // request, every transfer due by then, so a request slower than a tick (a loaded machine)
+    // delays transfers by a tick but never lowers the rate.
+    let events = minutes * 60 * EVENTS_PER_SECOND;
     let mut ticker = tokio::time::interval(TICK);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let started = Instant::now();
     let mut printed = Instant::now();
-    for tick in 0..ticks {
+    let mut sent: u64 = 0;
+    let mut requests: u64 = 0;
+    let mut batch_max: u64 = 0;
+    while sent < events {
         ticker.tick().await;
-        let id = u128::from(tick) + 1;
-        let debit = 1 + (id * 7_919) % ACCOUNTS;
-        let credit = 1 + debit % ACCOUNTS;
-        let transfer = Transfer::new(id)
-            .with_debit_account_id(debit)
-            .with_credit_account_id(credit)
-            .with_amount(1 + id % 1_000)
-            .with_ledger(1)
-            .with_code(1);
+        let due = (started.elapsed().as_millis() as u64 * EVENTS_PER_SECOND / 1000 + 1).min(events);
+        if due <= sent {
+            continue;
+        }
+        let batch: Vec<Transfer> = (sent..due)
+            .map(|n| {
+                let id = u128::from(n) + 1;
+                let debit = 1 + (id * 7_919) % ACCOUNTS;
+                let credit = 1 + debit % ACCOUNTS;
+                Transfer::new(id)
+                    .with_debit_account_id(debit)
+                    .with_credit_account_id(credit)
+                    .with_amount(1 + id % 1_000)
+                    .with_ledger(1)
+                    .with_code(1)
+            })
+            .collect();
+        batch_max = batch_max.max(due - sent);
         client
-            .create_transfers(vec![transfer])
+            .create_transfers(batch)
             .await
-            .unwrap_or_else(|e| panic!("tick {tick}: {e}"));
+            .unwrap_or_else(|e| panic!("transfers {sent}..{due}: {e}"));
+        sent = due;
+        requests += 1;
         if printed.elapsed() >= Duration::from_secs(60) {
             eprintln!(
-                "bench trickle: {id} transfers in {:.0} s",
+                "bench trickle: {sent} transfers in {:.0} s ({requests} requests, at most {batch_max} in one)",
                 started.elapsed().as_secs_f64()
             );
             printed = Instant::now();
@@ -203,7 +222,11 @@ async fn run(args: Args) {
         }
     }
     let trickle_s = started.elapsed().as_secs_f64();
-    let events = ticks;
+    let rate = events as f64 / trickle_s;
+    assert!(
+        rate > EVENTS_PER_SECOND as f64 * 0.9,
+        "the client sent {rate:.2} events/s, not {EVENTS_PER_SECOND}"
+    );
 
     // Every event in the lake, then one more compaction interval (the last closed window).
     let location = trickle_dir.display().to_string();
@@ -358,6 +381,7 @@ async fn run(args: Args) {
     out.detail(
         "trickle",
         json!({"minutes": minutes, "events": events, "trickle_s": trickle_s,
+               "client_rate": rate, "client_requests": requests, "client_batch_max": batch_max,
                "compact_interval": compact_interval, "export_report": report,
                "files": trickle.files, "bytes": trickle.bytes,
                "merged_files": trickle.merged_files, "merged_bytes": trickle.merged_bytes,

@@ -13,88 +13,15 @@ mod common;
 use std::collections::HashSet;
 use std::time::Instant;
 
+use common::day::{median, second, segment, ACCOUNTS, BULK_EVENTS, CLUSTER, NS_PER_S, START_NS};
 use common::{Args, Better, Report, Row, Scale};
 use ledgerlake::audit::progress::NoProgress;
 use ledgerlake::audit::verify::{verify_since, Since, VerifyReport};
-use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
-use ledgerlake::lake::{AccountRecord, Lake, Segment};
+use ledgerlake::lake::Lake;
 use serde_json::json;
 
-const CLUSTER: u128 = 77;
-/// 2026-03-01T00:00:00Z.
-const START_NS: u64 = 1_772_323_200 * 1_000_000_000;
-const NS_PER_S: u64 = 1_000_000_000;
 const NS_PER_DAY: u64 = 86_400 * NS_PER_S;
-const EVENTS_PER_SECOND: u64 = 5;
-const ACCOUNTS: u128 = 1_000;
-/// Events per bulk segment (the exporter's default `--segment-events-max`).
-const BULK_EVENTS: usize = 32_768;
 const RUNS: usize = 3;
-
-fn account(id: u128, balances: [u128; 2], ts: u64) -> AccountFields {
-    AccountFields {
-        id,
-        debits_posted: balances[0],
-        credits_posted: balances[1],
-        user_data_128: id << 64,
-        user_data_64: id as u64,
-        user_data_32: 7,
-        code: 10,
-        timestamp: ts,
-        ..Default::default()
-    }
-}
-
-/// The events of second `s` after `start` (as `benches/compact.rs` makes them).
-fn second(start: u64, s: u64, posted: &mut [[u128; 2]]) -> Vec<Event> {
-    (0..EVENTS_PER_SECOND)
-        .map(|i| {
-            let n = s * EVENTS_PER_SECOND + i;
-            let ts = start + s * NS_PER_S + i * 7_000_000 + 1;
-            let debit = u128::from(n.wrapping_mul(2_654_435_761)) % ACCOUNTS;
-            let credit = (debit + 2 * (1 + u128::from(n % 17))) % ACCOUNTS;
-            let amount = u128::from(n % 1_000) + 1;
-            posted[debit as usize][0] += amount;
-            posted[credit as usize][1] += amount;
-            let created = |a: u128| START_NS - 1_000 + a as u64;
-            Event {
-                timestamp: ts,
-                event_type: EventType::SinglePhase,
-                ledger: 1 + (debit % 2) as u32,
-                transfer: TransferFields {
-                    id: (u128::from(ts) << 16) | 0xabc,
-                    amount,
-                    user_data_64: n,
-                    code: 1,
-                    timestamp: ts,
-                    ..Default::default()
-                },
-                debit_account: account(debit + 1, posted[debit as usize], created(debit)),
-                credit_account: account(credit + 1, posted[credit as usize], created(credit)),
-            }
-        })
-        .collect()
-}
-
-fn segment(events: Vec<Event>, known: &mut HashSet<u128>) -> Segment {
-    let mut new_accounts = Vec::new();
-    for e in &events {
-        for a in [&e.debit_account, &e.credit_account] {
-            if known.insert(a.id) {
-                new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
-            }
-        }
-    }
-    Segment {
-        events,
-        new_accounts,
-    }
-}
-
-fn median(mut t: Vec<f64>) -> f64 {
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
-}
 
 /// Median wall time of `verify` (from `since` if given) on the lake, and the last report.
 async fn time_verify(location: &str, since: Option<&Since>) -> (f64, VerifyReport) {

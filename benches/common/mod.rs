@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each bench binary uses a different part of this module
 
+pub mod day;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -89,6 +89,16 @@ pub enum Access<R> {
     EventType(fn(&R) -> EventType, fn(&mut R, EventType)),
 }
 
+impl<R> Access<R> {
+    /// How many physical columns the logical one is.
+    pub fn width(&self) -> usize {
+        match self {
+            Access::U128(..) | Access::Id128(..) => 2,
+            _ => 1,
+        }
+    }
+}
+
 /// One logical column (a `U128` or `Id128` one is two physical columns).
 pub struct Column<R: 'static> {
     pub name: &'static str,
@@ -173,6 +183,26 @@ pub static TRANSFER_COLUMNS: [Column<EventRow>; 25] = [
     CREDIT[3],
     CREDIT[4],
     CREDIT[5],
+];
+
+/// The transfers table's columns but the accounts' balances and flags: what a replay reads
+/// (`Lake::read_transfers_of_cluster`).
+pub static TRANSFER_COLUMNS_WITHOUT_ACCOUNT_STATES: [&str; 15] = [
+    "timestamp",
+    "event_type",
+    "ledger",
+    "transfer_id",
+    "amount",
+    "pending_id",
+    "user_data_128",
+    "user_data_64",
+    "user_data_32",
+    "timeout",
+    "code",
+    "flags",
+    "transfer_timestamp",
+    "debit_account_id",
+    "credit_account_id",
 ];
 
 /// The accounts table, in file order.

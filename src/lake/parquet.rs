@@ -8,7 +8,7 @@ use arrow::datatypes::DataType;
 use bytes::Bytes;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
@@ -307,12 +307,33 @@ pub fn decode<R: Default>(
     bytes: Bytes,
     path: &Path,
 ) -> Result<(FileMeta, Vec<R>), LakeError> {
+    decode_projected(cols, None, table, bytes, path)
+}
+
+/// [`decode`], reading only the logical columns named in `keep` (every name one of `cols`; the
+/// other fields of each row stay at their defaults). The footer, the metadata and the whole
+/// schema are checked as by [`decode`]; the other columns' pages are never decoded.
+pub fn decode_projected<R: Default>(
+    cols: &[Column<R>],
+    keep: Option<&[&str]>,
+    table: Table,
+    bytes: Bytes,
+    path: &Path,
+) -> Result<(FileMeta, Vec<R>), LakeError> {
+    if let Some(keep) = keep {
+        for name in keep {
+            assert!(
+                cols.iter().any(|c| c.name == *name),
+                "a projection names column {name}, which the table does not have"
+            );
+        }
+    }
     // The parquet crate's decoder can panic on some damaged files (fuzzing found a shift past
     // 63 bits in its `BitReader::get_vlq_int`, on a crafted DELTA_BINARY_PACKED page header, with
     // overflow checks on). A damaged file is an operating error, never a crash of the reader:
     // such a panic becomes an error naming the file.
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        decode_unguarded(cols, table, bytes, path)
+        decode_unguarded(cols, keep, table, bytes, path)
     })) {
         Ok(decoded) => decoded,
         Err(panic) => {
@@ -331,6 +352,7 @@ pub fn decode<R: Default>(
 
 fn decode_unguarded<R: Default>(
     cols: &[Column<R>],
+    keep: Option<&[&str]>,
     table: Table,
     bytes: Bytes,
     path: &Path,
@@ -363,6 +385,26 @@ fn decode_unguarded<R: Default>(
         ));
     }
     check_schema(cols, builder.schema(), path)?;
+    // The schema is flat and exactly `cols`' (checked), so a logical column's physical columns
+    // are the next `width` leaves, and the projected batches keep the file's order.
+    let (cols, builder): (Vec<Column<R>>, _) = match keep {
+        None => (cols.to_vec(), builder),
+        Some(keep) => {
+            let mut leaves = Vec::new();
+            let mut kept = Vec::new();
+            let mut leaf = 0;
+            for c in cols {
+                let width = c.access.width();
+                if keep.contains(&c.name) {
+                    leaves.extend(leaf..leaf + width);
+                    kept.push(*c);
+                }
+                leaf += width;
+            }
+            let mask = ProjectionMask::roots(builder.parquet_schema(), leaves);
+            (kept, builder.with_projection(mask))
+        }
+    };
 
     let reader = builder.build().map_err(|e| LakeError::parquet(path, e))?;
     // The row count comes from the file: a damaged or crafted footer may claim any number, so
@@ -370,7 +412,7 @@ fn decode_unguarded<R: Default>(
     let mut rows = Vec::with_capacity(meta.row_count.min(DECODE_ROWS_PREALLOCATED_MAX) as usize);
     for batch in reader {
         let batch = batch.map_err(|e| LakeError::parquet(path, e.into()))?;
-        columns::from_batch(cols, &batch, &mut rows).map_err(|r| LakeError::corrupt(path, r))?;
+        columns::from_batch(&cols, &batch, &mut rows).map_err(|r| LakeError::corrupt(path, r))?;
     }
     Ok((meta, rows))
 }
@@ -420,6 +462,78 @@ mod tests {
         };
         assert_eq!(FileMeta::from_key_values(&meta.to_key_values()), Ok(meta));
         assert!(FileMeta::from_key_values(&[]).is_err());
+    }
+
+    #[test]
+    fn a_projected_decode_reads_the_named_columns_exactly_and_leaves_the_rest_default() {
+        let state = |id: u128, x: u128| crate::lake::rows::AccountState {
+            id,
+            debits_pending: x,
+            debits_posted: x + 1,
+            credits_pending: x + 2,
+            credits_posted: u128::MAX - x,
+            flags: 3,
+        };
+        let rows: Vec<EventRow> = (0..300u64)
+            .map(|i| {
+                let mut r = EventRow {
+                    timestamp: 1_000 + i,
+                    ledger: 7 + i as u32,
+                    debit_account: state(u128::MAX - u128::from(i), u128::from(i) << 70),
+                    credit_account: state(u128::from(i) * 1_000_000_000_000_000_007, 5),
+                    ..Default::default()
+                };
+                r.transfer.id = u128::MAX - u128::from(i) * 3;
+                r.transfer.amount = u128::from(i) << 100;
+                r.transfer.pending_id = u128::from(i);
+                r.transfer.user_data_64 = u64::MAX - i;
+                r.transfer.timeout = u32::MAX;
+                r.transfer.code = u16::MAX;
+                r.transfer.flags = 1 << 8;
+                r.transfer.timestamp = 1_000 + i;
+                r
+            })
+            .collect();
+        let file = encode_transfer_rows_file(&rows, 9).unwrap();
+        let path = Path::from("t.parquet");
+        let bytes = Bytes::from(file.bytes);
+        let keep = &columns::TRANSFER_COLUMNS_WITHOUT_ACCOUNT_STATES;
+        let (meta, got) = decode_projected(
+            &TRANSFER_COLUMNS,
+            Some(keep),
+            Table::Transfers,
+            bytes.clone(),
+            &path,
+        )
+        .unwrap();
+        let (_, whole) = decode(&TRANSFER_COLUMNS, Table::Transfers, bytes, &path).unwrap();
+        assert_eq!(meta.row_count, 300);
+        assert_eq!(whole, rows);
+        for (g, r) in got.iter().zip(&rows) {
+            let ids_only = |s: &crate::lake::rows::AccountState| crate::lake::rows::AccountState {
+                id: s.id,
+                ..Default::default()
+            };
+            let expected = EventRow {
+                debit_account: ids_only(&r.debit_account),
+                credit_account: ids_only(&r.credit_account),
+                ..*r
+            };
+            assert_eq!(*g, expected);
+        }
+        assert_eq!(got.len(), rows.len());
+    }
+
+    #[test]
+    #[should_panic(expected = "which the table does not have")]
+    fn a_projection_of_an_unknown_column_is_a_programmer_error() {
+        let _ = decode_projected(
+            &TRANSFER_COLUMNS,
+            Some(&["no_such_column"]),
+            Table::Transfers,
+            Bytes::new(),
+            &Path::from("t.parquet"),
+        );
     }
 
     #[test]

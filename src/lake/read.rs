@@ -48,9 +48,19 @@ impl Lake {
         &self,
         seg: &SegmentInfo,
     ) -> Result<(parquet::FileMeta, Vec<EventRow>), LakeError> {
+        self.read_events_projected(seg, None).await
+    }
+
+    /// [`Lake::read_events_checked`], decoding only the columns named in `keep`.
+    pub(crate) async fn read_events_projected(
+        &self,
+        seg: &SegmentInfo,
+        keep: Option<&[&str]>,
+    ) -> Result<(parquet::FileMeta, Vec<EventRow>), LakeError> {
         let path = &seg.transfers_path;
         let bytes = self.get(path).await?;
-        let (meta, rows) = parquet::decode(&TRANSFER_COLUMNS, Table::Transfers, bytes, path)?;
+        let (meta, rows) =
+            parquet::decode_projected(&TRANSFER_COLUMNS, keep, Table::Transfers, bytes, path)?;
         check_range(&meta, seg, path)?;
         let first_last = rows
             .first()

@@ -136,7 +136,7 @@ pub async fn replay(
     let rows: Rows<'_> = Box::pin(
         futures::stream::iter(input.segments.iter())
             .map(move |seg| async move {
-                let rows = lake.read_events_of_cluster(seg, lake_cluster).await?;
+                let rows = lake.read_transfers_of_cluster(seg, lake_cluster).await?;
                 Ok((rows, seg.transfers_bytes))
             })
             .buffered(SEGMENT_READS_IN_FLIGHT),

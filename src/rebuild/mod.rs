@@ -239,7 +239,7 @@ pub async fn plan(
     let mut builder = prepared.builder(options, None);
     let cluster = prepared.lake_cluster_id;
     let mut rows = futures::stream::iter(prepared.segments.iter())
-        .map(|seg| lake.read_events_of_cluster(seg, cluster))
+        .map(|seg| lake.read_transfers_of_cluster(seg, cluster))
         .buffered(SEGMENT_READS_IN_FLIGHT);
     while let Some(rows) = rows.try_next().await? {
         builder.push_rows(&rows)?;
