@@ -22,12 +22,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use common::day::{
-    median, second, segment, ACCOUNTS, BULK_EVENTS, CLUSTER, EVENTS_PER_SECOND, NS_PER_S, START_NS,
+    median, second, ACCOUNTS, BULK_EVENTS, CLUSTER, EVENTS_PER_SECOND, NS_PER_S, START_NS,
 };
 use common::{Args, Better, Report, Row, Scale};
 use ledgerlake::audit::progress::NoProgress;
 use ledgerlake::cdc::{Event, TransferFields};
-use ledgerlake::lake::Lake;
+use ledgerlake::lake::{Lake, Segment};
 use ledgerlake::testbed::{Replica, ReplicaOptions};
 use serde_json::json;
 
@@ -242,7 +242,7 @@ fn main() {
             let events = second(START_NS, s, &mut posted);
             all.extend(events.iter().cloned());
             let t = Instant::now();
-            lake.commit(&segment(events, &mut known), CLUSTER).await.expect("commit");
+            lake.commit(&Segment::recording_first_seen(events, &mut known), CLUSTER).await.expect("commit");
             commit_s += t.elapsed().as_secs_f64();
             if s % 60 == 59 {
                 let t = Instant::now();
@@ -267,7 +267,7 @@ fn main() {
             },
             ..next
         };
-        lake.commit(&segment(vec![next], &mut known), CLUSTER).await.expect("commit");
+        lake.commit(&Segment::recording_first_seen(vec![next], &mut known), CLUSTER).await.expect("commit");
         let t = Instant::now();
         lake.compact_pass(CLUSTER, &mut |_| true).await.expect("compact");
         compact_s += t.elapsed().as_secs_f64();
@@ -280,7 +280,7 @@ fn main() {
         let mut known = HashSet::new();
         for chunk in all.chunks(BULK_EVENTS) {
             bulk_lake
-                .commit(&segment(chunk.to_vec(), &mut known), CLUSTER)
+                .commit(&Segment::recording_first_seen(chunk.to_vec(), &mut known), CLUSTER)
                 .await
                 .expect("commit");
         }

@@ -19,9 +19,14 @@
 //! `--part open|rss|both` (default both); `--commits N`, `--accounts N` override the scale;
 //! `--compact-every N` runs a compaction pass (`Lake::compact_pass`, what `export
 //! --compact-interval` runs) every N segment commits while the lake is written, as a running
-//! exporter does: the lake's active files stay few, so each commit's checkpoint stays small and
-//! the writing time linear; the merges are commits of the log too. (The history is on disk, not
-//! in memory: at 10^5 commits the replaced files alone are more than a small machine's memory.)
+//! exporter does: the lake's active files stay few; the merges are commits of the log too. The
+//! history is on disk, not in memory, and it is large: each checkpoint (every
+//! `CHECKPOINT_INTERVAL_COMMITS`) holds the remove action of every file removed within the
+//! tables' tombstone retention (Delta's default, 7 days: here, every file ever removed), so the
+//! checkpoints grow with the history and their sum quadratically (52 GB of transfers
+//! checkpoints at 6.6×10^4 commits while removes carried statistics; BENCHMARKS.md). `--reuse yes` measures the session
+//! start on the lake a stopped run left under `--work` (data files may be deleted: a start reads
+//! none) without writing anything.
 
 mod common;
 
@@ -33,6 +38,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use common::{Args, Better, Report, Row, Scale};
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
 use ledgerlake::lake::{AccountRecord, Lake, Segment, CHECKPOINT_INTERVAL_COMMITS};
 use object_store::local::LocalFileSystem;
@@ -52,6 +58,8 @@ const START_NS: u64 = 1_767_225_600 * 1_000_000_000;
 struct Counting {
     inner: Arc<dyn ObjectStore>,
     log_reads: AtomicU64,
+    /// Bytes served by those log reads.
+    log_bytes_read: AtomicU64,
     /// Reads outside `_delta_log/`, but the metadata file.
     data_reads: AtomicU64,
     lists: AtomicU64,
@@ -76,12 +84,18 @@ impl ObjectStore for Counting {
         self.inner.put_multipart_opts(p, o).await
     }
     async fn get_opts(&self, p: &Path, o: GetOptions) -> Result<GetResult> {
-        if p.as_ref().contains("_delta_log") {
+        let log = p.as_ref().contains("_delta_log");
+        if log {
             self.log_reads.fetch_add(1, Ordering::Relaxed);
         } else if p.as_ref() != "_ledgerlake.json" {
             self.data_reads.fetch_add(1, Ordering::Relaxed);
         }
-        self.inner.get_opts(p, o).await
+        let result = self.inner.get_opts(p, o).await?;
+        if log {
+            let served = result.range.end - result.range.start;
+            self.log_bytes_read.fetch_add(served, Ordering::Relaxed);
+        }
+        Ok(result)
     }
     fn delete_stream(
         &self,
@@ -91,7 +105,15 @@ impl ObjectStore for Counting {
     }
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
         self.lists.fetch_add(1, Ordering::Relaxed);
-        self.inner.list(prefix)
+        sorted(self.inner.list(prefix))
+    }
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.lists.fetch_add(1, Ordering::Relaxed);
+        sorted(self.inner.list_with_offset(prefix, offset))
     }
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         self.lists.fetch_add(1, Ordering::Relaxed);
@@ -100,6 +122,19 @@ impl ObjectStore for Counting {
     async fn copy_opts(&self, from: &Path, to: &Path, o: CopyOptions) -> Result<()> {
         self.inner.copy_opts(from, to, o).await
     }
+}
+
+/// A listing in lexical order. `Lake::from_store` needs one (the Delta log relies on it) and a
+/// local directory lists in directory order; `Lake::open` on a directory has the Delta kernel
+/// collect and sort each listing, and this does the same.
+fn sorted(list: BoxStream<'static, Result<ObjectMeta>>) -> BoxStream<'static, Result<ObjectMeta>> {
+    futures::stream::once(async move {
+        let mut all: Vec<ObjectMeta> = list.try_collect().await?;
+        all.sort_unstable_by(|a, b| a.location.cmp(&b.location));
+        Ok::<_, object_store::Error>(futures::stream::iter(all.into_iter().map(Ok)))
+    })
+    .try_flatten()
+    .boxed()
 }
 
 fn account(id: u128, posted: u128, timestamp: u64) -> AccountFields {
@@ -160,13 +195,22 @@ async fn open(args: &Args, report: &mut Report) {
         (None, Scale::Full) => 100_000,
     };
     let dir = args.work.join("open-lake");
-    if dir.exists() {
+    // `--reuse yes`: measure the session start on the lake a stopped run left in `--work`
+    // (its data files may be gone: a session start reads none), without writing a history.
+    let reuse = args.get("reuse") == Some("yes");
+    if dir.exists() && !reuse {
         std::fs::remove_dir_all(&dir).expect("remove the previous run's lake");
     }
+    assert!(
+        !reuse || dir.exists(),
+        "--reuse yes: no lake at {}",
+        dir.display()
+    );
     std::fs::create_dir_all(&dir).expect("create the lake directory");
     let store = Arc::new(Counting {
         inner: Arc::new(LocalFileSystem::new_with_prefix(&dir).expect("a local store")),
         log_reads: AtomicU64::new(0),
+        log_bytes_read: AtomicU64::new(0),
         data_reads: AtomicU64::new(0),
         lists: AtomicU64::new(0),
     });
@@ -176,7 +220,7 @@ async fn open(args: &Args, report: &mut Report) {
     let lake = Lake::from_store(store.clone(), "local directory (counted)");
     let started = Instant::now();
     let mut merges = 0u64;
-    for i in 0..commits {
+    for i in (0..commits).filter(|_| !reuse) {
         lake.commit(&segment(i), CLUSTER).await.expect("commit");
         if compact_every > 0 && i % compact_every == compact_every - 1 {
             lake.compact_pass(CLUSTER, &mut |_| {
@@ -201,29 +245,37 @@ async fn open(args: &Args, report: &mut Report) {
     for _ in 0..2 {
         let fresh = Lake::from_store(store.clone(), "local directory (counted)");
         store.log_reads.store(0, Ordering::Relaxed);
+        store.log_bytes_read.store(0, Ordering::Relaxed);
         store.data_reads.store(0, Ordering::Relaxed);
         store.lists.store(0, Ordering::Relaxed);
         let started = Instant::now();
         let state = fresh.resume_state(CLUSTER).await.expect("resume");
         let open_ms = started.elapsed().as_secs_f64() * 1000.0;
         // Every segment and every merge is one commit of the transfers table.
-        assert_eq!(state.transfers_version, commits + merges);
+        assert!(reuse || state.transfers_version == commits + merges);
+        eprintln!(
+            "bench open: session start at transfers version {} in {open_ms:.0} ms",
+            state.transfers_version
+        );
         starts.push((
             store.log_reads.load(Ordering::Relaxed),
             store.data_reads.load(Ordering::Relaxed),
             store.lists.load(Ordering::Relaxed),
             open_ms,
+            store.log_bytes_read.load(Ordering::Relaxed),
         ));
     }
-    let (log_reads, data_reads, lists, open_ms) = starts[1];
+    let (log_reads, data_reads, lists, open_ms, log_bytes_read) = starts[1];
     let (lake_bytes, lake_objects) = common::dir_bytes(&dir, "");
     let (log_bytes, log_objects) = common::dir_bytes(&dir, "_delta_log");
-    std::fs::remove_dir_all(&dir).expect("remove the lake");
+    if !reuse {
+        std::fs::remove_dir_all(&dir).expect("remove the lake");
+    }
     // Three tables, each opened for its snapshot and again for its position.
     let bound = 3 * 2 * (2 + CHECKPOINT_INTERVAL_COMMITS) + 4;
     eprintln!(
         "bench open: {commits} commits and {merges} merges in {commit_s:.1} s; a session start read {log_reads} log \
-         objects and {data_reads} data objects and made {lists} listings in {open_ms:.0} ms; the lake held {lake_objects} objects \
+         objects ({log_bytes_read} bytes) and {data_reads} data objects and made {lists} listings in {open_ms:.0} ms; the lake held {lake_objects} objects \
          ({log_objects} in the logs), {lake_bytes} bytes"
     );
     report.rows.push(Row {
@@ -268,7 +320,8 @@ async fn open(args: &Args, report: &mut Report) {
     });
     report.details.insert(
         "open".into(),
-        json!({"commits": commits, "log_reads": log_reads, "data_reads": data_reads,
+        json!({"commits": commits, "log_reads": log_reads, "log_bytes_read": log_bytes_read,
+               "data_reads": data_reads,
                "lists": lists, "open_ms": open_ms, "first_start": starts[0],
                "commit_seconds": commit_s, "bound": bound,
                "compact_every": compact_every, "merges": merges,

@@ -13,7 +13,8 @@
 //! - `mixed`: the same accounts, and in every 10 events a linked chain of three, a pending
 //!   transfer and its post, and five single-phase transfers.
 //!
-//! `cargo bench --bench rebuild -- --transfers 300000 --accounts 10000 [--out FILE]`
+//! `cargo bench --bench rebuild -- --transfers 300000 --accounts 10000 [--shape benchmark|mixed]
+//! [--out FILE]` (both shapes by default)
 //! (`LEDGERLAKE_BIN` or `target/release/ledgerlake`, `LEDGERLAKE_TIGERBEETLE`, and `s3s-fs` from
 //! `LEDGERLAKE_S3S_FS` or `~/.cargo/bin` for the S3 row; without it the row is skipped).
 
@@ -60,8 +61,14 @@ async fn run(args: Args) {
     let accounts: u128 = args
         .get("accounts")
         .map_or(10_000, |v| v.parse().expect("--accounts N"));
+    let shapes: &[Shape] = match args.get("shape").unwrap_or("both") {
+        "both" => &[Shape::Benchmark, Shape::Mixed],
+        "benchmark" => &[Shape::Benchmark],
+        "mixed" => &[Shape::Mixed],
+        other => panic!("--shape {other}: expected benchmark, mixed or both"),
+    };
     let mut results = Vec::new();
-    for shape in [Shape::Benchmark, Shape::Mixed] {
+    for &shape in shapes {
         let cluster_id = testbed::random_cluster_id();
         let dir = args
             .work

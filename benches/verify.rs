@@ -13,11 +13,11 @@ mod common;
 use std::collections::HashSet;
 use std::time::Instant;
 
-use common::day::{median, second, segment, ACCOUNTS, BULK_EVENTS, CLUSTER, NS_PER_S, START_NS};
+use common::day::{median, second, ACCOUNTS, BULK_EVENTS, CLUSTER, NS_PER_S, START_NS};
 use common::{Args, Better, Report, Row, Scale};
 use ledgerlake::audit::progress::NoProgress;
 use ledgerlake::audit::verify::{verify_since, Since, VerifyReport};
-use ledgerlake::lake::Lake;
+use ledgerlake::lake::{Lake, Segment};
 use serde_json::json;
 
 const NS_PER_DAY: u64 = 86_400 * NS_PER_S;
@@ -79,7 +79,7 @@ fn main() {
         for s in 0..seconds {
             let events = second(START_NS, s, &mut posted);
             all.extend(events.iter().cloned());
-            lake.commit(&segment(events, &mut known), CLUSTER)
+            lake.commit(&Segment::recording_first_seen(events, &mut known), CLUSTER)
                 .await
                 .expect("commit");
             if s % 60 == 59 {
@@ -92,7 +92,7 @@ fn main() {
         let next_day = START_NS + NS_PER_DAY;
         let events = second(next_day, 0, &mut posted);
         let next_segment = events.clone();
-        lake.commit(&segment(events, &mut known), CLUSTER)
+        lake.commit(&Segment::recording_first_seen(events, &mut known), CLUSTER)
             .await
             .expect("commit");
         lake.compact_pass(CLUSTER, &mut |_| true)
@@ -102,12 +102,18 @@ fn main() {
         let mut bulk_known = HashSet::new();
         for chunk in all.chunks(BULK_EVENTS) {
             bulk_lake
-                .commit(&segment(chunk.to_vec(), &mut bulk_known), CLUSTER)
+                .commit(
+                    &Segment::recording_first_seen(chunk.to_vec(), &mut bulk_known),
+                    CLUSTER,
+                )
                 .await
                 .expect("commit");
         }
         bulk_lake
-            .commit(&segment(next_segment, &mut bulk_known), CLUSTER)
+            .commit(
+                &Segment::recording_first_seen(next_segment, &mut bulk_known),
+                CLUSTER,
+            )
             .await
             .expect("commit");
 
@@ -132,7 +138,7 @@ fn main() {
         let (since_none, _) = time_verify(&trickle, Some(&since)).await;
         for s in 1..=60 {
             let events = second(next_day, s, &mut posted);
-            lake.commit(&segment(events, &mut known), CLUSTER)
+            lake.commit(&Segment::recording_first_seen(events, &mut known), CLUSTER)
                 .await
                 .expect("commit");
         }

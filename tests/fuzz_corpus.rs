@@ -90,21 +90,6 @@ fn events(first_ts: u64, count: u64, id_base: u128) -> Vec<Event> {
         .collect()
 }
 
-fn segment(events: Vec<Event>, known: &mut HashSet<u128>) -> Segment {
-    let mut new_accounts = Vec::new();
-    for e in &events {
-        for a in [&e.debit_account, &e.credit_account] {
-            if known.insert(a.id) {
-                new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
-            }
-        }
-    }
-    Segment {
-        events,
-        new_accounts,
-    }
-}
-
 /// Every file under `dir`, relative to it.
 fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -161,7 +146,7 @@ async fn seeds_from_a_real_lake_decode_and_check_clean() {
         .expect("swept page");
     let mut known = HashSet::new();
     for (i, count) in [(0u64, 5u64), (1, 3), (2, 1)] {
-        let seg = segment(
+        let seg = Segment::recording_first_seen(
             events(day + i * 100, count, 100 * u128::from(i + 1)),
             &mut known,
         );

@@ -154,18 +154,7 @@ async fn write_format1(
         assert!(v1.write_swept(file, cluster_id).await.unwrap());
     }
     for events in segments {
-        let mut new_accounts = Vec::new();
-        for e in events {
-            for a in [&e.debit_account, &e.credit_account] {
-                if known.insert(a.id) {
-                    new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
-                }
-            }
-        }
-        let segment = Segment {
-            events: events.clone(),
-            new_accounts,
-        };
+        let segment = Segment::recording_first_seen(events.clone(), &mut known);
         assert!(v1.write_segment(&segment, cluster_id).await.unwrap());
     }
     let last = segments.last().unwrap().last().unwrap().timestamp;

@@ -1,11 +1,8 @@
 //! The simulated trickle day `benches/compact.rs` and `benches/verify.rs` commit through
 //! `Lake::commit`: five single-phase transfers a second between 1,000 accounts, balances as
-//! TigerBeetle moves them, and the segments that record each account once.
-
-use std::collections::HashSet;
+//! TigerBeetle moves them; `Segment::recording_first_seen` records each account once.
 
 use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
-use ledgerlake::lake::{AccountRecord, Segment};
 
 pub const CLUSTER: u128 = 77;
 /// 2026-03-01T00:00:00Z.
@@ -61,22 +58,6 @@ pub fn second(start: u64, s: u64, posted: &mut [[u128; 2]]) -> Vec<Event> {
             }
         })
         .collect()
-}
-
-/// A segment of `events`, recording each account the first time `known` sees it.
-pub fn segment(events: Vec<Event>, known: &mut HashSet<u128>) -> Segment {
-    let mut new_accounts = Vec::new();
-    for e in &events {
-        for a in [&e.debit_account, &e.credit_account] {
-            if known.insert(a.id) {
-                new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
-            }
-        }
-    }
-    Segment {
-        events,
-        new_accounts,
-    }
 }
 
 pub fn median(mut t: Vec<f64>) -> f64 {

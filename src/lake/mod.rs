@@ -88,6 +88,30 @@ pub struct Segment {
     pub new_accounts: Vec<AccountRecord>,
 }
 
+#[cfg(any(test, feature = "testbed"))]
+impl Segment {
+    /// A segment of `events` that records each account the first time `known` sees it, as
+    /// the exporter does (an id already in `known`, say swept, is not recorded again). For
+    /// tests and benchmarks that write lakes without the exporter.
+    pub fn recording_first_seen(
+        events: Vec<Event>,
+        known: &mut std::collections::HashSet<u128>,
+    ) -> Segment {
+        let mut new_accounts = Vec::new();
+        for e in &events {
+            for a in [&e.debit_account, &e.credit_account] {
+                if known.insert(a.id) {
+                    new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
+                }
+            }
+        }
+        Segment {
+            events,
+            new_accounts,
+        }
+    }
+}
+
 /// Rows in one segment (see `Lake::segment_counts`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentCounts {

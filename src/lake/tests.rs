@@ -49,23 +49,6 @@ fn account(id: u128, balances: [u128; 4], flags: u16) -> AccountFields {
     }
 }
 
-/// Splits events into segments the way the exporter does: recording each account the first
-/// time it appears.
-fn segment(events: Vec<Event>, known: &mut HashSet<u128>) -> Segment {
-    let mut new_accounts = Vec::new();
-    for e in &events {
-        for a in [&e.debit_account, &e.credit_account] {
-            if known.insert(a.id) {
-                new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
-            }
-        }
-    }
-    Segment {
-        events,
-        new_accounts,
-    }
-}
-
 async fn commit_all(lake: &Lake, segments: &[Segment]) {
     lake.bind_cluster(CLUSTER).await.unwrap();
     for s in segments {
@@ -125,7 +108,7 @@ fn extreme_segments() -> Vec<Segment> {
                 credit_account: account(v(5), [v(3), v(4), v(5), v(0)], i as u16),
             });
         }
-        segments.push(segment(events, &mut known));
+        segments.push(Segment::recording_first_seen(events, &mut known));
     }
     segments
 }
@@ -181,7 +164,10 @@ fn random_segments(seed: u64, n: usize, max_step: u64) -> Vec<Segment> {
             .last()
             .is_some_and(|e| e.timestamp / NS_PER_DAY != ts / NS_PER_DAY);
         if crosses || (!current.is_empty() && rng.random_ratio(1, 20)) {
-            segments.push(segment(std::mem::take(&mut current), &mut known));
+            segments.push(Segment::recording_first_seen(
+                std::mem::take(&mut current),
+                &mut known,
+            ));
         }
         let mut balances = || [rng.random(), rng.random(), rng.random(), rng.random()];
         let (b1, b2) = (balances(), balances());
@@ -206,7 +192,7 @@ fn random_segments(seed: u64, n: usize, max_step: u64) -> Vec<Segment> {
         });
     }
     if !current.is_empty() {
-        segments.push(segment(current, &mut known));
+        segments.push(Segment::recording_first_seen(current, &mut known));
     }
     segments
 }
@@ -247,7 +233,7 @@ pub(super) fn one_day_segment(start_rfc3339: &str, n: u64, first_account: u128) 
             credit_account: account(first_account + 1, [0, 0, 0, 10 * u128::from(i + 1)], 0),
         })
         .collect();
-    segment(events, &mut HashSet::new())
+    Segment::recording_first_seen(events, &mut HashSet::new())
 }
 
 #[tokio::test]
@@ -765,7 +751,7 @@ async fn swept_accounts_are_part_of_the_lake_and_readers_merge_them_with_segment
         simple_event(base + 11, 3, 1, base + 3, base + 1),
     ];
     // The segment records every account it touches, the swept one too.
-    let seg = segment(events.clone(), &mut HashSet::new());
+    let seg = Segment::recording_first_seen(events.clone(), &mut HashSet::new());
     assert_eq!(
         seg.new_accounts.iter().map(|a| a.id).collect::<Vec<_>>(),
         vec![1, 2, 3]
@@ -819,7 +805,7 @@ async fn an_account_in_both_tables_is_merged_unless_its_records_disagree() {
     let base = 20_000 * NS_PER_DAY;
     let mut known = HashSet::new();
     lake.commit(
-        &segment(
+        &Segment::recording_first_seen(
             vec![simple_event(base + 10, 1, 2, base + 1, base + 2)],
             &mut known,
         ),

@@ -71,18 +71,7 @@ async fn source() -> (tempfile::TempDir, Format1Lake) {
         ],
     ];
     for events in segments {
-        let mut new_accounts = Vec::new();
-        for e in &events {
-            for a in [&e.debit_account, &e.credit_account] {
-                if known.insert(a.id) {
-                    new_accounts.push(AccountRecord::from_event_account(a, 1, e.timestamp));
-                }
-            }
-        }
-        let segment = Segment {
-            events,
-            new_accounts,
-        };
+        let segment = Segment::recording_first_seen(events, &mut known);
         v1.write_segment(&segment, CLUSTER).await.unwrap();
     }
     (dir, v1)

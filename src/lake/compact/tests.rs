@@ -66,22 +66,7 @@ fn segments(
                     }
                 })
                 .collect();
-            let mut new_accounts = Vec::new();
-            for e in &events {
-                for a in [&e.debit_account, &e.credit_account] {
-                    if known.insert(a.id) {
-                        new_accounts.push(AccountRecord::from_event_account(
-                            a,
-                            e.ledger,
-                            e.timestamp,
-                        ));
-                    }
-                }
-            }
-            Segment {
-                events,
-                new_accounts,
-            }
+            Segment::recording_first_seen(events, known)
         })
         .collect()
 }
@@ -457,4 +442,41 @@ async fn compaction_alongside_commits_loses_and_duplicates_nothing() {
         resume.committed_last,
         Some(segs.last().unwrap().events[1].timestamp)
     );
+}
+
+#[tokio::test]
+async fn a_compaction_removes_files_without_their_statistics_and_adds_with_them() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let mut known = HashSet::new();
+    let segs = segments(t0(), 360, 2 * NS_PER_SECOND, 3, &mut known);
+    commit_all(&lake, &segs).await;
+    let before = lake.transfers_version().await.unwrap().unwrap();
+    assert_eq!(pass(&lake).await.merges.len(), 2);
+    let after = lake.transfers_version().await.unwrap().unwrap();
+    let (mut removes, mut adds) = (0, 0);
+    for version in before + 1..=after {
+        let path = super::super::layout::log_commit_path(Table::Transfers, version);
+        let bytes = lake.store.get(&path).await.unwrap().bytes().await.unwrap();
+        for line in std::str::from_utf8(&bytes).unwrap().lines() {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(remove) = action.get("remove") {
+                removes += 1;
+                // Every checkpoint repeats the removes of the retention window: no stats there.
+                assert!(remove.get("stats").is_none_or(|s| s.is_null()), "{line}");
+                assert!(remove["size"].as_u64().unwrap() > 0, "{line}");
+                assert!(remove["path"].as_str().unwrap().ends_with(".parquet"), "{line}");
+            }
+            if let Some(add) = action.get("add") {
+                adds += 1;
+                // Readers skip files by the adds' statistics: they stay.
+                let stats = add["stats"].as_str().unwrap();
+                assert!(stats.contains("\"numRecords\":450"), "{line}");
+            }
+        }
+    }
+    assert_eq!((removes, adds), (300, 2));
+    // The chain still verifies, the compaction commits included.
+    assert_chain_whole(&lake).await;
+    let (events, _) = lake.read_all().await.unwrap();
+    assert_eq!(events, all_events(&segs));
 }

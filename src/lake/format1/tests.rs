@@ -49,23 +49,6 @@ fn event(timestamp: u64, debit: u128, credit: u128, amount: u128) -> Event {
     }
 }
 
-/// Splits events into segments recording each account the first time it appears (unless it is
-/// in `known`, e.g. swept).
-fn segment(events: Vec<Event>, known: &mut HashSet<u128>) -> Segment {
-    let mut new_accounts = Vec::new();
-    for e in &events {
-        for a in [&e.debit_account, &e.credit_account] {
-            if known.insert(a.id) {
-                new_accounts.push(AccountRecord::from_event_account(a, e.ledger, e.timestamp));
-            }
-        }
-    }
-    Segment {
-        events,
-        new_accounts,
-    }
-}
-
 fn swept(id: u128) -> AccountRecord {
     let a = account(id, 10 + id as u64, 0);
     AccountRecord {
@@ -96,7 +79,7 @@ async fn sample(v1: &Format1Lake) -> (Vec<Event>, Vec<AccountRecord>) {
     let mut events = Vec::new();
     let mut records = swept_accounts.clone();
     for batch in batches {
-        let s = segment(batch, &mut known);
+        let s = Segment::recording_first_seen(batch, &mut known);
         assert!(v1.write_segment(&s, CLUSTER).await.unwrap());
         events.extend(s.events.clone());
         records.extend(s.new_accounts.clone());
