@@ -24,9 +24,9 @@
 //! `CHECKPOINT_INTERVAL_COMMITS`) holds the remove action of every file removed within the
 //! tables' tombstone retention (Delta's default, 7 days: here, every file ever removed), so the
 //! checkpoints grow with the history and their sum quadratically (52 GB of transfers
-//! checkpoints at 6.6×10^4 commits while removes carried statistics; BENCHMARKS.md). `--reuse yes` measures the session
-//! start on the lake a stopped run left under `--work` (data files may be deleted: a start reads
-//! none) without writing anything.
+//! checkpoints at 6.6×10^4 commits while removes carried statistics; BENCHMARKS.md).
+//! `--reuse yes` measures the session start on the lake a stopped run left under `--work` (data
+//! files may be deleted: a start reads none) without writing anything.
 
 mod common;
 

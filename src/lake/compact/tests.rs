@@ -99,14 +99,20 @@ async fn pass(lake: &Lake) -> CompactReport {
     lake.compact_pass(CLUSTER, &mut |_| true).await.unwrap()
 }
 
-#[tokio::test]
-async fn a_pass_merges_the_closed_windows_and_the_lake_reads_the_same() {
+/// Twelve minutes of segments committed to a lake in memory, one every two seconds, 3 events
+/// each: 00:00-00:05 and 00:05-00:10 are closed windows, 00:10-00:12 is open. With the accounts
+/// the segments recorded.
+async fn twelve_minutes() -> (Lake, Vec<Segment>, HashSet<u128>) {
     let lake = Lake::open("memory://").await.unwrap();
     let mut known = HashSet::new();
-    // Twelve minutes of segments, one every two seconds: 00:00-00:05 and 00:05-00:10 are
-    // closed, 00:10-00:12 is open.
     let segs = segments(t0(), 360, 2 * NS_PER_SECOND, 3, &mut known);
     commit_all(&lake, &segs).await;
+    (lake, segs, known)
+}
+
+#[tokio::test]
+async fn a_pass_merges_the_closed_windows_and_the_lake_reads_the_same() {
+    let (lake, segs, mut known) = twelve_minutes().await;
     let (events_before, accounts_before) = lake.read_all().await.unwrap();
     assert_eq!(events_before, all_events(&segs));
     let version_before = lake.transfers_version().await.unwrap().unwrap();
@@ -446,10 +452,7 @@ async fn compaction_alongside_commits_loses_and_duplicates_nothing() {
 
 #[tokio::test]
 async fn a_compaction_removes_files_without_their_statistics_and_adds_with_them() {
-    let lake = Lake::open("memory://").await.unwrap();
-    let mut known = HashSet::new();
-    let segs = segments(t0(), 360, 2 * NS_PER_SECOND, 3, &mut known);
-    commit_all(&lake, &segs).await;
+    let (lake, segs, _) = twelve_minutes().await;
     let before = lake.transfers_version().await.unwrap().unwrap();
     assert_eq!(pass(&lake).await.merges.len(), 2);
     let after = lake.transfers_version().await.unwrap().unwrap();
@@ -464,7 +467,10 @@ async fn a_compaction_removes_files_without_their_statistics_and_adds_with_them(
                 // Every checkpoint repeats the removes of the retention window: no stats there.
                 assert!(remove.get("stats").is_none_or(|s| s.is_null()), "{line}");
                 assert!(remove["size"].as_u64().unwrap() > 0, "{line}");
-                assert!(remove["path"].as_str().unwrap().ends_with(".parquet"), "{line}");
+                assert!(
+                    remove["path"].as_str().unwrap().ends_with(".parquet"),
+                    "{line}"
+                );
             }
             if let Some(add) = action.get("add") {
                 adds += 1;
