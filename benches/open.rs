@@ -22,9 +22,12 @@
 //! exporter does: the lake's active files stay few; the merges are commits of the log too. The
 //! history is on disk, not in memory, and it is large: each checkpoint (every
 //! `CHECKPOINT_INTERVAL_COMMITS`) holds the remove action of every file removed within the
-//! tables' tombstone retention (Delta's default, 7 days: here, every file ever removed), so the
-//! checkpoints grow with the history and their sum quadratically (52 GB of transfers
+//! tables' tombstone retention (with Delta's default of 7 days, every file ever removed here, so
+//! the checkpoints grew with the history and their sum quadratically: 52 GB of transfers
 //! checkpoints at 6.6×10^4 commits while removes carried statistics; BENCHMARKS.md).
+//! `--tombstone-retention-s N` sets that retention (default ledgerlake's, an hour; the history
+//! here is written ~50× faster than a live stream, so ~72 s holds an hour of a live stream's
+//! tombstones); the report gives the transfers checkpoints' sizes and the newest one's removes.
 //! `--reuse yes` measures the session start on the lake a stopped run left under `--work` (data
 //! files may be deleted: a start reads none) without writing anything.
 
@@ -40,7 +43,9 @@ use common::{Args, Better, Report, Row, Scale};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
-use ledgerlake::lake::{AccountRecord, Lake, Segment, CHECKPOINT_INTERVAL_COMMITS};
+use ledgerlake::lake::{
+    AccountRecord, Lake, Segment, CHECKPOINT_INTERVAL_COMMITS, TOMBSTONE_RETENTION,
+};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
@@ -217,7 +222,16 @@ async fn open(args: &Args, report: &mut Report) {
     let compact_every: u64 = args
         .get("compact-every")
         .map_or(0, |n| n.parse().expect("--compact-every N"));
-    let lake = Lake::from_store(store.clone(), "local directory (counted)");
+    // `--tombstone-retention-s N`: the tables' tombstone retention (default ledgerlake's,
+    // `TOMBSTONE_RETENTION`). This history is written ~50× faster than a live stream commits, so
+    // an hour of a live stream's tombstones (3,600 at a segment a second) is modelled by ~72 s.
+    let retention_s: u64 = args
+        .get("tombstone-retention-s")
+        .map_or(TOMBSTONE_RETENTION.as_secs(), |n| {
+            n.parse().expect("--tombstone-retention-s N")
+        });
+    let lake = Lake::from_store(store.clone(), "local directory (counted)")
+        .with_tombstone_retention(std::time::Duration::from_secs(retention_s));
     let started = Instant::now();
     let mut merges = 0u64;
     for i in (0..commits).filter(|_| !reuse) {
@@ -266,6 +280,7 @@ async fn open(args: &Args, report: &mut Report) {
         ));
     }
     let (log_reads, data_reads, lists, open_ms, log_bytes_read) = starts[1];
+    let checkpoints = checkpoint_sizes(&dir.join("transfers").join("_delta_log"));
     let (lake_bytes, lake_objects) = common::dir_bytes(&dir, "");
     let (log_bytes, log_objects) = common::dir_bytes(&dir, "_delta_log");
     if !reuse {
@@ -327,8 +342,57 @@ async fn open(args: &Args, report: &mut Report) {
                "compact_every": compact_every, "merges": merges,
                "lake_objects": lake_objects, "lake_bytes": lake_bytes,
                "log_objects": log_objects, "log_bytes": log_bytes,
-               "checkpoint_interval_commits": CHECKPOINT_INTERVAL_COMMITS}),
+               "checkpoint_interval_commits": CHECKPOINT_INTERVAL_COMMITS,
+               "tombstone_retention_s": retention_s,
+               "transfers_checkpoints": checkpoints}),
     );
+}
+
+/// The transfers table's checkpoints: how many, their total and largest size, and the newest's
+/// size and remove actions.
+fn checkpoint_sizes(log: &std::path::Path) -> serde_json::Value {
+    let mut found: Vec<(String, u64)> = std::fs::read_dir(log)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    name.ends_with(".checkpoint.parquet")
+                        .then(|| (name, e.metadata().map_or(0, |m| m.len())))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    let Some((newest, newest_bytes)) = found.last().cloned() else {
+        return json!({"count": 0});
+    };
+    let file = std::fs::File::open(log.join(&newest)).expect("open the newest checkpoint");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("a checkpoint")
+        .build()
+        .expect("a checkpoint reader");
+    let (mut removes, mut adds) = (0, 0);
+    for batch in reader {
+        let batch = batch.expect("a checkpoint batch");
+        let live = |name: &str| {
+            batch
+                .column_by_name(name)
+                .map_or(0, |c| c.len() - c.null_count())
+        };
+        removes += live("remove");
+        adds += live("add");
+    }
+    eprintln!(
+        "bench open: {} transfers checkpoints, {} bytes in all, the newest ({newest}) {newest_bytes} \
+         bytes with {adds} adds and {removes} removes",
+        found.len(),
+        found.iter().map(|(_, b)| b).sum::<u64>()
+    );
+    json!({"count": found.len(),
+           "bytes": found.iter().map(|(_, b)| b).sum::<u64>(),
+           "largest_bytes": found.iter().map(|(_, b)| *b).max(),
+           "newest": newest, "newest_bytes": newest_bytes,
+           "newest_adds": adds, "newest_removes": removes})
 }
 
 #[path = "open/rss.rs"]

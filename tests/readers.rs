@@ -764,3 +764,81 @@ async fn readers_agree_on_an_exported_lake() {
     }
     stack.cleanup().await;
 }
+
+/// Another engine's VACUUM follows the tables' tombstone retention, which ledgerlake sets to an
+/// hour (`TOMBSTONE_RETENTION`) so that checkpoints stay small: delta-rs reads the property,
+/// its default VACUUM keeps files compacted away a moment ago, it refuses a shorter retention
+/// unless told, and forced to zero it lists exactly the files ledgerlake's own vacuum would
+/// delete (no active file). All dry runs: the lake is not changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_rs_vacuum_keeps_the_files_the_tombstone_retention_protects() {
+    let reader = delta_rs();
+    reader.assert_installed();
+    let (events, _, _) = history();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (location, lake) = write_lake(dir.path(), &events, 1).await;
+    // The stray copy `write_lake` leaves is not part of this test.
+    for partition in std::fs::read_dir(dir.path().join("lake/transfers")).expect("table dir") {
+        let stray = partition
+            .expect("entry")
+            .path()
+            .join("00000000000000000000-99999999999999999999-stray.parquet");
+        if stray.exists() {
+            std::fs::remove_file(&stray).expect("remove the stray copy");
+        }
+    }
+    let mut merges = 0;
+    lake.compact_pass(CLUSTER, &mut |_| {
+        merges += 1;
+        true
+    })
+    .await
+    .expect("compaction");
+    assert!(merges > 0, "the history has closed windows to merge");
+
+    let ours = lake
+        .vacuum(Duration::ZERO, true, ledgerlake::timefmt::now_ms() + 1)
+        .await
+        .expect("vacuum dry run");
+    let mut removed: Vec<String> = ours
+        .deleted
+        .iter()
+        .filter(|f| f.table == "transfers")
+        .map(|f| f.path.rsplit('/').next().expect("a name").to_string())
+        .collect();
+    removed.sort();
+    assert!(!removed.is_empty());
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/readers/deltalake_vacuum.py");
+    let output = Command::new(&reader.python)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg(&script)
+        .arg(format!("{location}/transfers"))
+        .output()
+        .expect("the script runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    eprintln!("delta-rs vacuum dry runs: {report}");
+    assert_eq!(report["retention"], json!("interval 3600 seconds"));
+    assert_eq!(report["default"], json!([]), "removed a moment ago: kept");
+    let refused = report["zero_refused"].as_str().unwrap_or_default();
+    assert!(!refused.is_empty(), "a zero retention is refused: {report}");
+    assert_eq!(
+        report["zero"],
+        json!(removed),
+        "forced to zero: the removed files"
+    );
+    let active: HashSet<&str> = report["active"]
+        .as_array()
+        .expect("active")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(removed.iter().all(|r| !active.contains(r.as_str())));
+    // Nothing changed: the lake still holds the history.
+    assert_eq!(lake.read_all().await.expect("read_all").0, events);
+}

@@ -13,13 +13,16 @@ use crate::lake::{Lake, VacuumReport};
 #[derive(Debug, Args)]
 #[command(
     long_about = "Delete the data files that a compaction (or an orphan removal) removed from the \
-lake's tables more than --retain ago, as the log's remove actions record. Active files are \
-never deleted, and nothing is deleted by any other command.\n\n\
+lake's tables more than --retain ago, as the log's remove actions record, and the log \
+checkpoints that a newer checkpoint superseded more than --retain ago (a checkpoint is derived \
+from the commits; commits are never deleted). Active files and each table's newest checkpoint \
+are never deleted, and nothing is deleted by any other command.\n\n\
 Reading the lake at an earlier version (--lake-version, time travel) needs the files that \
 version listed: after a vacuum, versions older than the retention may name deleted files and \
 fail, naming the file. On an object-lock (WORM) bucket, set --retain at least as long as the \
 bucket's retention: a delete before then is refused by the store. Delta readers apply their own \
-rule (delta.deletedFileRetentionDuration, 7 days by default): keep --retain at least that. \
+rule (delta.deletedFileRetentionDuration, which ledgerlake sets to 1 hour on the tables it \
+creates; 7 days when unset): keep --retain at least that. \
 See docs/DESIGN.md, \"The life of a file\"."
 )]
 pub struct VacuumArgs {
@@ -48,12 +51,23 @@ pub fn render_table(location: &str, r: &VacuumReport) -> String {
             f.removed_in_version
         ));
     }
+    for c in &r.checkpoints_deleted {
+        out.push_str(&format!(
+            "{} {} ({} bytes, superseded checkpoint of version {})\n",
+            if r.dry_run { "would delete" } else { "deleted" },
+            c.path,
+            c.bytes,
+            c.version
+        ));
+    }
     out.push_str(&format!(
-        "{}: {} files, {} bytes; kept {} files removed within the retention; {} already \
-         deleted; {} active files untouched\n",
+        "{}: {} files, {} bytes, and {} superseded checkpoints, {} bytes; kept {} files removed \
+         within the retention; {} already deleted; {} active files untouched\n",
         if r.dry_run { "would delete" } else { "deleted" },
         r.deleted.len(),
         r.bytes_deleted,
+        r.checkpoints_deleted.len(),
+        r.checkpoint_bytes_deleted,
         r.kept_recent,
         r.already_deleted,
         r.active

@@ -127,7 +127,15 @@ pub async fn run_on(
     let mut report = ExportReport::default();
     // The first session's state is read before the broker is reached, so a lake that cannot be
     // exported to (another cluster's, a newer format) is refused at once.
-    let mut resume = Some(lake.resume_state(options.cluster_id).await?);
+    let first = lake.resume_state(options.cluster_id).await?;
+    for (table, retention) in &first.long_tombstone_retention {
+        tracing::warn!(
+            table,
+            retention = %retention.map_or_else(|| "unset (Delta's default, 7 days)".to_string(), |r| format!("{} s", r.as_secs())),
+            "this table's checkpoints keep a remove action for every file compacted away within its tombstone retention (delta.deletedFileRetentionDuration), so they grow with that much history; tables created by this version keep one hour (docs/DESIGN.md, \"The life of a file\")"
+        );
+    }
+    let mut resume = Some(first);
 
     let cluster = match &options.sweep {
         Some(sweep) => Some(Arc::new(Cluster::connect(

@@ -41,6 +41,19 @@ use super::{LakeError, FORMAT_VERSION};
 /// A checkpoint is written after every this many commits of a table, so that opening a table
 /// reads `_last_checkpoint`, one checkpoint and fewer than this many commits.
 pub const CHECKPOINT_INTERVAL_COMMITS: u64 = 100;
+/// How long a checkpoint keeps the remove action of a file removed from the table (Delta's
+/// tombstone retention, `delta.deletedFileRetentionDuration`, set on every table ledgerlake
+/// creates). A checkpoint holds one remove per file removed within it, and compaction removes a
+/// file per segment sealed (one a second on an active stream), so this bounds the checkpoints:
+/// about 3,600 tombstones of ~250 B at a segment a second, against 600,000 with Delta's default
+/// of 7 days. ledgerlake's own `vacuum` reads the removes from the commits, not from
+/// checkpoints; it is also the default retention of other engines' `VACUUM` (docs/DESIGN.md,
+/// "The life of a file").
+pub const TOMBSTONE_RETENTION: std::time::Duration = std::time::Duration::from_secs(3_600);
+/// A table whose tombstone retention is unset or longer than this (a table created before
+/// ledgerlake set one, or changed since) makes the exporter warn at start: its checkpoints grow
+/// with that much of the lake's compaction history.
+pub const TOMBSTONE_RETENTION_WARN: std::time::Duration = std::time::Duration::from_secs(86_400);
 /// How many times a commit is retried after losing a race to this same writer's own earlier
 /// attempt (an ambiguous failure) before giving up.
 const OWN_CONFLICT_RETRIES_MAX: u32 = 3;
@@ -169,6 +182,8 @@ pub(crate) struct Log {
     engine: Arc<KernelEngine>,
     root: Url,
     writer: String,
+    /// The tombstone retention of the tables this log creates (`TOMBSTONE_RETENTION`).
+    tombstone_retention: std::time::Duration,
     known: std::sync::Mutex<HashMap<Table, Known>>,
     /// Held across the commits of one multi-commit write (a segment, a compaction).
     writes: tokio::sync::Mutex<()>,
@@ -422,6 +437,7 @@ impl Log {
             engine: Arc::new(engine),
             root,
             writer,
+            tombstone_retention: TOMBSTONE_RETENTION,
             known: std::sync::Mutex::new(HashMap::new()),
             writes: tokio::sync::Mutex::new(()),
         }
@@ -433,6 +449,29 @@ impl Log {
     /// commit that loses a version to this writer retries.
     pub async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.writes.lock().await
+    }
+
+    /// Sets the tombstone retention of the tables this log creates from now on (tests and
+    /// benchmarks model an hour of a live stream in seconds with it).
+    pub fn set_tombstone_retention(&mut self, retention: std::time::Duration) {
+        assert!(
+            retention.as_secs() > 0,
+            "a tombstone retention of whole seconds"
+        );
+        self.tombstone_retention = retention;
+    }
+
+    /// The table's tombstone retention as its metadata says (`None`: unset, Delta's default of
+    /// 7 days applies).
+    pub async fn tombstone_retention(
+        &self,
+        table: Table,
+    ) -> Result<Option<std::time::Duration>, LakeError> {
+        let snapshot = match self.known(table) {
+            Some(k) => k.snapshot,
+            None => self.snapshot(table, None).await?,
+        };
+        Ok(snapshot.table_properties().deleted_file_retention_duration)
     }
 
     /// Forgets what the writer knew of every table: the next commit reads the log again.
@@ -549,6 +588,7 @@ impl Log {
         }
         let schema = delta_schema(table)?;
         let writer = self.writer.clone();
+        let retention = format!("interval {} seconds", self.tombstone_retention.as_secs());
         self.run(table, move |engine| {
             let (info, info_schema) = commit_info(&writer, None, &[], None).map_err(|e| {
                 kernel_err(table, delta_kernel::KernelError::generic(e.to_string()))
@@ -558,6 +598,7 @@ impl Log {
                     ("ledgerlake.formatVersion", FORMAT_VERSION.to_string()),
                     ("ledgerlake.clusterId", cluster_id.to_string()),
                     ("ledgerlake.table", table.dir().to_string()),
+                    ("delta.deletedFileRetentionDuration", retention),
                 ]);
             if table != Table::SweptAccounts {
                 builder = builder.with_data_layout(DataLayout::partitioned(["date"]));

@@ -56,7 +56,7 @@ pub use compact::{
 pub use dedupe::{dedupe_accounts, AccountBook, AccountDisagreement};
 pub use error::LakeError;
 pub use layout::Table;
-pub use log::{TableVersion, CHECKPOINT_INTERVAL_COMMITS};
+pub use log::{TableVersion, CHECKPOINT_INTERVAL_COMMITS, TOMBSTONE_RETENTION};
 pub use meta::LakeMeta;
 pub use parquet::estimated_row_bytes;
 /// Encoding without committing, for the codec benchmarks and tests.
@@ -66,7 +66,7 @@ pub use quarantine::{QuarantineInfo, Quarantined};
 pub use resume::ResumeState;
 pub use rows::{AccountRecord, AccountState, EventRow};
 pub use swept::SweptInfo;
-pub use vacuum::{VacuumReport, VacuumedFile};
+pub use vacuum::{VacuumReport, VacuumedCheckpoint, VacuumedFile};
 
 /// The lake format this code writes, and the newest it reads.
 pub const FORMAT_VERSION: u32 = 2;
@@ -187,6 +187,14 @@ impl Lake {
     /// committed by then. Such a lake is read-only: committing to it is a programmer error.
     pub fn at_version(mut self, version: u64) -> Lake {
         self.as_of = Some(version);
+        self
+    }
+
+    /// This lake, creating its tables with `retention` as their tombstone retention instead of
+    /// `TOMBSTONE_RETENTION` (tests and benchmarks model an hour of a live stream in seconds;
+    /// tables that exist keep theirs).
+    pub fn with_tombstone_retention(mut self, retention: std::time::Duration) -> Lake {
+        self.log.set_tombstone_retention(retention);
         self
     }
 

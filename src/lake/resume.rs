@@ -30,6 +30,9 @@ pub struct ResumeState {
     /// The `transfers` table version the session starts from (0: only created; one more per
     /// commit).
     pub transfers_version: u64,
+    /// Tables whose tombstone retention is unset (`None`: Delta's 7 days) or longer than
+    /// `TOMBSTONE_RETENTION_WARN`: their checkpoints carry that much compaction history.
+    pub long_tombstone_retention: Vec<(&'static str, Option<std::time::Duration>)>,
 }
 
 /// A position from the log as a timestamp (positions are written from timestamps below 2^63).
@@ -77,7 +80,15 @@ impl Lake {
             Vec::new()
         };
         let transfers_version = self.log.known_version(Table::Transfers, cluster_id).await?;
+        let mut long_tombstone_retention = Vec::new();
+        for table in [Table::Transfers, Table::Accounts, Table::SweptAccounts] {
+            let retention = self.log.tombstone_retention(table).await?;
+            if retention.is_none_or(|r| r > super::log::TOMBSTONE_RETENTION_WARN) {
+                long_tombstone_retention.push((table.dir(), retention));
+            }
+        }
         Ok(ResumeState {
+            long_tombstone_retention,
             meta,
             committed_last,
             swept_through,

@@ -310,6 +310,7 @@ async fn an_empty_lake_resumes_from_the_start_and_is_bound() {
             swept_through: None,
             orphans_removed: Vec::new(),
             transfers_version: 0,
+            long_tombstone_retention: Vec::new(),
         }
     );
     assert_eq!(lake.read_meta().await.unwrap().unwrap().cluster_id, CLUSTER);

@@ -3,6 +3,12 @@
 //! actions' `deletionTimestamp` says. Never an active file, never a file removed more recently,
 //! and never unless asked: nothing else in ledgerlake deletes a data file of a table.
 //!
+//! It also deletes the checkpoints a newer checkpoint of the same table superseded, once written
+//! longer than DURATION ago: they are derived from the commits (not part of the chain), a
+//! reader at an older version replays that version's commits instead, and without this the
+//! log would keep one every `CHECKPOINT_INTERVAL_COMMITS` commits forever. Commits are never
+//! deleted: they are the record and the chain.
+//!
 //! The log is read commit by commit, straight from the store (like the chain check), so what
 //! is deleted is decided by the log's own record; before deleting, every candidate is checked
 //! against the table's current snapshot once more. Reading the lake at a version whose files
@@ -49,6 +55,21 @@ pub struct VacuumReport {
     pub already_deleted: u64,
     /// Active files of the three tables (never deleted).
     pub active: u64,
+    /// Checkpoints deleted (or to delete): superseded by a newer checkpoint of their table and
+    /// written longer than `retain` ago. The newest checkpoint of each table is kept.
+    pub checkpoints_deleted: Vec<VacuumedCheckpoint>,
+    pub checkpoint_bytes_deleted: u64,
+}
+
+/// A superseded checkpoint vacuum deletes (or, with `--dry-run`, would delete).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VacuumedCheckpoint {
+    pub table: &'static str,
+    /// Relative to the lake root.
+    pub path: String,
+    /// The table version it is a checkpoint of.
+    pub version: u64,
+    pub bytes: u64,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +94,16 @@ struct Removed {
 fn commit_version(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(".json")?;
     (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// `<20 digits>.checkpoint.parquet` (or a part of a multi-part or V2 checkpoint) → the version.
+fn checkpoint_version(name: &str) -> Option<u64> {
+    let (digits, rest) = name.split_once('.')?;
+    let is_checkpoint =
+        rest.starts_with("checkpoint.") && (rest.ends_with(".parquet") || rest.ends_with(".json"));
+    (is_checkpoint && digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| digits.parse().ok())
         .flatten()
 }
@@ -143,11 +174,19 @@ impl Lake {
                 });
             }
         }
+        for name in CHAIN_TABLES {
+            report
+                .checkpoints_deleted
+                .extend(self.superseded_checkpoints(name, cutoff_ms).await?);
+        }
         report.bytes_deleted = report.deleted.iter().map(|f| f.bytes).sum();
+        report.checkpoint_bytes_deleted = report.checkpoints_deleted.iter().map(|c| c.bytes).sum();
         if !dry_run {
             use futures::{StreamExt, TryStreamExt};
             let store = &self.store;
-            futures::stream::iter(report.deleted.iter().map(|f| Path::from(f.path.as_str())))
+            let data = report.deleted.iter().map(|f| f.path.as_str());
+            let checkpoints = report.checkpoints_deleted.iter().map(|c| c.path.as_str());
+            futures::stream::iter(data.chain(checkpoints).map(Path::from))
                 .map(|path| async move {
                     match store.delete(&path).await {
                         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -159,6 +198,38 @@ impl Lake {
                 .await?;
         }
         Ok(report)
+    }
+
+    /// The checkpoints of `table` older than its newest checkpoint and last modified before
+    /// `cutoff_ms`.
+    async fn superseded_checkpoints(
+        &self,
+        table: &'static str,
+        cutoff_ms: i64,
+    ) -> Result<Vec<VacuumedCheckpoint>, LakeError> {
+        let log_dir = Path::from_iter([table, LOG_DIR]);
+        let checkpoints: Vec<(u64, object_store::ObjectMeta)> = self
+            .list(Some(&log_dir))
+            .await?
+            .into_iter()
+            .filter_map(|o| Some((checkpoint_version(o.location.filename()?)?, o)))
+            .collect();
+        let Some(newest) = checkpoints.iter().map(|(v, _)| *v).max() else {
+            return Ok(Vec::new());
+        };
+        let mut superseded: Vec<VacuumedCheckpoint> = checkpoints
+            .into_iter()
+            .filter(|(v, o)| *v < newest && o.last_modified.timestamp_millis() < cutoff_ms)
+            .map(|(version, o)| VacuumedCheckpoint {
+                table,
+                path: o.location.to_string(),
+                version,
+                bytes: o.size,
+            })
+            .collect();
+        superseded.sort_by(|a, b| a.path.cmp(&b.path));
+        assert!(superseded.iter().all(|c| c.version < newest));
+        Ok(superseded)
     }
 
     /// The files of `table` its log removed and did not add again, with the removal time

@@ -12,7 +12,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use super::super::chain::ChainCheck;
 use super::super::commit::prepare;
 use super::super::layout::Table;
-use super::super::log::{CommitRequest, CompactionInfo};
+use super::super::log::{CommitRequest, CompactionInfo, TOMBSTONE_RETENTION};
 use super::*;
 use crate::cdc::{AccountFields, Event, EventType, TransferFields};
 use crate::lake::{CommitOutcome, Segment};
@@ -485,4 +485,123 @@ async fn a_compaction_removes_files_without_their_statistics_and_adds_with_them(
     assert_chain_whole(&lake).await;
     let (events, _) = lake.read_all().await.unwrap();
     assert_eq!(events, all_events(&segs));
+}
+
+/// The remove actions of a table's checkpoint at `version`.
+async fn checkpoint_removes(lake: &Lake, version: u64) -> usize {
+    let path = object_store::path::Path::from(format!(
+        "transfers/_delta_log/{version:020}.checkpoint.parquet"
+    ));
+    let bytes = lake.store.get(&path).await.unwrap().bytes().await.unwrap();
+    let reader = ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut removes = 0;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let remove = batch.column_by_name("remove").unwrap();
+        removes += remove.len() - remove.null_count();
+    }
+    removes
+}
+
+#[tokio::test]
+async fn checkpoints_drop_the_removes_older_than_the_tombstone_retention_and_vacuum_still_sees_them(
+) {
+    // Two lakes with the same history: one with the default retention (an hour), one with a
+    // second. 360 segments (versions 1..=360), two merges removing 300 files, then segments up
+    // to the checkpoint at version 400, written after the short retention has passed.
+    let short = Lake::open("memory://")
+        .await
+        .unwrap()
+        .with_tombstone_retention(Duration::from_secs(1));
+    let default = Lake::open("memory://").await.unwrap();
+    for (lake, retention) in [(&short, 1), (&default, TOMBSTONE_RETENTION.as_secs())] {
+        let mut known = HashSet::new();
+        let segs = segments(t0(), 360, 2 * NS_PER_SECOND, 3, &mut known);
+        commit_all(lake, &segs).await;
+        assert_eq!(
+            lake.log
+                .tombstone_retention(Table::Transfers)
+                .await
+                .unwrap(),
+            Some(Duration::from_secs(retention))
+        );
+        assert_eq!(pass(lake).await.merges.len(), 2);
+        // The 300 removes are in the checkpoints written while they are within the retention.
+        let version = lake.transfers_version().await.unwrap().unwrap();
+        assert_eq!(version, 362);
+        if retention == 1 {
+            tokio::time::sleep(Duration::from_millis(1_100)).await;
+        }
+        let later = segments(
+            t0() + 720 * NS_PER_SECOND,
+            38,
+            2 * NS_PER_SECOND,
+            3,
+            &mut known,
+        );
+        commit_all(lake, &later).await;
+        assert_eq!(lake.transfers_version().await.unwrap().unwrap(), 400);
+        assert_eq!(
+            lake.resume_state(CLUSTER)
+                .await
+                .unwrap()
+                .long_tombstone_retention,
+            vec![]
+        );
+    }
+    assert_eq!(checkpoint_removes(&default, 400).await, 300);
+    assert_eq!(checkpoint_removes(&short, 400).await, 0);
+    // ledgerlake's vacuum reads the removes from the commits: it still finds all 300.
+    let report = short
+        .vacuum(Duration::from_secs(1), true, crate::timefmt::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        report
+            .deleted
+            .iter()
+            .filter(|f| f.table == "transfers")
+            .count(),
+        300
+    );
+    // The transfers checkpoints at 100, 200 and 300 were superseded by 400's more than a
+    // second ago.
+    let superseded: Vec<u64> = report
+        .checkpoints_deleted
+        .iter()
+        .filter(|c| c.table == "transfers")
+        .map(|c| c.version)
+        .collect();
+    assert_eq!(superseded, vec![100, 200, 300]);
+    let done = short
+        .vacuum(Duration::from_secs(1), false, crate::timefmt::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(done.checkpoints_deleted, report.checkpoints_deleted);
+    let log_dir = object_store::path::Path::from("transfers/_delta_log");
+    let left: Vec<String> = short
+        .list(Some(&log_dir))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|o| o.location.filename().map(str::to_string))
+        .filter(|n| n.contains("checkpoint."))
+        .collect();
+    assert_eq!(left, vec![format!("{:020}.checkpoint.parquet", 400)]);
+    // The lake reads the same, every event in order; a version the deleted checkpoints served
+    // is replayed from its commits; the chain and a session start still hold.
+    let (events, _) = short.read_all().await.unwrap();
+    let (expected, _) = default.read_all().await.unwrap();
+    assert_eq!(events, expected);
+    let at = |lake: &Lake| Lake::from_store(lake.store.clone(), "memory").at_version(399);
+    assert_eq!(
+        at(&short).read_all().await.unwrap().0,
+        at(&default).read_all().await.unwrap().0
+    );
+    assert_chain_whole(&short).await;
+    let resume = short.resume_state(CLUSTER).await.unwrap();
+    assert_eq!(resume.transfers_version, 400);
 }
