@@ -234,8 +234,13 @@ async fn open(args: &Args, report: &mut Report) {
         .with_tombstone_retention(std::time::Duration::from_secs(retention_s));
     let started = Instant::now();
     let mut merges = 0u64;
+    // Each segment commit's time (both tables; every 100th of a table writes its checkpoint).
+    let mut commit_ms: Vec<f64> = Vec::new();
     for i in (0..commits).filter(|_| !reuse) {
-        lake.commit(&segment(i), CLUSTER).await.expect("commit");
+        let segment = segment(i);
+        let one = Instant::now();
+        lake.commit(&segment, CLUSTER).await.expect("commit");
+        commit_ms.push(one.elapsed().as_secs_f64() * 1000.0);
         if compact_every > 0 && i % compact_every == compact_every - 1 {
             lake.compact_pass(CLUSTER, &mut |_| {
                 merges += 1;
@@ -253,6 +258,23 @@ async fn open(args: &Args, report: &mut Report) {
         }
     }
     let commit_s = started.elapsed().as_secs_f64();
+    // The commit-time distribution, and the last tenth of the history on its own (where the
+    // checkpoints are largest).
+    let percentiles = |ms: &[f64]| {
+        let mut sorted = ms.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            sorted
+                .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+                .copied()
+        };
+        json!({"p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": sorted.last().copied()})
+    };
+    let commit_times = json!({
+        "all": percentiles(&commit_ms),
+        "last_tenth": percentiles(&commit_ms[commit_ms.len() - commit_ms.len() / 10..]),
+    });
+    eprintln!("bench open: segment commit times {commit_times}");
     // Two session starts, each on a fresh `Lake` (nothing cached): the first may warm the
     // allocator; the second is reported, with the first in the details.
     let mut starts = Vec::new();
@@ -344,6 +366,7 @@ async fn open(args: &Args, report: &mut Report) {
                "log_objects": log_objects, "log_bytes": log_bytes,
                "checkpoint_interval_commits": CHECKPOINT_INTERVAL_COMMITS,
                "tombstone_retention_s": retention_s,
+               "segment_commit_times": commit_times,
                "transfers_checkpoints": checkpoints}),
     );
 }

@@ -101,3 +101,33 @@ pub async fn run(args: CompactArgs) -> Result<Outcome, CliError> {
     output::write_stdout(&bytes)?;
     Ok(Outcome::Done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_timestamps_above_2_pow_53_are_exact_strings() {
+        let report = CompactReport {
+            files_before: 3,
+            merges: vec![MergeDone {
+                date: "2026-12-03".into(),
+                first_timestamp: 1_796_083_080_000_000_001,
+                last_timestamp: u64::MAX,
+                inputs: 2,
+                events: 5,
+                accounts: 4,
+                bytes_before: 100,
+                bytes_after: 60,
+                recovered: false,
+            }],
+            ..CompactReport::default()
+        };
+        let json: serde_json::Value =
+            serde_json::from_slice(&output::json(&report).unwrap()).unwrap();
+        assert_eq!(json["merges"][0]["first_timestamp"], "1796083080000000001");
+        assert_eq!(json["merges"][0]["last_timestamp"], u64::MAX.to_string());
+        assert_eq!(json["files_before"], "3");
+        assert_eq!(json["merges"][0]["recovered"], false);
+    }
+}

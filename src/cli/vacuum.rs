@@ -88,3 +88,47 @@ pub async fn run(args: VacuumArgs) -> Result<Outcome, CliError> {
     output::write_stdout(&bytes)?;
     Ok(Outcome::Done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::{VacuumedCheckpoint, VacuumedFile};
+
+    #[test]
+    fn json_counts_sizes_and_times_are_exact_strings() {
+        let report = VacuumReport {
+            retain_ms: u64::MAX,
+            deleted: vec![VacuumedFile {
+                table: "transfers",
+                path: "transfers/date=2026-12-03/a.parquet".into(),
+                removed_at_ms: i64::MAX,
+                removed_in_version: u64::MAX,
+                bytes: 12,
+            }],
+            checkpoints_deleted: vec![VacuumedCheckpoint {
+                table: "transfers",
+                path: "transfers/_delta_log/00000000000000000100.checkpoint.parquet".into(),
+                version: 100,
+                bytes: 34,
+            }],
+            checkpoint_bytes_deleted: 34,
+            ..VacuumReport::default()
+        };
+        let json: serde_json::Value =
+            serde_json::from_slice(&output::json(&report).unwrap()).unwrap();
+        assert_eq!(json["retain_ms"], u64::MAX.to_string());
+        assert_eq!(json["deleted"][0]["removed_at_ms"], i64::MAX.to_string());
+        assert_eq!(
+            json["deleted"][0]["removed_in_version"],
+            u64::MAX.to_string()
+        );
+        assert_eq!(json["checkpoints_deleted"][0]["version"], "100");
+        assert_eq!(json["checkpoint_bytes_deleted"], "34");
+        assert_eq!(json["kept_recent"], "0");
+        let table = render_table("lake", &report);
+        assert!(
+            table.contains("superseded checkpoint of version 100"),
+            "{table}"
+        );
+    }
+}

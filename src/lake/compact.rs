@@ -51,29 +51,42 @@ use super::{columns, parquet, AccountRecord, EventRow, Lake, LakeError, SegmentI
 pub const TEST_KILL_AT_ENV: &str = "LEDGERLAKE_TEST_KILL_AT";
 
 /// What one merge did.
+#[serde_with::serde_as]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MergeDone {
     pub date: String,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub first_timestamp: u64,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub last_timestamp: u64,
     /// Transfers files replaced (their accounts twins are replaced too).
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub inputs: u64,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub events: u64,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub accounts: u64,
     /// Transfers and accounts bytes before and after.
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub bytes_before: u64,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub bytes_after: u64,
     /// Completed an interrupted merge (`recover`) rather than a planned one.
     pub recovered: bool,
 }
 
 /// What a compaction pass did.
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CompactReport {
     /// Active transfers and accounts data files before and after the pass.
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub files_before: u64,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub files_after: u64,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub bytes_before: u64,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub bytes_after: u64,
     pub merges: Vec<MergeDone>,
 }

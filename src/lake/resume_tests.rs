@@ -475,3 +475,32 @@ async fn a_second_writer_is_named_and_refused() {
     let fresh = Lake::from_store(second.store.clone(), "shared");
     assert_eq!(fresh.list_segments().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_session_start_names_the_tables_that_keep_tombstones_longer_than_a_day() {
+    let eight_days = Duration::from_secs(8 * 86_400);
+    let long = Lake::open("memory://")
+        .await
+        .unwrap()
+        .with_tombstone_retention(eight_days);
+    let state = long.resume_state(CLUSTER).await.unwrap();
+    assert_eq!(
+        state.long_tombstone_retention,
+        vec![
+            ("transfers", Some(eight_days)),
+            ("accounts", Some(eight_days)),
+            ("swept_accounts", Some(eight_days)),
+        ]
+    );
+    // The default (an hour) and a day are not named.
+    for lake in [
+        Lake::open("memory://").await.unwrap(),
+        Lake::open("memory://")
+            .await
+            .unwrap()
+            .with_tombstone_retention(log::TOMBSTONE_RETENTION_WARN),
+    ] {
+        let state = lake.resume_state(CLUSTER).await.unwrap();
+        assert_eq!(state.long_tombstone_retention, vec![]);
+    }
+}

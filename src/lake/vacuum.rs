@@ -29,46 +29,60 @@ use super::{Lake, LakeError};
 pub const DELETES_IN_FLIGHT_MAX: usize = 8;
 
 /// A file vacuum deletes (or, with `--dry-run`, would delete).
+#[serde_with::serde_as]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VacuumedFile {
     pub table: &'static str,
     /// Relative to the lake root.
     pub path: String,
     /// When it was removed from the table (`deletionTimestamp`, milliseconds since the epoch).
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub removed_at_ms: i64,
     /// The version of the commit that removed it.
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub removed_in_version: u64,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub bytes: u64,
 }
 
 /// What a vacuum did.
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct VacuumReport {
     pub dry_run: bool,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub retain_ms: u64,
     /// Deleted (or to delete): removed longer than `retain` ago and still in the store.
     pub deleted: Vec<VacuumedFile>,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub bytes_deleted: u64,
     /// Removed files kept: removed within the retention.
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub kept_recent: u64,
     /// Removed files already gone from the store (an earlier vacuum).
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub already_deleted: u64,
     /// Active files of the three tables (never deleted).
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub active: u64,
     /// Checkpoints deleted (or to delete): superseded by a newer checkpoint of their table and
     /// written longer than `retain` ago. The newest checkpoint of each table is kept.
     pub checkpoints_deleted: Vec<VacuumedCheckpoint>,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub checkpoint_bytes_deleted: u64,
 }
 
 /// A superseded checkpoint vacuum deletes (or, with `--dry-run`, would delete).
+#[serde_with::serde_as]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VacuumedCheckpoint {
     pub table: &'static str,
     /// Relative to the lake root.
     pub path: String,
     /// The table version it is a checkpoint of.
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub version: u64,
+    #[serde_as(as = "serde_with::DisplayFromStr")]
     pub bytes: u64,
 }
 
