@@ -539,35 +539,44 @@ impl Reader {
 
     /// Runs the reader once for all the queries; one JSON line per query, in order.
     fn run(&self, location: &str, queries: &[(u128, u64)]) -> Vec<Value> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/readers")
-            .join(self.script);
-        let mut command = Command::new(&self.python);
-        // No `__pycache__` in the source tree.
-        command.env("PYTHONDONTWRITEBYTECODE", "1");
-        command.arg(&script).arg(location);
+        let mut args = vec![location.to_string()];
         for (account, at) in queries {
-            command.arg(account.to_string()).arg(at.to_string());
+            args.extend([account.to_string(), at.to_string()]);
         }
         let started = Instant::now();
-        let output = command.output().expect("the reader runs");
+        let stdout = self.script_stdout(self.script, &args);
         eprintln!(
             "{} answered {} queries in {:.1?}",
             self.name,
             queries.len(),
             started.elapsed()
         );
-        assert!(
-            output.status.success(),
-            "{} reader failed: {}",
-            self.name,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8(output.stdout).expect("UTF-8");
         stdout
             .lines()
             .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
             .collect()
+    }
+
+    /// Runs `tests/readers/<script>` with this reader's Python; its standard output.
+    fn script_stdout(&self, script: &str, args: &[String]) -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/readers")
+            .join(script);
+        let output = Command::new(&self.python)
+            // No `__pycache__` in the source tree.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .arg(&script)
+            .args(args)
+            .output()
+            .expect("the reader runs");
+        assert!(
+            output.status.success(),
+            "{} ({}) failed: {}",
+            self.name,
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8")
     }
 }
 
@@ -809,19 +818,8 @@ async fn delta_rs_vacuum_keeps_the_files_the_tombstone_retention_protects() {
     removed.sort();
     assert!(!removed.is_empty());
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/readers/deltalake_vacuum.py");
-    let output = Command::new(&reader.python)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .arg(&script)
-        .arg(format!("{location}/transfers"))
-        .output()
-        .expect("the script runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let stdout = reader.script_stdout("deltalake_vacuum.py", &[format!("{location}/transfers")]);
+    let report: Value = serde_json::from_str(&stdout).expect("one JSON object");
     eprintln!("delta-rs vacuum dry runs: {report}");
     assert_eq!(report["retention"], json!("interval 3600 seconds"));
     assert_eq!(report["default"], json!([]), "removed a moment ago: kept");

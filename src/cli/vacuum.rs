@@ -42,28 +42,21 @@ pub struct VacuumArgs {
 
 pub fn render_table(location: &str, r: &VacuumReport) -> String {
     let mut out = format!("lake {location}\n");
-    for f in &r.deleted {
-        out.push_str(&format!(
-            "{} {} ({} bytes, removed in version {})\n",
-            if r.dry_run { "would delete" } else { "deleted" },
-            f.path,
-            f.bytes,
-            f.removed_in_version
-        ));
-    }
-    for c in &r.checkpoints_deleted {
-        out.push_str(&format!(
-            "{} {} ({} bytes, superseded checkpoint of version {})\n",
-            if r.dry_run { "would delete" } else { "deleted" },
-            c.path,
-            c.bytes,
-            c.version
-        ));
+    let verb = if r.dry_run { "would delete" } else { "deleted" };
+    let files = r.deleted.iter().map(|f| {
+        let why = format!("removed in version {}", f.removed_in_version);
+        (&f.path, f.bytes, why)
+    });
+    let checkpoints = r.checkpoints_deleted.iter().map(|c| {
+        let why = format!("superseded checkpoint of version {}", c.version);
+        (&c.path, c.bytes, why)
+    });
+    for (path, bytes, why) in files.chain(checkpoints) {
+        out.push_str(&format!("{verb} {path} ({bytes} bytes, {why})\n"));
     }
     out.push_str(&format!(
-        "{}: {} files, {} bytes, and {} superseded checkpoints, {} bytes; kept {} files removed \
-         within the retention; {} already deleted; {} active files untouched\n",
-        if r.dry_run { "would delete" } else { "deleted" },
+        "{verb}: {} files, {} bytes, and {} superseded checkpoints, {} bytes; kept {} files \
+         removed within the retention; {} already deleted; {} active files untouched\n",
         r.deleted.len(),
         r.bytes_deleted,
         r.checkpoints_deleted.len(),

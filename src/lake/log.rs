@@ -455,7 +455,7 @@ impl Log {
     /// benchmarks model an hour of a live stream in seconds with it).
     pub fn set_tombstone_retention(&mut self, retention: std::time::Duration) {
         assert!(
-            retention.as_secs() > 0,
+            retention.as_secs() > 0 && retention.subsec_nanos() == 0,
             "a tombstone retention of whole seconds"
         );
         self.tombstone_retention = retention;

@@ -122,6 +122,34 @@ fn checkpoint_version(name: &str) -> Option<u64> {
         .flatten()
 }
 
+/// The checkpoints in `log` (a listing of `table`'s log) older than its newest checkpoint and
+/// last modified before `cutoff_ms`.
+fn superseded_checkpoints(
+    table: &'static str,
+    log: &[object_store::ObjectMeta],
+    cutoff_ms: i64,
+) -> Vec<VacuumedCheckpoint> {
+    let checkpoints: Vec<(u64, &object_store::ObjectMeta)> = log
+        .iter()
+        .filter_map(|o| Some((checkpoint_version(o.location.filename()?)?, o)))
+        .collect();
+    let Some(newest) = checkpoints.iter().map(|(v, _)| *v).max() else {
+        return Vec::new();
+    };
+    let mut superseded: Vec<VacuumedCheckpoint> = checkpoints
+        .into_iter()
+        .filter(|(v, o)| *v < newest && o.last_modified.timestamp_millis() < cutoff_ms)
+        .map(|(version, o)| VacuumedCheckpoint {
+            table,
+            path: o.location.to_string(),
+            version,
+            bytes: o.size,
+        })
+        .collect();
+    superseded.sort_by(|a, b| a.path.cmp(&b.path));
+    superseded
+}
+
 fn table_of(name: &str) -> Table {
     match name {
         "transfers" => Table::Transfers,
@@ -152,8 +180,13 @@ impl Lake {
             if !self.table_exists(table).await? {
                 continue;
             }
+            // One listing of the table's log serves both: its commits and its checkpoints.
+            let log = self.list(Some(&Path::from_iter([name, LOG_DIR]))).await?;
+            report
+                .checkpoints_deleted
+                .extend(superseded_checkpoints(name, &log, cutoff_ms));
             // path -> (removed at, in version), for files removed and not added again since.
-            let removed = self.removed_files(name).await?;
+            let removed = self.removed_files(name, &log).await?;
             let snapshot = self.log.snapshot(table, None).await?;
             let active: HashSet<Path> = self
                 .log
@@ -188,11 +221,6 @@ impl Lake {
                 });
             }
         }
-        for name in CHAIN_TABLES {
-            report
-                .checkpoints_deleted
-                .extend(self.superseded_checkpoints(name, cutoff_ms).await?);
-        }
         report.bytes_deleted = report.deleted.iter().map(|f| f.bytes).sum();
         report.checkpoint_bytes_deleted = report.checkpoints_deleted.iter().map(|c| c.bytes).sum();
         if !dry_run {
@@ -214,46 +242,15 @@ impl Lake {
         Ok(report)
     }
 
-    /// The checkpoints of `table` older than its newest checkpoint and last modified before
-    /// `cutoff_ms`.
-    async fn superseded_checkpoints(
-        &self,
-        table: &'static str,
-        cutoff_ms: i64,
-    ) -> Result<Vec<VacuumedCheckpoint>, LakeError> {
-        let log_dir = Path::from_iter([table, LOG_DIR]);
-        let checkpoints: Vec<(u64, object_store::ObjectMeta)> = self
-            .list(Some(&log_dir))
-            .await?
-            .into_iter()
-            .filter_map(|o| Some((checkpoint_version(o.location.filename()?)?, o)))
-            .collect();
-        let Some(newest) = checkpoints.iter().map(|(v, _)| *v).max() else {
-            return Ok(Vec::new());
-        };
-        let mut superseded: Vec<VacuumedCheckpoint> = checkpoints
-            .into_iter()
-            .filter(|(v, o)| *v < newest && o.last_modified.timestamp_millis() < cutoff_ms)
-            .map(|(version, o)| VacuumedCheckpoint {
-                table,
-                path: o.location.to_string(),
-                version,
-                bytes: o.size,
-            })
-            .collect();
-        superseded.sort_by(|a, b| a.path.cmp(&b.path));
-        assert!(superseded.iter().all(|c| c.version < newest));
-        Ok(superseded)
-    }
-
     /// The files of `table` its log removed and did not add again, with the removal time
     /// (`deletionTimestamp`; a remove without one is never old enough) and version.
-    async fn removed_files(&self, table: &str) -> Result<BTreeMap<Path, (i64, u64)>, LakeError> {
-        let log_dir = Path::from_iter([table, LOG_DIR]);
-        let mut versions: Vec<u64> = self
-            .list(Some(&log_dir))
-            .await?
-            .into_iter()
+    async fn removed_files(
+        &self,
+        table: &str,
+        log: &[object_store::ObjectMeta],
+    ) -> Result<BTreeMap<Path, (i64, u64)>, LakeError> {
+        let mut versions: Vec<u64> = log
+            .iter()
             .filter_map(|o| o.location.filename().and_then(commit_version))
             .collect();
         versions.sort_unstable();
