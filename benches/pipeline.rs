@@ -4,8 +4,12 @@
 //! - a fresh replica runs the standard workload; the real CDC job (`tigerbeetle amqp
 //!   --timestamp-last=0`) publishes its events to one fanout exchange bound to two queues, so both
 //!   hold the same real messages in the same order;
-//! - queue A is drained by a plain lapin consumer that only acknowledges (the anchor), queue B by
-//!   the release `ledgerlake export` into a local lake: rates, their ratio, the exporter's peak RSS;
+//! - the exchange is bound to 2R + 1 queues (R rounds, `--rounds`, default 3): a plain lapin
+//!   consumer that only acknowledges drains one (the anchor), the release `ledgerlake export`
+//!   the next into a fresh local lake, and so on, ending with a drain, so every export sits
+//!   between two drains. The broker's delivery rate swings by 2× from one drain to the next on
+//!   this machine (it pages the fill to disk), so one pair proves nothing: the figures are the
+//!   medians of each kind, and their ratio; the exporter's peak RSS;
 //! - the lake is rebuilt into a fresh replica with `ledgerlake rebuild`, next to `tigerbeetle
 //!   benchmark` (self-contained, same transfer count, batch 8,189);
 //! - sizes: lake bytes, the raw CDC JSON bytes the anchor received, the source data file's growth;
@@ -87,10 +91,13 @@ async fn run(args: Args) {
             .collect();
     }
     let with_lag = args.get("lag") != Some("no");
+    let rounds: usize = args
+        .get("rounds")
+        .map_or(3, |r| r.parse().expect("--rounds N"));
     let mut report = Report::new("pipeline", args.scale);
     let mut steps = Vec::new();
     for &n in &s.series {
-        let step = step(&args.work, n).await;
+        let step = step(&args.work, n, rounds).await;
         eprintln!(
             "bench pipeline: step {n}: {}",
             serde_json::to_string(&step.json()).unwrap_or_default()
@@ -116,11 +123,13 @@ async fn run(args: Args) {
 
     report.row(Row {
         id: "2 export events/s".into(),
-        what: "ledgerlake export draining a pre-filled queue into a local lake".into(),
+        what: "ledgerlake export draining a pre-filled queue into a local lake (median of the rounds)"
+            .into(),
         unit: "events/s".into(),
         ours: last.export_rate(),
         anchor: Some(last.drain_rate()),
-        anchor_what: "plain lapin drain of the same messages (ack only)".into(),
+        anchor_what: "plain lapin drain of the same messages (ack only), interleaved with the exports; median"
+            .into(),
         target: Some((0.95, true)),
         better: Better::Higher,
     });
@@ -255,9 +264,13 @@ struct Step {
     data_file_growth: u64,
     data_file_allocated_growth: u64,
     cdc_fill_s: f64,
+    /// The median of the plain drains (the anchor).
     drain_s: f64,
+    drains_s: Vec<f64>,
     json_bytes: u64,
+    /// The median of the exports.
     export_s: f64,
+    exports_s: Vec<f64>,
     export_rss: u64,
     export_report: serde_json::Value,
     lake_bytes: u64,
@@ -279,6 +292,19 @@ impl Step {
     fn export_rate(&self) -> f64 {
         self.events as f64 / self.export_s
     }
+    /// Each export's rate over the mean rate of the drains just before and after it: the
+    /// broker's rate drifts during a run, and this pairs each export with its own moment.
+    fn paired_ratios(&self) -> Vec<f64> {
+        let rate = |s: f64| self.events as f64 / s;
+        self.exports_s
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| {
+                let drains = (rate(self.drains_s[i]) + rate(self.drains_s[i + 1])) / 2.0;
+                rate(e) / drains
+            })
+            .collect()
+    }
     fn rebuild_transfers_per_s(&self) -> f64 {
         self.rebuild_transfers as f64 / self.rebuild_replay_s
     }
@@ -293,6 +319,9 @@ impl Step {
             "cdc_fill_s": self.cdc_fill_s,
             "cdc_publish_events_per_s": self.events as f64 / self.cdc_fill_s,
             "drain_s": self.drain_s,
+            "drains_s": self.drains_s,
+            "exports_s": self.exports_s,
+            "export_vs_neighbour_drains": self.paired_ratios(),
             "drain_events_per_s": self.drain_rate(),
             "json_bytes": self.json_bytes,
             "export_s": self.export_s,
@@ -314,7 +343,21 @@ impl Step {
     }
 }
 
-async fn step(work: &Path, transfers: usize) -> Step {
+/// The median of some timings (the mean of the middle two of an even count).
+fn median(values: &[f64]) -> f64 {
+    assert!(!values.is_empty());
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
+
+async fn step(work: &Path, transfers: usize, rounds: usize) -> Step {
+    assert!(rounds >= 1);
     let mut out = Step {
         transfers_submitted: transfers,
         ..Step::default()
@@ -324,10 +367,25 @@ async fn step(work: &Path, transfers: usize) -> Step {
         .await
         .expect("RabbitMQ (run scripts/setup.sh)");
     let exchange = testbed::unique_name("bench-cdc");
-    let queue_drain = testbed::unique_name("bench-drain");
-    let queue_export = testbed::unique_name("bench-export");
-    let lake_dir = work.join(format!("lake-{transfers}"));
-    let _ = std::fs::remove_dir_all(&lake_dir);
+    // Drain, export, drain, …, drain.
+    let queues: Vec<String> = (0..2 * rounds + 1)
+        .map(|i| {
+            let kind = if i.is_multiple_of(2) {
+                "drain"
+            } else {
+                "export"
+            };
+            testbed::unique_name(&format!("bench-{kind}-{i}"))
+        })
+        .collect();
+    let lakes: Vec<PathBuf> = (0..rounds)
+        .map(|r| work.join(format!("lake-{transfers}-{r}")))
+        .collect();
+    for lake in &lakes {
+        let _ = std::fs::remove_dir_all(lake);
+    }
+    // Sizes and the rebuild use the first round's lake.
+    let lake_dir = lakes[0].clone();
 
     // The source: the standard workload, then the CDC job replaying everything into both queues.
     let replica = Replica::start(cluster).await.expect("source replica");
@@ -356,29 +414,29 @@ async fn step(work: &Path, transfers: usize) -> Step {
     out.data_file_allocated_growth = data_after.1.saturating_sub(data_before.1);
 
     broker.declare_exchange(&exchange).await.expect("exchange");
-    broker
-        .declare_queue_bound(&queue_drain, &exchange)
-        .await
-        .expect("queue");
-    broker
-        .declare_queue_bound(&queue_export, &exchange)
-        .await
-        .expect("queue");
+    for queue in &queues {
+        broker
+            .declare_queue_bound(queue, &exchange)
+            .await
+            .expect("queue");
+    }
     let started = Instant::now();
     let mut cdc = CdcJob::start(&replica, &exchange, Some(0))
         .await
         .expect("CDC job");
     let fill_limit = Duration::from_secs(120) + Duration::from_millis(out.events / 2);
     loop {
-        let a = broker.queue_depth(&queue_drain).await.expect("depth");
-        let b = broker.queue_depth(&queue_export).await.expect("depth");
-        if u64::from(a.min(b)) >= out.events {
+        let mut depths = Vec::with_capacity(queues.len());
+        for queue in &queues {
+            depths.push(broker.queue_depth(queue).await.expect("depth"));
+        }
+        if depths.iter().all(|&d| u64::from(d) >= out.events) {
             break;
         }
         cdc.check_alive().expect("CDC job alive");
         assert!(
             started.elapsed() < fill_limit,
-            "CDC fill: {a}/{b} of {} after {fill_limit:?}",
+            "CDC fill: {depths:?} of {} after {fill_limit:?}",
             out.events
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -391,26 +449,41 @@ async fn step(work: &Path, transfers: usize) -> Step {
         .await
         .expect("delete CDC progress queue");
 
-    // The anchor, then ours, on the same messages.
-    let (drain, json_bytes) = plain_drain(&testbed::amqp_url(), &queue_drain, out.events).await;
-    out.drain_s = drain.as_secs_f64();
-    out.json_bytes = json_bytes;
-    let export = export_drain(&lake_dir, &queue_export, cluster, out.events).await;
-    out.export_s = export.0.as_secs_f64();
-    out.export_rss = export.1;
-    out.export_report = export.2;
+    // The anchor and ours in turn, on the same messages.
+    for (i, queue) in queues.iter().enumerate() {
+        if i.is_multiple_of(2) {
+            let (drain, json_bytes) = plain_drain(&testbed::amqp_url(), queue, out.events).await;
+            assert!(
+                i == 0 || json_bytes == out.json_bytes,
+                "every queue holds the same messages"
+            );
+            out.json_bytes = json_bytes;
+            out.drains_s.push(drain.as_secs_f64());
+        } else {
+            let export = export_drain(&lakes[i / 2], queue, cluster, out.events).await;
+            assert!(
+                i == 1 || export.2["events_committed"] == out.export_report["events_committed"],
+                "every export commits the same events"
+            );
+            out.exports_s.push(export.0.as_secs_f64());
+            out.export_rss = out.export_rss.max(export.1);
+            if i == 1 {
+                out.export_report = export.2;
+            }
+        }
+    }
+    out.drain_s = median(&out.drains_s);
+    out.export_s = median(&out.exports_s);
     let (b, n) = common::dir_bytes(&lake_dir, "transfers/");
     let (ba, na) = common::dir_bytes(&lake_dir, "accounts/");
     out.lake_bytes = b + ba;
     out.lake_files = n + na;
-    broker
-        .delete_queue(&queue_drain)
-        .await
-        .expect("delete queue");
-    broker
-        .delete_queue(&queue_export)
-        .await
-        .expect("delete queue");
+    for queue in &queues {
+        broker.delete_queue(queue).await.expect("delete queue");
+    }
+    for lake in &lakes[1..] {
+        let _ = std::fs::remove_dir_all(lake);
+    }
     broker
         .delete_exchange(&exchange)
         .await
@@ -627,6 +700,16 @@ async fn export_drain(
         .expect("export output");
     let (seen, rss) = watcher.finish();
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // `LEDGERLAKE_LOG=debug` logs every seal and commit; this keeps the log for a look.
+    // Written to that path with the lake's name appended.
+    if let Some(path) = std::env::var_os("LEDGERLAKE_BENCH_EXPORT_LOG") {
+        let mut path = path;
+        path.push(format!(
+            ".{}",
+            lake.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        std::fs::write(&path, stderr.as_bytes()).expect("write the export log");
+    }
     assert!(output.status.success(), "export failed: {stderr}");
     let report: serde_json::Value = stderr
         .lines()

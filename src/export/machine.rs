@@ -127,6 +127,21 @@ pub enum Work {
     Quarantine(Vec<Quarantined>),
 }
 
+impl Work {
+    /// What it holds, for the debug log: "segment of N events, M accounts", ….
+    pub fn describe(&self) -> String {
+        match self {
+            Work::Segment(s) => format!(
+                "segment of {} events, {} account records",
+                s.events.len(),
+                s.new_accounts.len()
+            ),
+            Work::Swept(page) => format!("sweep page of {} accounts", page.accounts.len()),
+            Work::Quarantine(records) => format!("{} quarantine records", records.len()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Write this in the background; answer with `CommitDone` or `CommitFailed`. Never issued
@@ -496,9 +511,15 @@ impl Machine {
             return;
         }
         let finishing = self.phase == Phase::Finishing;
-        let due =
-            finishing || self.held.is_some() || self.open.should_seal(&self.options.seal, now);
-        if !self.open.is_empty() && due {
+        let reason = if finishing {
+            Some("finishing")
+        } else if self.held.is_some() {
+            Some("next day")
+        } else {
+            self.open.seal_reason(&self.options.seal, now)
+        };
+        if !self.open.is_empty() && reason.is_some() {
+            tracing::debug!(reason, events = self.open.len(), "segment sealed");
             self.seal(actions);
             if !finishing {
                 if let Some((tag, event)) = self.held.take() {

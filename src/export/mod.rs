@@ -392,7 +392,15 @@ impl Driver<'_> {
         let committed_last = report.last_committed_timestamp;
         self.commit = Some(tokio::spawn(async move {
             let _timer = crate::metrics::CommitTimer::start();
-            write(&lake, &work, cluster_id, retry_max, committed_last).await
+            let started = Instant::now();
+            let written = write(&lake, &work, cluster_id, retry_max, committed_last).await;
+            tracing::debug!(
+                work = work.describe(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                ok = written.is_ok(),
+                "commit finished"
+            );
+            written
         }));
     }
 }

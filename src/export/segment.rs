@@ -124,18 +124,33 @@ impl OpenSegment {
     /// Whether the segment is due: full by count or size (no room for another event), old
     /// enough, or idle long enough.
     pub fn should_seal(&self, policy: &SealPolicy, now: Instant) -> bool {
+        self.seal_reason(policy, now).is_some()
+    }
+
+    /// Why the segment is due, if it is (for the debug log).
+    pub fn seal_reason(&self, policy: &SealPolicy, now: Instant) -> Option<&'static str> {
         if self.events.is_empty() {
-            return false;
+            return None;
         }
-        !self.has_room(policy)
+        if !self.has_room(policy)
             || self.events.len() >= policy.events_max
             || self.events.len() * row_bytes() >= policy.bytes_max
-            || self
-                .opened_at
-                .is_some_and(|opened| now.duration_since(opened) >= policy.age_max)
-            || self
-                .appended_at
-                .is_some_and(|appended| now.duration_since(appended) >= policy.idle_max)
+        {
+            return Some("full");
+        }
+        if self
+            .opened_at
+            .is_some_and(|opened| now.duration_since(opened) >= policy.age_max)
+        {
+            return Some("age");
+        }
+        if self
+            .appended_at
+            .is_some_and(|appended| now.duration_since(appended) >= policy.idle_max)
+        {
+            return Some("idle");
+        }
+        None
     }
 
     /// Whether another event may be appended without breaking the count or size limit.
@@ -330,5 +345,31 @@ mod tests {
             segment.should_seal(&policy, start),
             "a segment with no room must not wait for its age"
         );
+    }
+
+    #[test]
+    fn the_seal_reason_names_the_limit_that_was_reached() {
+        let start = Instant::now();
+        let base = 20_000 * DAY_NS;
+        let mut segment = OpenSegment::default();
+        assert_eq!(segment.seal_reason(&policy(), start), None, "empty");
+        segment.append(&event(base + 1, 1, 2), None, start);
+        assert_eq!(segment.seal_reason(&policy(), start), None);
+        assert_eq!(
+            segment.seal_reason(&policy(), start + Duration::from_millis(100)),
+            Some("idle")
+        );
+        segment.append(
+            &event(base + 2, 1, 2),
+            None,
+            start + Duration::from_millis(950),
+        );
+        assert_eq!(
+            segment.seal_reason(&policy(), start + Duration::from_millis(1_000)),
+            Some("age"),
+            "50 ms after the last event, a second after the first"
+        );
+        segment.append(&event(base + 3, 1, 2), None, start);
+        assert_eq!(segment.seal_reason(&policy(), start), Some("full"));
     }
 }
