@@ -8,7 +8,10 @@
 //!   (`Lake::resume_state`): the log objects it reads (anchor: the commits in the lake, what
 //!   opening would read without checkpoints; bound: per table `_last_checkpoint`, one checkpoint
 //!   and fewer than `CHECKPOINT_INTERVAL_COMMITS` commits, twice), the data objects it reads
-//!   (none), its listings, and its time (goal ≤ 1 s).
+//!   (none), its listings, and its time (goal ≤ 1 s). With `--compact-every`, then a vacuum
+//!   with no retention (it reads every commit), 100 more segments and a compaction pass, and a
+//!   second vacuum, which reads from the first one's record: commits read and seconds, the
+//!   first run as the anchor.
 //! - `rss`: a lake on disk with 10^7 accounts (full; 10^6 small), half recorded by segments
 //!   (2 new accounts per event, 32,768 events per segment), half by sweep pages (8,189 per
 //!   commit), all through the commit path; then the release `ledgerlake export --until-idle`
@@ -302,6 +305,48 @@ async fn open(args: &Args, report: &mut Report) {
         ));
     }
     let (log_reads, data_reads, lists, open_ms, log_bytes_read) = starts[1];
+    // Vacuum on the grown lake: a first run reads every commit and deletes every removed file
+    // (retention 0); after 100 more segments (and a compaction pass), a second run reads from
+    // the first one's record. Then time and commits read, side by side.
+    let vacuum = if !reuse && compact_every > 0 {
+        let first = timed_vacuum(&lake).await;
+        for i in commits..commits + 100 {
+            lake.commit(&segment(i), CLUSTER).await.expect("commit");
+        }
+        lake.compact_pass(CLUSTER, &mut |_| true)
+            .await
+            .expect("compaction pass");
+        let second = timed_vacuum(&lake).await;
+        eprintln!(
+            "bench open: vacuum read {} commits in {:.3} s (deleted {}); after 100 more segments, {} commits in {:.3} s (deleted {})",
+            first.1, first.0, first.2, second.1, second.0, second.2
+        );
+        report.rows.push(Row {
+            id: "vacuum commits read again".into(),
+            what: "commits a vacuum reads after 100 more segments, from the previous run's record"
+                .into(),
+            unit: "commits".into(),
+            ours: second.1 as f64,
+            anchor: Some(first.1 as f64),
+            anchor_what: "commits the first vacuum read (the whole history)".into(),
+            target: None,
+            better: Better::Lower,
+        });
+        report.rows.push(Row {
+            id: "vacuum seconds again".into(),
+            what: "that vacuum's time".into(),
+            unit: "s".into(),
+            ours: second.0,
+            anchor: Some(first.0),
+            anchor_what: "the first vacuum's time".into(),
+            target: None,
+            better: Better::Lower,
+        });
+        json!({"first": {"seconds": first.0, "commits_read": first.1, "deleted": first.2},
+               "after_100_segments": {"seconds": second.0, "commits_read": second.1, "deleted": second.2}})
+    } else {
+        serde_json::Value::Null
+    };
     let checkpoints = checkpoint_sizes(&dir.join("transfers").join("_delta_log"));
     let (lake_bytes, lake_objects) = common::dir_bytes(&dir, "");
     let (log_bytes, log_objects) = common::dir_bytes(&dir, "_delta_log");
@@ -367,8 +412,25 @@ async fn open(args: &Args, report: &mut Report) {
                "checkpoint_interval_commits": CHECKPOINT_INTERVAL_COMMITS,
                "tombstone_retention_s": retention_s,
                "segment_commit_times": commit_times,
+               "vacuum": vacuum,
                "transfers_checkpoints": checkpoints}),
     );
+}
+
+/// A vacuum with no retention (every removed file goes): its seconds, the commits it read and
+/// the files it deleted.
+async fn timed_vacuum(lake: &Lake) -> (f64, u64, usize) {
+    let started = Instant::now();
+    let report = lake
+        .vacuum(
+            std::time::Duration::ZERO,
+            false,
+            ledgerlake::timefmt::now_ms() + 1,
+        )
+        .await
+        .expect("vacuum");
+    let read: u64 = report.tables.iter().map(|t| t.commits_read).sum();
+    (started.elapsed().as_secs_f64(), read, report.deleted.len())
 }
 
 /// The transfers table's checkpoints: how many, their total and largest size, and the newest's

@@ -394,6 +394,18 @@ async fn compaction_killed_anywhere_loses_nothing_and_the_lake_still_equals_the_
     let vacuumed: serde_json::Value = serde_json::from_slice(&vacuumed.stdout).expect("json");
     let deleted = vacuumed["deleted"].as_array().expect("deleted").len();
     assert!(deleted >= segments_before, "{deleted} deleted");
+    // The first run recorded where its kept files were removed: the second read from there.
+    let read_from = |report: &serde_json::Value| -> u64 {
+        report["tables"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["table"] == "transfers"))
+            .and_then(|t| t["read_from_version"].as_str())
+            .and_then(|v| v.parse().ok())
+            .expect("the transfers table's read_from_version")
+    };
+    assert_eq!(read_from(&kept), 0, "{kept}");
+    assert!(read_from(&vacuumed) > 0, "{vacuumed}");
+    assert_eq!(vacuumed["recorded"], true, "{vacuumed}");
     assert_lake_whole(&location, &whole, "after vacuum").await;
     let verify = run(&["verify", "--lake", &location]);
     assert!(

@@ -8,7 +8,7 @@ use clap::Args;
 use super::exit::Outcome;
 use super::output::{self, ReportFormat};
 use super::{parse_duration, require_existing_lake, CliError};
-use crate::lake::{Lake, VacuumReport};
+use crate::lake::{Lake, VacuumOptions, VacuumReport};
 
 #[derive(Debug, Args)]
 #[command(
@@ -23,7 +23,12 @@ fail, naming the file. On an object-lock (WORM) bucket, set --retain at least as
 bucket's retention: a delete before then is refused by the store. Delta readers apply their own \
 rule (delta.deletedFileRetentionDuration, which ledgerlake sets to 1 hour on the tables it \
 creates; 7 days when unset): keep --retain at least that. \
-See docs/DESIGN.md, \"The life of a file\"."
+See docs/DESIGN.md, \"The life of a file\".\n\n\
+A vacuum that deleted what it found writes _ledgerlake_vacuum.json at the lake root: for each \
+table, the first log version the next run reads (the oldest commit whose removed files it kept, \
+or the one after the newest). So a scheduled vacuum reads only the commits since the oldest kept \
+removal, not the whole history. Only a hint: a record beyond a table's log is ignored (the \
+report says why), and --rescan reads every commit."
 )]
 pub struct VacuumArgs {
     /// The lake (see `export --lake`).
@@ -32,9 +37,13 @@ pub struct VacuumArgs {
     /// Delete files removed from their table longer ago than this (e.g. 7d, 168h, 30d).
     #[arg(long, value_parser = parse_duration)]
     pub retain: Duration,
-    /// List what would be deleted; delete nothing.
+    /// List what would be deleted; delete nothing, record nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Read every commit of every table, ignoring where _ledgerlake_vacuum.json says the
+    /// previous run left off (it is rewritten afterwards).
+    #[arg(long)]
+    pub rescan: bool,
     /// `table` for people, `json` for scripts (every u64 a decimal string).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
@@ -54,6 +63,18 @@ pub fn render_table(location: &str, r: &VacuumReport) -> String {
     for (path, bytes, why) in files.chain(checkpoints) {
         out.push_str(&format!("{verb} {path} ({bytes} bytes, {why})\n"));
     }
+    for t in &r.tables {
+        out.push_str(&format!(
+            "read {} from version {}: {} commits",
+            t.table, t.read_from_version, t.commits_read
+        ));
+        if let Some(why) = &t.record_ignored {
+            out.push_str(&format!(
+                " (the record of an earlier run was ignored: {why})"
+            ));
+        }
+        out.push('\n');
+    }
     out.push_str(&format!(
         "{verb}: {} files, {} bytes, and {} superseded checkpoints, {} bytes; kept {} files \
          removed within the retention; {} already deleted; {} active files untouched\n",
@@ -71,9 +92,12 @@ pub fn render_table(location: &str, r: &VacuumReport) -> String {
 pub async fn run(args: VacuumArgs) -> Result<Outcome, CliError> {
     require_existing_lake(&args.lake)?;
     let lake = Lake::open(&args.lake).await?;
-    let report = lake
-        .vacuum(args.retain, args.dry_run, crate::timefmt::now_ms())
-        .await?;
+    let options = VacuumOptions {
+        retain: args.retain,
+        dry_run: args.dry_run,
+        rescan: args.rescan,
+    };
+    let report = lake.vacuum_with(&options, crate::timefmt::now_ms()).await?;
     let bytes = match args.format {
         ReportFormat::Json => output::json(&report)?,
         ReportFormat::Table => render_table(lake.location(), &report).into_bytes(),
@@ -85,7 +109,7 @@ pub async fn run(args: VacuumArgs) -> Result<Outcome, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lake::{VacuumedCheckpoint, VacuumedFile};
+    use crate::lake::{VacuumedCheckpoint, VacuumedFile, VacuumedTable};
 
     #[test]
     fn json_counts_sizes_and_times_are_exact_strings() {
@@ -105,6 +129,12 @@ mod tests {
                 bytes: 34,
             }],
             checkpoint_bytes_deleted: 34,
+            tables: vec![VacuumedTable {
+                table: "transfers",
+                read_from_version: u64::MAX,
+                commits_read: 7,
+                record_ignored: Some("why".into()),
+            }],
             ..VacuumReport::default()
         };
         let json: serde_json::Value =
@@ -118,9 +148,18 @@ mod tests {
         assert_eq!(json["checkpoints_deleted"][0]["version"], "100");
         assert_eq!(json["checkpoint_bytes_deleted"], "34");
         assert_eq!(json["kept_recent"], "0");
+        assert_eq!(json["tables"][0]["read_from_version"], u64::MAX.to_string());
+        assert_eq!(json["tables"][0]["commits_read"], "7");
         let table = render_table("lake", &report);
         assert!(
             table.contains("superseded checkpoint of version 100"),
+            "{table}"
+        );
+        assert!(
+            table.contains(&format!(
+                "read transfers from version {}: 7 commits (the record of an earlier run was ignored: why)",
+                u64::MAX
+            )),
             "{table}"
         );
     }

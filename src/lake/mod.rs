@@ -66,7 +66,10 @@ pub use quarantine::{QuarantineInfo, Quarantined};
 pub use resume::ResumeState;
 pub use rows::{AccountRecord, AccountState, EventRow};
 pub use swept::SweptInfo;
-pub use vacuum::{VacuumReport, VacuumedCheckpoint, VacuumedFile};
+pub use vacuum::{
+    VacuumOptions, VacuumReport, VacuumedCheckpoint, VacuumedFile, VacuumedTable,
+    VACUUM_RECORD_FILE,
+};
 
 /// The lake format this code writes, and the newest it reads.
 pub const FORMAT_VERSION: u32 = 2;

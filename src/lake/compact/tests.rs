@@ -15,8 +15,9 @@ use super::super::layout::Table;
 use super::super::log::{CommitRequest, CompactionInfo, TOMBSTONE_RETENTION};
 use super::*;
 use crate::cdc::{AccountFields, Event, EventType, TransferFields};
-use crate::lake::{CommitOutcome, Segment};
+use crate::lake::{CommitOutcome, Segment, VacuumOptions, VacuumReport, VACUUM_RECORD_FILE};
 use crate::timefmt::{parse_rfc3339, NS_PER_DAY, NS_PER_SECOND};
+use object_store::path::Path;
 
 const CLUSTER: u128 = 0x1234_5678_9abc_def0_1234_5678_9abc_def0;
 const ACCOUNTS: u128 = 40;
@@ -400,8 +401,20 @@ async fn vacuum_deletes_only_files_removed_longer_ago_than_the_retention() {
     assert_eq!(events, events_before);
     assert_eq!(accounts, accounts_before);
     assert_chain_whole(&lake).await;
-    // Again: nothing more to do.
+    // Again: nothing more to do, and nothing read (the record says everything before the
+    // newest commit is gone); a rescan reads everything and finds them deleted.
     let again = lake.vacuum(hour, false, later).await.unwrap();
+    assert!(again.deleted.is_empty());
+    assert!(
+        again.tables.iter().all(|t| t.commits_read == 0),
+        "{again:?}"
+    );
+    let rescan = VacuumOptions {
+        retain: hour,
+        dry_run: false,
+        rescan: true,
+    };
+    let again = lake.vacuum_with(&rescan, later).await.unwrap();
     assert!(again.deleted.is_empty());
     assert_eq!(again.already_deleted, removed_files);
     // Time travel to before the compaction says what is missing, and why.
@@ -604,4 +617,129 @@ async fn checkpoints_drop_the_removes_older_than_the_tombstone_retention_and_vac
     assert_chain_whole(&short).await;
     let resume = short.resume_state(CLUSTER).await.unwrap();
     assert_eq!(resume.transfers_version, 400);
+}
+
+/// The vacuum record: a second run reads only the commits from the oldest one whose removed
+/// files the first run kept, decides exactly as a full read does, and a record that cannot be
+/// right is ignored, saying why.
+#[tokio::test]
+async fn vacuum_reads_only_the_commits_after_what_an_earlier_run_deleted() {
+    let lake = Lake::open("memory://").await.unwrap();
+    let mut known = HashSet::new();
+    let mut day = |d: u64, n: u64| segments(t0() + d * NS_PER_DAY, n, NS_PER_SECOND, 2, &mut known);
+    let (first, second) = (day(0, 8), day(1, 8));
+    let (closing, closing_again) = (day(2, 3), day(3, 1));
+    commit_all(&lake, &first).await;
+    commit_all(&lake, &second).await;
+    commit_all(&lake, &closing).await;
+    // Days 0 and 1 are compacted; their files are the ones removed.
+    let removed_days: usize = lake
+        .list_segments()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|s| s.first_timestamp < t0() + 2 * NS_PER_DAY)
+        .map(|s| 1 + usize::from(s.accounts_path.is_some()))
+        .sum();
+    pass(&lake).await;
+    let hour = Duration::from_secs(3_600);
+    let now = crate::timefmt::now_ms();
+    let full = |dry_run| VacuumOptions {
+        retain: hour,
+        dry_run,
+        rescan: true,
+    };
+    let transfers = |r: &VacuumReport| {
+        r.tables
+            .iter()
+            .find(|t| t.table == "transfers")
+            .cloned()
+            .unwrap()
+    };
+    let head = lake.transfers_version().await.unwrap().unwrap();
+
+    // Nothing old enough yet: the record points at the compaction commits, which the next run
+    // must read again.
+    let kept = lake.vacuum(hour, false, now).await.unwrap();
+    assert!(kept.recorded && kept.deleted.is_empty() && kept.kept_recent > 0);
+    assert_eq!(transfers(&kept).read_from_version, 0);
+    assert_eq!(transfers(&kept).commits_read, head + 1);
+    let record: serde_json::Value =
+        serde_json::from_slice(&lake.get(&Path::from(VACUUM_RECORD_FILE)).await.unwrap()).unwrap();
+    let from: u64 = record["read_from"]["transfers"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(from > 0 && from <= head, "{record}");
+
+    // More segments, another compaction: two hours later the next run reads from the record
+    // on, and lists exactly what a full read lists; a dry run records nothing.
+    let removed_day_2: usize = lake
+        .list_segments()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|s| s.first_timestamp >= t0() + 2 * NS_PER_DAY)
+        .map(|s| 1 + usize::from(s.accounts_path.is_some()))
+        .sum();
+    commit_all(&lake, &closing_again).await;
+    pass(&lake).await; // compacts day 2
+    let head = lake.transfers_version().await.unwrap().unwrap();
+    let later = now + 2 * 3_600_000;
+    let dry = lake.vacuum(hour, true, later).await.unwrap();
+    assert!(!dry.recorded);
+    assert_eq!(transfers(&dry).read_from_version, from);
+    assert_eq!(transfers(&dry).commits_read, head + 1 - from);
+    let dry_full = lake.vacuum_with(&full(true), later).await.unwrap();
+    assert_eq!(transfers(&dry_full).commits_read, head + 1);
+    assert_eq!(dry.deleted, dry_full.deleted);
+    assert_eq!(dry.kept_recent, dry_full.kept_recent);
+    assert_eq!(dry.deleted.len(), removed_days + removed_day_2);
+    assert!(removed_day_2 > 1, "day 2 was compacted too");
+    let done = lake.vacuum(hour, false, later).await.unwrap();
+    assert_eq!(done.deleted, dry.deleted);
+    assert!(done.recorded);
+    let again = lake.vacuum(hour, false, later).await.unwrap();
+    assert_eq!(transfers(&again).read_from_version, head + 1);
+    assert_eq!(transfers(&again).commits_read, 0);
+    let (events, _) = lake.read_all().await.unwrap();
+    assert_eq!(
+        events.len(),
+        [&first, &second, &closing, &closing_again]
+            .iter()
+            .map(|d| d.iter().map(|s| s.events.len()).sum::<usize>())
+            .sum::<usize>()
+    );
+    assert_chain_whole(&lake).await;
+
+    // A record beyond the log (a lake put back from an older copy) or unreadable: ignored,
+    // the report says why, and the whole log is read.
+    for (bytes, why) in [
+        (
+            br#"{"format_version":1,"read_from":{"transfers":"1000000"}}"#.to_vec(),
+            "beyond its log",
+        ),
+        (b"not json".to_vec(), "not readable"),
+        (
+            br#"{"format_version":9,"read_from":{}}"#.to_vec(),
+            "format version 9",
+        ),
+    ] {
+        lake.store
+            .put(&Path::from(VACUUM_RECORD_FILE), PutPayload::from(bytes))
+            .await
+            .unwrap();
+        let report = lake.vacuum(hour, true, later).await.unwrap();
+        let t = transfers(&report);
+        assert_eq!((t.read_from_version, t.commits_read), (0, head + 1));
+        assert!(
+            t.record_ignored.as_deref().is_some_and(|w| w.contains(why)),
+            "{t:?}"
+        );
+        assert_eq!(
+            report.already_deleted,
+            (removed_days + removed_day_2) as u64
+        );
+    }
 }
