@@ -4,7 +4,8 @@
 //! - a fresh replica runs the standard workload; the real CDC job (`tigerbeetle amqp
 //!   --timestamp-last=0`) publishes its events to one fanout exchange bound to two queues, so both
 //!   hold the same real messages in the same order;
-//! - the exchange is bound to 2R + 1 queues (R rounds, `--rounds`, default 3): a plain lapin
+//! - the exchange is bound to 2R + 1 queues (R rounds, `--rounds`; default 3 up to 2×10^5
+//!   transfers, 1 above): a plain lapin
 //!   consumer that only acknowledges drains one (the anchor), the release `ledgerlake export`
 //!   the next into a fresh local lake, and so on, ending with a drain, so every export sits
 //!   between two drains. The broker's delivery rate swings by 2× from one drain to the next on
@@ -43,6 +44,8 @@ use tokio::process::Command;
 const DRAIN_PREFETCH: u16 = 65_535;
 /// The plain drain acknowledges every this many deliveries (`multiple`), as a good plain consumer does.
 const DRAIN_ACK_EVERY: u64 = 1024;
+/// The largest workload (transfers) measured in 3 rounds by default; larger ones in one.
+const ROUNDS_DEFAULT_UP_TO: usize = 200_000;
 /// How often the lake directory is listed to time commits (the commit time is over-estimated
 /// by at most this).
 const LAKE_POLL: Duration = Duration::from_millis(20);
@@ -91,12 +94,13 @@ async fn run(args: Args) {
             .collect();
     }
     let with_lag = args.get("lag") != Some("no");
-    let rounds: usize = args
-        .get("rounds")
-        .map_or(3, |r| r.parse().expect("--rounds N"));
+    // `--rounds N` for every size; by default 3 up to 2×10^5 transfers and 1 above (each
+    // round at 10^6 holds another ~860 MB of messages in the broker, twice).
+    let rounds_arg: Option<usize> = args.get("rounds").map(|r| r.parse().expect("--rounds N"));
     let mut report = Report::new("pipeline", args.scale);
     let mut steps = Vec::new();
     for &n in &s.series {
+        let rounds = rounds_arg.unwrap_or(if n <= ROUNDS_DEFAULT_UP_TO { 3 } else { 1 });
         let step = step(&args.work, n, rounds).await;
         eprintln!(
             "bench pipeline: step {n}: {}",
