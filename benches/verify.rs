@@ -7,6 +7,7 @@
 //! walk alone (`Lake::check_chain`), to show where a full verify's time goes.
 //!
 //! Small scale simulates 20 minutes (1,200 segments), full scale 2 hours (7,200 segments).
+//! `--keep yes` leaves the two lakes in `--work` (their path is printed), to profile on them.
 
 mod common;
 
@@ -69,6 +70,8 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     let work = tempfile::tempdir_in(&args.work).expect("work dir");
+    // `--keep yes` leaves both lakes in the work directory, to profile a reader on them.
+    let keep = args.get("keep") == Some("yes");
     let trickle = work.path().join("trickle").to_string_lossy().into_owned();
     let bulk = work.path().join("bulk").to_string_lossy().into_owned();
     runtime.block_on(async {
@@ -201,4 +204,7 @@ fn main() {
         );
         out.finish(&args);
     });
+    if keep {
+        eprintln!("bench verify: lakes kept in {}", work.keep().display());
+    }
 }

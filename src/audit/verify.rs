@@ -124,13 +124,14 @@ pub async fn run(
     progress: &dyn ReadProgress,
 ) -> Result<VerifyReport, VerifyError> {
     let lake = Lake::open(&options.lake).await?;
-    let unbound = matches!(lake.read_meta().await, Ok(None));
-    let no_segments = matches!(lake.list_segments().await, Ok(s) if s.is_empty());
-    let no_swept = matches!(lake.list_swept().await, Ok(s) if s.is_empty());
     // An object under a table directory (even one no commit names) makes it a broken lake,
-    // not a wrong `--lake`.
-    let no_table_objects = matches!(lake.holds_table_objects().await, Ok(false));
-    if unbound && no_segments && no_swept && no_table_objects {
+    // not a wrong `--lake`. Checked cheapest first and only as far as needed: the snapshots
+    // behind the listings are read again by the verify itself.
+    let no_lake = matches!(lake.read_meta().await, Ok(None))
+        && matches!(lake.holds_table_objects().await, Ok(false))
+        && matches!(lake.list_segments().await, Ok(s) if s.is_empty())
+        && matches!(lake.list_swept().await, Ok(s) if s.is_empty());
+    if no_lake {
         return Err(VerifyError::NoLake {
             location: lake.location().to_string(),
         });
