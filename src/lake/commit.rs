@@ -236,9 +236,16 @@ impl Lake {
         Ok(())
     }
 
-    /// Whether the table has a log (its first commit exists).
+    /// Whether the table has a log: its first commit exists, or, failing that, its
+    /// `_last_checkpoint` does. A Delta writer with log retention (another engine's,
+    /// `delta.logRetentionDuration`) deletes the commits before a checkpoint; the table is still
+    /// there, read from that checkpoint, and must never be created again over it. (`verify`
+    /// names the missing commits: the chain needs them all.)
     pub(crate) async fn table_exists(&self, table: Table) -> Result<bool, LakeError> {
         let first = layout::log_commit_path(table, 0);
-        self.exists(&first).await
+        if self.exists(&first).await? {
+            return Ok(true);
+        }
+        self.exists(&layout::last_checkpoint_path(table)).await
     }
 }

@@ -56,6 +56,11 @@ pub fn table_dir(table: Table) -> Path {
     Path::from(table.dir())
 }
 
+/// `<table>/_delta_log/_last_checkpoint`: where a table's newest checkpoint is.
+pub fn last_checkpoint_path(table: Table) -> Path {
+    Path::from_iter([table.dir(), "_delta_log", "_last_checkpoint"])
+}
+
 /// `<table>/_delta_log/<20-digit version>.json`: one commit of a table's log.
 pub fn log_commit_path(table: Table, version: u64) -> Path {
     Path::from_iter([

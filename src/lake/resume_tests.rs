@@ -15,7 +15,7 @@ use object_store::{
     ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 
-use super::layout::Table;
+use super::layout::{self, Table};
 use super::tests::{one_day_segment, swept, CLUSTER};
 use super::*;
 
@@ -503,4 +503,47 @@ async fn a_session_start_names_the_tables_that_keep_tombstones_longer_than_a_day
         let state = lake.resume_state(CLUSTER).await.unwrap();
         assert_eq!(state.long_tombstone_retention, vec![]);
     }
+}
+
+#[tokio::test]
+async fn a_log_whose_first_commits_were_cleaned_up_is_read_from_its_checkpoint_and_never_recreated()
+{
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let lake = Lake::from_store(store.clone(), "cleaned");
+    let n = CHECKPOINT_INTERVAL_COMMITS + 5;
+    for i in 0..n {
+        lake.commit(&nth_segment(i), CLUSTER).await.unwrap();
+    }
+    let before = lake.list_segments().await.unwrap();
+    assert_eq!(before.len() as u64, n);
+    // What another engine's log cleanup does: the transfers commits before the newest
+    // checkpoint are deleted.
+    for v in 0..CHECKPOINT_INTERVAL_COMMITS {
+        store
+            .delete(&layout::log_commit_path(Table::Transfers, v))
+            .await
+            .unwrap();
+    }
+    let fresh = Lake::from_store(store.clone(), "cleaned");
+    // Read from the checkpoint: every segment still listed (it was read as empty before).
+    let after = fresh.list_segments().await.unwrap();
+    assert_eq!(after.len(), before.len(), "the table read as empty");
+    assert!(after == before, "the table read differently");
+    // The chain check names the deleted commits.
+    assert!(!fresh.check_chain().await.unwrap().ok());
+    // A writer appends after the checkpoint instead of creating the table again at version 0.
+    fresh.commit(&nth_segment(n), CLUSTER).await.unwrap();
+    assert_eq!(
+        fresh.list_segments().await.unwrap().len() as u64,
+        n + 1,
+        "the new segment is added to the table, not to a new one"
+    );
+    let zero = layout::log_commit_path(Table::Transfers, 0);
+    assert!(
+        matches!(
+            store.head(&zero).await,
+            Err(object_store::Error::NotFound { .. })
+        ),
+        "version 0 was written again"
+    );
 }
