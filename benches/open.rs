@@ -9,7 +9,9 @@
 //!   opening would read without checkpoints; bound: per table `_last_checkpoint`, one checkpoint
 //!   and fewer than `CHECKPOINT_INTERVAL_COMMITS` commits, twice), the data objects it reads
 //!   (none), its listings, and its time (goal ≤ 1 s). With `--compact-every`, then a vacuum
-//!   with no retention (it reads every commit), 100 more segments and a compaction pass, and a
+//!   with no retention (it reads every commit), 100 more segments and a compaction pass, a pass
+//!   with nothing left to merge by the writer (which reads the snapshots its commits left) and
+//!   by a fresh `Lake` (anchor: it builds them from the log; log listings and seconds), and a
 //!   second vacuum, which reads from the first one's record: commits read and seconds, the
 //!   first run as the anchor.
 //! - `rss`: a lake on disk with 10^7 accounts (full; 10^6 small), half recorded by segments
@@ -36,114 +38,21 @@
 
 mod common;
 
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_trait::async_trait;
 use common::{Args, Better, Report, Row, Scale};
-use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
 use ledgerlake::cdc::{AccountFields, Event, EventType, TransferFields};
 use ledgerlake::lake::{
     AccountRecord, Lake, Segment, CHECKPOINT_INTERVAL_COMMITS, TOMBSTONE_RETENTION,
 };
+use ledgerlake::testbed::CountedStore;
 use object_store::local::LocalFileSystem;
-use object_store::path::Path;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
-};
 use serde_json::json;
 
 const CLUSTER: u128 = 9;
 /// 2026-01-01T00:00:00Z.
 const START_NS: u64 = 1_767_225_600 * 1_000_000_000;
-
-/// Counts the reads of `_delta_log/` objects, of data objects, and the listings.
-#[derive(Debug)]
-struct Counting {
-    inner: Arc<dyn ObjectStore>,
-    log_reads: AtomicU64,
-    /// Bytes served by those log reads.
-    log_bytes_read: AtomicU64,
-    /// Reads outside `_delta_log/`, but the metadata file.
-    data_reads: AtomicU64,
-    lists: AtomicU64,
-}
-
-impl fmt::Display for Counting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Counting({})", self.inner)
-    }
-}
-
-#[async_trait]
-impl ObjectStore for Counting {
-    async fn put_opts(&self, p: &Path, payload: PutPayload, o: PutOptions) -> Result<PutResult> {
-        self.inner.put_opts(p, payload, o).await
-    }
-    async fn put_multipart_opts(
-        &self,
-        p: &Path,
-        o: PutMultipartOptions,
-    ) -> Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(p, o).await
-    }
-    async fn get_opts(&self, p: &Path, o: GetOptions) -> Result<GetResult> {
-        let log = p.as_ref().contains("_delta_log");
-        if log {
-            self.log_reads.fetch_add(1, Ordering::Relaxed);
-        } else if p.as_ref() != "_ledgerlake.json" {
-            self.data_reads.fetch_add(1, Ordering::Relaxed);
-        }
-        let result = self.inner.get_opts(p, o).await?;
-        if log {
-            let served = result.range.end - result.range.start;
-            self.log_bytes_read.fetch_add(served, Ordering::Relaxed);
-        }
-        Ok(result)
-    }
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, Result<Path>>,
-    ) -> BoxStream<'static, Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.lists.fetch_add(1, Ordering::Relaxed);
-        sorted(self.inner.list(prefix))
-    }
-    fn list_with_offset(
-        &self,
-        prefix: Option<&Path>,
-        offset: &Path,
-    ) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.lists.fetch_add(1, Ordering::Relaxed);
-        sorted(self.inner.list_with_offset(prefix, offset))
-    }
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.lists.fetch_add(1, Ordering::Relaxed);
-        self.inner.list_with_delimiter(prefix).await
-    }
-    async fn copy_opts(&self, from: &Path, to: &Path, o: CopyOptions) -> Result<()> {
-        self.inner.copy_opts(from, to, o).await
-    }
-}
-
-/// A listing in lexical order. `Lake::from_store` needs one (the Delta log relies on it) and a
-/// local directory lists in directory order; `Lake::open` on a directory has the Delta kernel
-/// collect and sort each listing, and this does the same.
-fn sorted(list: BoxStream<'static, Result<ObjectMeta>>) -> BoxStream<'static, Result<ObjectMeta>> {
-    futures::stream::once(async move {
-        let mut all: Vec<ObjectMeta> = list.try_collect().await?;
-        all.sort_unstable_by(|a, b| a.location.cmp(&b.location));
-        Ok::<_, object_store::Error>(futures::stream::iter(all.into_iter().map(Ok)))
-    })
-    .try_flatten()
-    .boxed()
-}
 
 fn account(id: u128, posted: u128, timestamp: u64) -> AccountFields {
     AccountFields {
@@ -215,13 +124,9 @@ async fn open(args: &Args, report: &mut Report) {
         dir.display()
     );
     std::fs::create_dir_all(&dir).expect("create the lake directory");
-    let store = Arc::new(Counting {
-        inner: Arc::new(LocalFileSystem::new_with_prefix(&dir).expect("a local store")),
-        log_reads: AtomicU64::new(0),
-        log_bytes_read: AtomicU64::new(0),
-        data_reads: AtomicU64::new(0),
-        lists: AtomicU64::new(0),
-    });
+    let store = Arc::new(CountedStore::new(Arc::new(
+        LocalFileSystem::new_with_prefix(&dir).expect("a local store"),
+    )));
     let compact_every: u64 = args
         .get("compact-every")
         .map_or(0, |n| n.parse().expect("--compact-every N"));
@@ -283,10 +188,7 @@ async fn open(args: &Args, report: &mut Report) {
     let mut starts = Vec::new();
     for _ in 0..2 {
         let fresh = Lake::from_store(store.clone(), "local directory (counted)");
-        store.log_reads.store(0, Ordering::Relaxed);
-        store.log_bytes_read.store(0, Ordering::Relaxed);
-        store.data_reads.store(0, Ordering::Relaxed);
-        store.lists.store(0, Ordering::Relaxed);
+        store.reset();
         let started = Instant::now();
         let state = fresh.resume_state(CLUSTER).await.expect("resume");
         let open_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -296,12 +198,13 @@ async fn open(args: &Args, report: &mut Report) {
             "bench open: session start at transfers version {} in {open_ms:.0} ms",
             state.transfers_version
         );
+        let counts = store.counts();
         starts.push((
-            store.log_reads.load(Ordering::Relaxed),
-            store.data_reads.load(Ordering::Relaxed),
-            store.lists.load(Ordering::Relaxed),
+            counts.log_reads,
+            counts.data_reads.len() as u64,
+            counts.lists,
             open_ms,
-            store.log_bytes_read.load(Ordering::Relaxed),
+            counts.log_bytes_read,
         ));
     }
     let (log_reads, data_reads, lists, open_ms, log_bytes_read) = starts[1];
@@ -316,6 +219,39 @@ async fn open(args: &Args, report: &mut Report) {
         lake.compact_pass(CLUSTER, &mut |_| true)
             .await
             .expect("compaction pass");
+        // A pass with nothing left to merge (most of a running exporter's passes), by the
+        // writer, which reads the snapshots its commits left, and by a fresh `Lake` on the same
+        // store, which builds them from the log: what every pass did before (anchor).
+        let idle_writer = timed_idle_pass(&lake, &store).await;
+        let idle_fresh = timed_idle_pass(
+            &Lake::from_store(store.clone(), "local directory (counted)"),
+            &store,
+        )
+        .await;
+        eprintln!(
+            "bench open: a compaction pass with nothing to merge: the writer's {:.3} s, {} log listings; a fresh lake's {:.3} s, {} log listings",
+            idle_writer.0, idle_writer.1, idle_fresh.0, idle_fresh.1
+        );
+        report.rows.push(Row {
+            id: "idle compaction pass log listings".into(),
+            what: "log listings of a compaction pass with nothing to merge, by the exporter".into(),
+            unit: "lists".into(),
+            ours: idle_writer.1 as f64,
+            anchor: Some(idle_fresh.1 as f64),
+            anchor_what: "the same pass by a process that has not committed".into(),
+            target: Some((0.0, false)),
+            better: Better::Lower,
+        });
+        report.rows.push(Row {
+            id: "idle compaction pass seconds".into(),
+            what: "that pass's time".into(),
+            unit: "s".into(),
+            ours: idle_writer.0,
+            anchor: Some(idle_fresh.0),
+            anchor_what: "the same pass by a process that has not committed".into(),
+            target: None,
+            better: Better::Lower,
+        });
         let second = timed_vacuum(&lake).await;
         eprintln!(
             "bench open: vacuum read {} commits in {:.3} s (deleted {}); after 100 more segments, {} commits in {:.3} s (deleted {})",
@@ -343,7 +279,9 @@ async fn open(args: &Args, report: &mut Report) {
             better: Better::Lower,
         });
         json!({"first": {"seconds": first.0, "commits_read": first.1, "deleted": first.2},
-               "after_100_segments": {"seconds": second.0, "commits_read": second.1, "deleted": second.2}})
+               "after_100_segments": {"seconds": second.0, "commits_read": second.1, "deleted": second.2},
+               "idle_compaction_pass": {"writer": {"seconds": idle_writer.0, "log_lists": idle_writer.1},
+                                        "fresh": {"seconds": idle_fresh.0, "log_lists": idle_fresh.1}}})
     } else {
         serde_json::Value::Null
     };
@@ -419,6 +357,19 @@ async fn open(args: &Args, report: &mut Report) {
 
 /// A vacuum with no retention (every removed file goes): its seconds, the commits it read and
 /// the files it deleted.
+/// A compaction pass that must merge nothing: its seconds and its listings of a `_delta_log`.
+async fn timed_idle_pass(lake: &Lake, store: &CountedStore) -> (f64, u64) {
+    store.reset();
+    let started = Instant::now();
+    let report = lake
+        .compact_pass(CLUSTER, &mut |_| true)
+        .await
+        .expect("compaction pass");
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(report.merges.is_empty(), "{report:?}");
+    (seconds, store.counts().log_lists)
+}
+
 async fn timed_vacuum(lake: &Lake) -> (f64, u64, usize) {
     let started = Instant::now();
     let report = lake

@@ -1081,106 +1081,6 @@ async fn the_hand_checks_of_the_audit_guide_work() {
 // ---------------------------------------------------------------------------------------------
 // Bounded reading: commits one at a time, data files at most HASHES_IN_FLIGHT_MAX at once.
 
-mod watched {
-    use std::collections::HashMap;
-    use std::fmt;
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    use async_trait::async_trait;
-    use futures::stream::BoxStream;
-    use object_store::path::Path;
-    use object_store::{
-        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-        PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
-    };
-
-    /// The most objects read at the same time, for log objects and for the others.
-    #[derive(Debug, Default)]
-    pub struct Seen {
-        reading: HashMap<Path, usize>,
-        pub log_reading_max: usize,
-        pub data_reading_max: usize,
-    }
-
-    /// Delegates to `inner`; reads are slowed by `read_delay` so that concurrent reads overlap.
-    #[derive(Debug)]
-    pub struct Watched {
-        pub inner: Arc<dyn ObjectStore>,
-        pub seen: Arc<Mutex<Seen>>,
-        pub read_delay: Duration,
-    }
-
-    impl fmt::Display for Watched {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "Watched({})", self.inner)
-        }
-    }
-
-    fn is_log(path: &Path) -> bool {
-        path.as_ref().contains("/_delta_log/")
-    }
-
-    #[async_trait]
-    impl ObjectStore for Watched {
-        async fn put_opts(
-            &self,
-            path: &Path,
-            payload: PutPayload,
-            opts: PutOptions,
-        ) -> Result<PutResult> {
-            self.inner.put_opts(path, payload, opts).await
-        }
-
-        async fn put_multipart_opts(
-            &self,
-            path: &Path,
-            opts: PutMultipartOptions,
-        ) -> Result<Box<dyn MultipartUpload>> {
-            self.inner.put_multipart_opts(path, opts).await
-        }
-
-        async fn get_opts(&self, path: &Path, options: GetOptions) -> Result<GetResult> {
-            {
-                let mut seen = self.seen.lock().unwrap();
-                *seen.reading.entry(path.clone()).or_default() += 1;
-                let log = seen.reading.keys().filter(|p| is_log(p)).count();
-                let data = seen.reading.len() - log;
-                seen.log_reading_max = seen.log_reading_max.max(log);
-                seen.data_reading_max = seen.data_reading_max.max(data);
-            }
-            tokio::time::sleep(self.read_delay).await;
-            let result = self.inner.get_opts(path, options).await;
-            let mut seen = self.seen.lock().unwrap();
-            let reads = seen.reading.get_mut(path).expect("counted above");
-            *reads -= 1;
-            if *reads == 0 {
-                seen.reading.remove(path);
-            }
-            result
-        }
-
-        fn delete_stream(
-            &self,
-            locations: BoxStream<'static, Result<Path>>,
-        ) -> BoxStream<'static, Result<Path>> {
-            self.inner.delete_stream(locations)
-        }
-
-        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-            self.inner.list(prefix)
-        }
-
-        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-            self.inner.list_with_delimiter(prefix).await
-        }
-
-        async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-            self.inner.copy_opts(from, to, options).await
-        }
-    }
-}
-
 #[tokio::test]
 async fn commits_are_read_sixteen_at_a_time_and_files_eight_at_a_time() {
     let inner: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
@@ -1196,19 +1096,17 @@ async fn commits_are_read_sixteen_at_a_time_and_files_eight_at_a_time() {
             .commit(inner.as_ref(), pair, &[], Shape::Ledgerlake)
             .await;
     }
-    let seen = Arc::new(std::sync::Mutex::new(watched::Seen::default()));
-    let store = watched::Watched {
-        inner,
-        seen: seen.clone(),
-        read_delay: std::time::Duration::from_millis(20),
-    };
-    let report = Lake::from_store(Arc::new(store), "watched")
+    let store = Arc::new(
+        crate::testbed::CountedStore::new(inner)
+            .with_read_delay(std::time::Duration::from_millis(20)),
+    );
+    let report = Lake::from_store(store.clone(), "watched")
         .check_chain()
         .await
         .unwrap();
     assert!(report.ok(), "{report:#?}");
     assert_eq!(report.tables[0].active_files, files.len() as u64);
-    let seen = seen.lock().unwrap();
+    let seen = store.counts();
     assert_eq!(seen.log_reading_max, COMMIT_READS_IN_FLIGHT_MAX, "{seen:?}");
     assert_eq!(seen.data_reading_max, HASHES_IN_FLIGHT_MAX, "{seen:?}");
 }

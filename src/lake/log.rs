@@ -555,11 +555,25 @@ impl Log {
     }
 
     /// The table's snapshot, latest or at `version`.
+    ///
+    /// The latest is what this writer knows after its own last commit when it knows one
+    /// (`Known`), read without touching the store: the exporter is the lake's one writer, so
+    /// that is the latest there is (a commit by anyone else makes this writer's next commit
+    /// conflict, and it stops). So the background compactor, which reads the latest snapshots
+    /// several times a pass, lists no log: a listing of a local `_delta_log` reads the whole
+    /// directory, which grows by a commit a second (BENCHMARKS.md, "a lake that scales with
+    /// time"). A process that has not committed (every reading command) builds the snapshot
+    /// from the log.
     pub async fn snapshot(
         &self,
         table: Table,
         version: Option<u64>,
     ) -> Result<SnapshotRef, LakeError> {
+        if version.is_none() {
+            if let Some(known) = self.known(table) {
+                return Ok(known.snapshot);
+            }
+        }
         let url = self.table_url(table);
         self.run(table, move |engine| {
             let mut builder = Snapshot::builder_for(url.as_str());

@@ -1,129 +1,24 @@
 //! `Lake::resume_state` against a lake on disk, through a store wrapper that counts listings and
 //! the objects read: a session start reads the logs, never a data file.
 
-use std::collections::{HashMap, HashSet};
-use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use futures::stream::BoxStream;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
-};
+use object_store::ObjectStoreExt;
+
+use crate::testbed::CountedStore;
 
 use super::layout::{self, Table};
 use super::tests::{one_day_segment, swept, CLUSTER};
 use super::*;
 
-/// What the wrapped store saw.
-#[derive(Debug, Default)]
-struct Seen {
-    lists: usize,
-    /// Objects of `_delta_log/` read (commits, checkpoints, `_last_checkpoint`).
-    log_reads: usize,
-    /// Objects with a read in progress, and how many reads each.
-    reading: HashMap<Path, usize>,
-    /// The most distinct objects read at the same time.
-    reading_max: usize,
-    /// Data objects read (every read outside `_delta_log/` but the metadata file).
-    data_reads: Vec<Path>,
-}
-
-/// Delegates to `inner`, counting listings; reads are slowed by `read_delay` so that
-/// concurrent reads overlap and can be observed.
-#[derive(Debug)]
-struct Watched {
-    inner: Arc<dyn ObjectStore>,
-    seen: Arc<Mutex<Seen>>,
-    read_delay: Duration,
-}
-
-impl fmt::Display for Watched {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Watched({})", self.inner)
-    }
-}
-
-#[async_trait]
-impl ObjectStore for Watched {
-    async fn put_opts(
-        &self,
-        path: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> Result<PutResult> {
-        self.inner.put_opts(path, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        path: &Path,
-        opts: PutMultipartOptions,
-    ) -> Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(path, opts).await
-    }
-
-    async fn get_opts(&self, path: &Path, options: GetOptions) -> Result<GetResult> {
-        // Data files only: the log's own files are read by the kernel, several at a time.
-        let data = !path.as_ref().contains("_delta_log");
-        if data {
-            let mut seen = self.seen.lock().unwrap();
-            if path.as_ref() != "_ledgerlake.json" {
-                seen.data_reads.push(path.clone());
-            }
-            *seen.reading.entry(path.clone()).or_default() += 1;
-            seen.reading_max = seen.reading_max.max(seen.reading.len());
-        }
-        tokio::time::sleep(self.read_delay).await;
-        let result = self.inner.get_opts(path, options).await;
-        if !data {
-            self.seen.lock().unwrap().log_reads += 1;
-            return result;
-        }
-        let mut seen = self.seen.lock().unwrap();
-        let reads = seen.reading.get_mut(path).expect("counted above");
-        *reads -= 1;
-        if *reads == 0 {
-            seen.reading.remove(path);
-        }
-        result
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, Result<Path>>,
-    ) -> BoxStream<'static, Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.seen.lock().unwrap().lists += 1;
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.seen.lock().unwrap().lists += 1;
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        self.inner.copy_opts(from, to, options).await
-    }
-}
-
-fn watched_lake(_dir: &std::path::Path, read_delay: Duration) -> (Lake, Arc<Mutex<Seen>>) {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let store = Watched {
-        // In memory: `Lake::from_store` needs a store that lists in lexical order.
-        inner: Arc::new(InMemory::new()),
-        seen: seen.clone(),
-        read_delay,
-    };
-    (Lake::from_store(Arc::new(store), "watched"), seen)
+fn watched_lake(_dir: &std::path::Path, read_delay: Duration) -> (Lake, Arc<CountedStore>) {
+    // In memory: `Lake::from_store` needs a store that lists in lexical order.
+    let store = Arc::new(CountedStore::new(Arc::new(InMemory::new())).with_read_delay(read_delay));
+    (Lake::from_store(store.clone(), "watched"), store)
 }
 
 /// `n` committed segments on `n` days (two new accounts each: 10*i+1 and 10*i+2), swept files
@@ -162,7 +57,7 @@ async fn filled_lake(lake: &Lake, n: u64) -> (Path, Segment) {
 /// Listings of one session start, all of `_delta_log/` directories: each table's log when it is
 /// created and when its snapshot is taken (six), the transfers position, the orphan removal's
 /// commit; none per data file or commit, whatever the lake's size.
-const RESUME_LISTS_MAX: usize = 8;
+const RESUME_LISTS_MAX: u64 = 8;
 
 #[tokio::test]
 async fn resume_state_lists_the_lake_once_and_agrees_with_the_single_questions() {
@@ -170,11 +65,10 @@ async fn resume_state_lists_the_lake_once_and_agrees_with_the_single_questions()
     let (lake, seen) = watched_lake(dir.path(), Duration::ZERO);
     let (orphan, _) = filled_lake(&lake, 12).await;
 
-    seen.lock().unwrap().lists = 0;
-    seen.lock().unwrap().data_reads.clear();
+    seen.reset();
     let state = lake.resume_state(CLUSTER).await.unwrap();
-    let lists = seen.lock().unwrap().lists;
-    let data_reads = seen.lock().unwrap().data_reads.clone();
+    let lists = seen.counts().lists;
+    let data_reads = seen.counts().data_reads;
     assert!(
         data_reads.is_empty(),
         "a session start reads the logs only, never a data file: {data_reads:?}"
@@ -233,17 +127,17 @@ fn parse_day_start(rfc3339: &str) -> u64 {
 }
 
 /// The log objects and data objects a session start reads on a filled lake of `n` segments.
-async fn start_reads(n: u64) -> (usize, Vec<Path>) {
+async fn start_reads(n: u64) -> (u64, Vec<Path>) {
     let (lake, seen) = watched_lake(std::path::Path::new("."), Duration::ZERO);
     filled_lake(&lake, n).await;
-    *seen.lock().unwrap() = Seen::default();
+    seen.reset();
     let state = Lake::from_store(lake.store.clone(), "again")
         .resume_state(CLUSTER)
         .await
         .unwrap();
     assert_eq!(state.transfers_version, n);
-    let seen = seen.lock().unwrap();
-    (seen.log_reads, seen.data_reads.clone())
+    let seen = seen.counts();
+    (seen.log_reads, seen.data_reads)
 }
 
 #[tokio::test]
@@ -279,14 +173,14 @@ async fn the_sweep_resumes_after_its_position_not_after_its_last_file() {
         lake.commit_swept(&[], 40, CLUSTER).await.unwrap(),
         CommitOutcome::AlreadyCommitted
     );
-    seen.lock().unwrap().data_reads.clear();
+    seen.reset();
     let state = Lake::from_store(lake.store.clone(), "again")
         .resume_state(CLUSTER)
         .await
         .unwrap();
     assert_eq!(state.swept_through, Some(40));
     assert_eq!(lake.list_swept().await.unwrap().len(), 1);
-    assert!(seen.lock().unwrap().data_reads.is_empty());
+    assert!(seen.counts().data_reads.is_empty());
     assert_eq!(
         lake.load_account_ids().await.unwrap(),
         HashSet::from([1, 2])
@@ -298,7 +192,7 @@ async fn an_empty_lake_resumes_from_the_start_and_is_bound() {
     let dir = tempfile::tempdir().unwrap();
     let (lake, seen) = watched_lake(dir.path(), Duration::ZERO);
     let state = lake.resume_state(CLUSTER).await.unwrap();
-    assert!(seen.lock().unwrap().lists <= RESUME_LISTS_MAX);
+    assert!(seen.counts().lists <= RESUME_LISTS_MAX);
     assert_eq!(
         state,
         ResumeState {
@@ -426,15 +320,15 @@ fn nth_segment(i: u64) -> Segment {
 }
 
 /// Log objects read by a session start on a lake of `commits` commits.
-async fn log_reads_to_open(commits: u64) -> usize {
+async fn log_reads_to_open(commits: u64) -> u64 {
     let (lake, seen) = watched_lake(std::path::Path::new("."), Duration::ZERO);
     for i in 0..commits {
         lake.commit(&nth_segment(i), CLUSTER).await.unwrap();
     }
-    seen.lock().unwrap().log_reads = 0;
+    seen.reset();
     let state = lake.resume_state(CLUSTER).await.unwrap();
     assert_eq!(state.transfers_version, commits);
-    let reads = seen.lock().unwrap().log_reads;
+    let reads = seen.counts().log_reads;
     eprintln!("opening {commits} commits read {reads} log objects");
     reads
 }
@@ -448,7 +342,7 @@ async fn opening_a_long_history_reads_a_bounded_number_of_log_objects() {
     let short = log_reads_to_open(interval + 30).await;
     let long = log_reads_to_open(2 * interval + 30).await;
     assert_eq!(long, short, "opening reads more as the history grows");
-    assert!(long < (2 * interval + 30) as usize, "{long}");
+    assert!(long < 2 * interval + 30, "{long}");
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The real stack for tests, benchmarks and the demo: a single-replica TigerBeetle cluster
 //! ([`Replica`]), the `tigerbeetle amqp` CDC job ([`CdcJob`]) and AMQP helpers over RabbitMQ
-//! ([`Broker`]).
+//! ([`Broker`]); and a store that counts what a lake read costs in objects ([`CountedStore`]).
 //!
 //! Every process is started from the binary named by `LEDGERLAKE_TIGERBEETLE` (built by
 //! `scripts/setup.sh`); nothing here skips silently: without the binary or the broker, the
@@ -22,11 +22,13 @@
 
 mod broker;
 mod cdc_job;
+mod counted;
 mod process;
 mod replica;
 
 pub use broker::{cdc_progress_queue, Broker};
 pub use cdc_job::{CdcJob, CdcOptions};
+pub use counted::{CountedStore, Counts};
 pub use replica::{Replica, ReplicaOptions};
 
 use std::future::Future;

@@ -167,6 +167,44 @@ async fn a_pass_merges_the_closed_windows_and_the_lake_reads_the_same() {
     assert_chain_whole(&lake).await;
 }
 
+/// A running exporter's compaction pass reads the snapshots its own commits left (`Log::snapshot`)
+/// and lists no `_delta_log`: on a local directory a listing reads the whole directory, which
+/// grows by a commit a second. What it merges, and what a fresh reader of the same store lists
+/// and reads afterwards, are as the log says.
+#[tokio::test]
+async fn a_writers_compaction_pass_lists_no_log_and_a_fresh_reader_agrees() {
+    let store = Arc::new(crate::testbed::CountedStore::new(Arc::new(
+        object_store::memory::InMemory::new(),
+    )));
+    let lake = Lake::from_store(store.clone(), "counted");
+    let mut known = HashSet::new();
+    // Six minutes, then a pass (00:00-00:05 closes), six more, then the pass measured.
+    let segs = segments(t0(), 360, 2 * NS_PER_SECOND, 3, &mut known);
+    commit_all(&lake, &segs[..180]).await;
+    assert_eq!(pass(&lake).await.merges.len(), 1);
+    commit_all(&lake, &segs[180..]).await;
+    store.reset();
+    let report = pass(&lake).await;
+    assert_eq!(report.merges.len(), 1, "{report:?}");
+    assert_eq!(report.merges[0].inputs, 150);
+    let counts = store.counts();
+    assert_eq!(counts.log_lists, 0, "{counts:?}");
+    // A reader that has committed nothing builds its snapshots from the log (and is counted).
+    let fresh = Lake::from_store(store.clone(), "fresh");
+    let listed = fresh.list_segments().await.unwrap();
+    assert!(store.counts().log_lists > 0);
+    assert_eq!(listed.len(), 2 + 60);
+    assert_eq!(listed, lake.list_segments().await.unwrap());
+    assert_eq!(
+        fresh.transfers_version().await.unwrap(),
+        lake.transfers_version().await.unwrap()
+    );
+    let (events, accounts) = fresh.read_all().await.unwrap();
+    assert_eq!(events, all_events(&segs));
+    assert_eq!((events, accounts), lake.read_all().await.unwrap());
+    assert_chain_whole(&fresh).await;
+}
+
 #[test]
 fn account_records_are_deduplicated_keeping_the_first_seen() {
     let record = |id: u128, first_seen: u64| AccountRecord {
