@@ -467,10 +467,7 @@ impl Log {
         &self,
         table: Table,
     ) -> Result<Option<std::time::Duration>, LakeError> {
-        let snapshot = match self.known(table) {
-            Some(k) => k.snapshot,
-            None => self.snapshot(table, None).await?,
-        };
+        let snapshot = self.snapshot(table, None).await?;
         Ok(snapshot.table_properties().deleted_file_retention_duration)
     }
 
