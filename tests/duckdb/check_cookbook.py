@@ -198,6 +198,23 @@ MACRO_CHECKS = [
      " AND id128(374607431768211455::BIGINT, " + D21.format('340282366920938463463') + ")"
      " = CAST('340282366920938463463374607431768211455' AS UHUGEINT)"
      " AND typeof(id128(1::BIGINT, " + D21.format(0) + ")) = 'UHUGEINT'"),
+    # u128 and id128 take a faster road than the plain recipe (schemas/lake.md, the pitfalls): the
+    # same value at every boundary of that road, with each high part, and NULL for NULL.
+    ("u128 equals the plain recipe at 0, 10^18-1, 10^18, 10^18+1, 10^38-1, for e38 0..3",
+     "(SELECT bool_and(u128(v, e) = CAST(e AS UHUGEINT) * e38() + CAST(v AS UHUGEINT)) AND count(*) = 23"
+     " FROM (SELECT CAST(v AS DECIMAL(38, 0)) AS v, CAST(e AS TINYINT) AS e FROM"
+     " (VALUES ('0'), ('1'), ('" + '9' * 18 + "'), ('1" + '0' * 18 + "'), ('1" + '0' * 17 + "1'),"
+     " ('" + '9' * 38 + "')) a(v), (VALUES (0), (1), (2), (3)) b(e)"
+     " WHERE b.e < 3 OR CAST(a.v AS DECIMAL(38, 0)) <= " + D38.format('40282366920938463463374607431768211455') + "))"
+     " AND u128(CAST(NULL AS DECIMAL(38, 0)), 0::TINYINT) IS NULL"
+     " AND u128(" + D38.format(5) + ", CAST(NULL AS TINYINT)) IS NULL"),
+    ("id128 equals the plain recipe at 0, 10^18-1 for e18 0, 1, 10^18, u128::MAX div 10^18",
+     "(SELECT bool_and(id128(v, e) = CAST(e AS UHUGEINT) * e18() + CAST(v AS UHUGEINT)) AND count(*) = 12"
+     " FROM (SELECT CAST(v AS BIGINT) AS v, CAST(e AS DECIMAL(21, 0)) AS e FROM"
+     " (VALUES (0), (1), (999999999999999999)) a(v),"
+     " (VALUES ('0'), ('1'), ('1" + '0' * 18 + "'), ('340282366920938463462')) b(e)))"
+     " AND id128(CAST(NULL AS BIGINT), " + D21.format(0) + ") IS NULL"
+     " AND id128(5::BIGINT, CAST(NULL AS DECIMAL(21, 0))) IS NULL"),
     ("id_m18/id_e18 invert id128 at 0, 10^18-1, 10^18, u128::MAX",
      "id_m18('0') = 0 AND id_e18('0') = 0"
      f" AND id_m18('{'9' * 18}') = {'9' * 18} AND id_e18('{'9' * 18}') = 0"
