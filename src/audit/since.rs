@@ -86,12 +86,14 @@ pub struct SinceHead {
 impl SinceSummary {
     pub const PROVES: &'static str = "each table's recorded head commit is unchanged (its \
         SHA-256); every commit after it is ledgerlake's, links to it without a gap and lists \
-        its files; every active data file (recorded at the head or added since) has its \
+        its files; every checkpoint at or after the head lists exactly the files active at its \
+        version; every active data file (recorded at the head or added since) has its \
         recorded digest; compactions committed since hold their removed files' rows; and the \
         whole snapshot passes structure, completeness and double entry";
     pub const NOT_PROVEN: &'static str = "that the commits before each recorded head are \
         unchanged (only the head itself is hashed), that compactions before it held their \
-        removed files' rows, and that no object older than its newest file is unnamed by the \
+        removed files' rows, that checkpoints before it list the files the chain had active \
+        then, and that no object older than its newest file is unnamed by the \
         log: the earlier full verify proved these as of then; run a full verify to prove them now";
 }
 

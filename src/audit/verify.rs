@@ -75,6 +75,14 @@ pub struct ChainHead {
     /// checked (a full verify checks them).
     #[serde_as(as = "DisplayFromStr")]
     pub objects_not_checked: u64,
+    /// Checkpoints compared with the chain (readers start from the newest): each must list
+    /// exactly the files the chain has active at its version.
+    #[serde_as(as = "DisplayFromStr")]
+    pub checkpoints_checked: u64,
+    /// Older checkpoints (superseded, for readers of old versions), and with `--since` those
+    /// before the recorded head: not read.
+    #[serde_as(as = "DisplayFromStr")]
+    pub checkpoints_not_checked: u64,
 }
 
 #[serde_as]
@@ -180,7 +188,7 @@ pub async fn verify_since(
     };
     let meta = lake.read_meta().await;
     let starts = since.map(|s| s.starts.clone()).unwrap_or_default();
-    check_chain(lake, &meta, &starts, &mut report, &mut findings).await;
+    let chain = check_chain(lake, &meta, &starts, &mut report, &mut findings).await;
     let lake_cluster = match meta {
         Ok(Some(meta)) => {
             report.cluster_id = Some(meta.cluster_id.to_string());
@@ -207,7 +215,14 @@ pub async fn verify_since(
             None
         }
     };
-    let segments = match lake.list_segments().await {
+    // A whole chain already holds the active files (what a reader's snapshot holds: its
+    // checkpoints were compared with it), so no snapshot is built for them.
+    let of_chain = chain.and_then(|c| lake.segments_of_chain(&c).ok().flatten());
+    let listed = match of_chain {
+        Some(segments) => Ok(segments),
+        None => lake.list_segments().await,
+    };
+    let segments = match listed {
         Ok(segments) => segments,
         Err(e) => {
             findings.push(Problem::Listing {
@@ -288,19 +303,19 @@ pub async fn verify_since(
     )
 }
 
-/// The chain check, first: each of its problems becomes a verify problem. Skipped for a lake
-/// whose metadata says format 1, and for one whose metadata does not say format 2 or newer
-/// (missing, unreadable) that has no log object at all: format 1 has no log, and the later
-/// checks report what is wrong with such a lake.
+/// The chain check, first: each of its problems becomes a verify problem; returns the chain
+/// if it was checked. Skipped for a lake whose metadata says format 1, and for one whose
+/// metadata does not say format 2 or newer (missing, unreadable) that has no log object at
+/// all: format 1 has no log, and the later checks report what is wrong with such a lake.
 async fn check_chain(
     lake: &Lake,
     meta: &Result<Option<LakeMeta>, LakeError>,
     starts: &HashMap<String, ChainStart>,
     report: &mut VerifyReport,
     findings: &mut Findings,
-) {
+) -> Option<ChainReport> {
     if matches!(meta, Ok(Some(m)) if m.format_version < CHAIN_FORMAT_VERSION_MIN) {
-        return;
+        return None;
     }
     let chain: ChainReport = match lake.check_chain_from(starts).await {
         Ok(chain) => chain,
@@ -308,13 +323,13 @@ async fn check_chain(
             findings.push(Problem::Listing {
                 reason: format!("the chained log cannot be checked: {e}"),
             });
-            return;
+            return None;
         }
     };
     let chained_format =
         matches!(meta, Ok(Some(m)) if m.format_version >= CHAIN_FORMAT_VERSION_MIN);
     if !chained_format && !chain.has_log() {
-        return;
+        return None;
     }
     report.chain_checked = true;
     report.chain = chain
@@ -329,16 +344,19 @@ async fn check_chain(
             files: t.files.clone(),
             since_version: t.since_version,
             objects_not_checked: t.objects_not_checked,
+            checkpoints_checked: t.checkpoints_checked,
+            checkpoints_not_checked: t.checkpoints_not_checked,
         })
         .collect();
-    for table in chain.tables {
-        for p in table.problems {
-            findings.push(Problem::Chain(p));
+    for table in &chain.tables {
+        for p in &table.problems {
+            findings.push(Problem::Chain(p.clone()));
         }
         report
             .notes
-            .extend(table.notes.into_iter().map(Problem::Chain));
+            .extend(table.notes.iter().cloned().map(Problem::Chain));
     }
+    Some(chain)
 }
 
 fn finish(

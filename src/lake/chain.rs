@@ -10,7 +10,8 @@
 //! `HASHES_IN_FLIGHT_MAX` objects read at once, and compares digest and size with the log;
 //! and it names every object under the table that no `add` action names. Checkpoints
 //! (`<v>.checkpoint.parquet`, `_last_checkpoint`) are derived from the commits and are not part
-//! of the chain.
+//! of the chain, but readers start from them: each of the newest `CHECKPOINTS_CHECKED_MAX`
+//! must list exactly the files the chain has active at its version (`checkpoint`).
 //!
 //! Started from a head an earlier check recorded (`ChainStart`: the head's version and digest
 //! and the files active then), it reads only the head commit (which must still hash to the
@@ -31,8 +32,10 @@ use sha2::{Digest, Sha256};
 
 use super::{Lake, LakeError};
 
+mod checkpoint;
 mod files;
 mod log;
+use checkpoint::{CheckpointName, CHECKPOINTS_CHECKED_MAX, CHECKPOINT_BYTES_MAX};
 use files::DataFiles;
 pub(crate) use log::data_object;
 use log::{log_object, Active, LogObject, Walk};
@@ -92,6 +95,13 @@ pub struct TableChain {
     /// Objects in the log directory: commits, checkpoints and anything else.
     #[serde_as(as = "DisplayFromStr")]
     pub log_objects: u64,
+    /// Checkpoints compared with the chain (the newest `CHECKPOINTS_CHECKED_MAX` the walk
+    /// passed).
+    #[serde_as(as = "DisplayFromStr")]
+    pub checkpoints_checked: u64,
+    /// Older checkpoints, and with a recorded head those before it: not read.
+    #[serde_as(as = "DisplayFromStr")]
+    pub checkpoints_not_checked: u64,
     /// The data files active at the head, with the digest and size the log records, sorted by
     /// path: what a later check started from this head (`ChainStart`) takes as proven.
     pub files: Vec<ChainFile>,
@@ -122,6 +132,10 @@ pub struct ChainFile {
     pub sha256: String,
     #[serde_as(as = "DisplayFromStr")]
     pub size: u64,
+    /// Its `date` partition value (`transfers`, `accounts`); absent in reports of an older
+    /// ledgerlake.
+    #[serde(default)]
+    pub date: Option<String>,
 }
 
 /// Where a table's walk starts instead of version 0: a head an earlier full check recorded,
@@ -171,6 +185,10 @@ pub enum ChainCheck {
     /// Started from a recorded head: the commit at that version is missing or no longer hashes
     /// to the recorded digest (the log was rewritten at or before the head).
     HeadChanged,
+    /// A checkpoint that does not list exactly the files the chain has active at its version,
+    /// cannot be read, has a version no commit has, or is of a form ledgerlake never writes
+    /// (multi-part, V2): readers starting from it could see another table.
+    CheckpointMismatch,
 }
 
 impl ChainCheck {
@@ -189,6 +207,7 @@ impl ChainCheck {
             ChainCheck::UnexpectedLogObject => "unexpected_log_object",
             ChainCheck::CompactionMismatch => "compaction_mismatch",
             ChainCheck::HeadChanged => "head_changed",
+            ChainCheck::CheckpointMismatch => "checkpoint_mismatch",
         }
     }
 }
@@ -378,6 +397,7 @@ impl Lake {
         let dir = Path::from(table);
         let log_prefix = Path::from_iter([table, LOG_DIR]);
         let mut commits: BTreeMap<u64, ObjectMeta> = BTreeMap::new();
+        let mut checkpoints: BTreeMap<u64, ObjectMeta> = BTreeMap::new();
         let mut data: BTreeMap<Path, ObjectMeta> = BTreeMap::new();
         let mut walk = Walk {
             table,
@@ -401,7 +421,20 @@ impl Lake {
                 LogObject::Commit(v) => {
                     commits.insert(v, object);
                 }
-                LogObject::Derived => {}
+                LogObject::Derived => match checkpoint::checkpoint_name(&name) {
+                    Some(CheckpointName::Classic(v)) => {
+                        checkpoints.insert(v, object);
+                    }
+                    Some(CheckpointName::Other(v)) => walk.problem(
+                        Some(v),
+                        object.location.to_string(),
+                        ChainCheck::CheckpointMismatch,
+                        "a multi-part or V2 checkpoint, which ledgerlake never writes: readers \
+                         may take the table from it, and it is not checked against the chain"
+                            .to_string(),
+                    ),
+                    None => {}
+                },
                 LogObject::Unexpected => walk.problem(
                     None,
                     object.location.to_string(),
@@ -437,6 +470,7 @@ impl Lake {
                         version: f.version,
                         object,
                         recorded: Some((f.sha256.to_ascii_lowercase(), f.size)),
+                        date: f.date.clone(),
                     },
                 );
             }
@@ -452,6 +486,16 @@ impl Lake {
                 previous = Some(start.head_sha256.to_ascii_lowercase());
             }
         }
+        // The checkpoints compared with the chain: the newest few at or after the start, each
+        // with the files the chain has active at its version, taken as the walk passes it.
+        let checked: BTreeMap<u64, ObjectMeta> = checkpoints
+            .range(expected..)
+            .rev()
+            .take(CHECKPOINTS_CHECKED_MAX)
+            .map(|(&v, meta)| (v, meta.clone()))
+            .collect();
+        let checkpoints_not_checked = (checkpoints.len() - checked.len()) as u64;
+        let mut active_at: BTreeMap<u64, HashSet<Path>> = BTreeMap::new();
         let to_read: Vec<(u64, ObjectMeta)> = commits
             .range(expected..)
             .map(|(&v, meta)| (v, meta.clone()))
@@ -505,7 +549,21 @@ impl Lake {
                     previous = Some(digest);
                 }
             }
+            // After a missing or unreadable commit the set is not known (already a problem).
+            let known = !walk.problems.iter().any(|p| {
+                matches!(
+                    p.check,
+                    ChainCheck::MissingCommit | ChainCheck::UnreadableCommit
+                )
+            });
+            if known && checked.contains_key(&version) {
+                let active = walk.active.values().map(|a| a.object.clone()).collect();
+                active_at.insert(version, active);
+            }
         }
+        let checkpoints_checked = self
+            .check_checkpoints(&checked, &commits, &active_at, &mut walk)
+            .await?;
         let head_version = commits.keys().next_back().copied();
 
         let DataFiles {
@@ -525,12 +583,82 @@ impl Lake {
             head_sha256,
             active_files,
             log_objects,
+            checkpoints_checked,
+            checkpoints_not_checked,
             files,
             since_version: start.map(|s| s.head_version),
             objects_not_checked,
             problems: walk.problems,
             notes,
         })
+    }
+
+    /// Compares each checkpoint in `checked` with the files the chain had active at its
+    /// version (`active_at`, taken during the walk); returns how many were compared. One of a
+    /// version beyond the newest commit is a problem; one the walk has no set for (a missing
+    /// or unreadable commit at or before it) is left to the problem that commit already is.
+    async fn check_checkpoints(
+        &self,
+        checked: &BTreeMap<u64, ObjectMeta>,
+        commits: &BTreeMap<u64, ObjectMeta>,
+        active_at: &BTreeMap<u64, HashSet<Path>>,
+        walk: &mut Walk<'_>,
+    ) -> Result<u64, LakeError> {
+        let mut compared = 0;
+        for (&version, meta) in checked {
+            let file = meta.location.to_string();
+            let mismatch = |walk: &mut Walk<'_>, detail: String| {
+                walk.problem(
+                    Some(version),
+                    file.clone(),
+                    ChainCheck::CheckpointMismatch,
+                    detail,
+                )
+            };
+            let Some(active) = active_at.get(&version) else {
+                if commits
+                    .keys()
+                    .next_back()
+                    .is_none_or(|&head| version > head)
+                {
+                    let detail = format!(
+                        "a checkpoint of version {version}, beyond the newest commit: readers \
+                         may take the table from it"
+                    );
+                    mismatch(walk, detail);
+                }
+                continue;
+            };
+            if meta.size > CHECKPOINT_BYTES_MAX {
+                let detail = format!(
+                    "{} bytes, over the limit of {CHECKPOINT_BYTES_MAX} bytes for a checkpoint: \
+                     not checked",
+                    meta.size
+                );
+                mismatch(walk, detail);
+                continue;
+            }
+            let bytes = match self.store.get(&meta.location).await {
+                Ok(result) => result.bytes().await,
+                Err(e) => Err(e),
+            };
+            let bytes = match bytes {
+                Ok(bytes) => bytes,
+                // Replaced by a newer one (a writer) or deleted (vacuum) since the listing.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(LakeError::store(&meta.location, e)),
+            };
+            compared += 1;
+            match checkpoint::added_objects(walk.table, bytes) {
+                Ok(listed) => {
+                    if let Some(detail) = checkpoint::difference(active, &listed) {
+                        mismatch(walk, detail);
+                    }
+                }
+                Err(reason) => mismatch(walk, format!("not a readable checkpoint: {reason}")),
+            }
+        }
+        Ok(compared)
     }
 
     /// Reads one commit file: its bytes, or what makes it a problem (over the size limit,

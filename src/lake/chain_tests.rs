@@ -210,6 +210,39 @@ impl TableLog {
     }
 }
 
+/// A checkpoint of `files` (relative to `table`): a protocol row, then one `add` row each, in
+/// the columns the check reads (`add.path`; a real one has many more).
+fn checkpoint_bytes(table: &str, files: &[&DataFile]) -> Vec<u8> {
+    use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, StructArray};
+    use arrow::buffer::NullBuffer;
+    use arrow::datatypes::{DataType, Field, Fields};
+    let paths = std::iter::once(None).chain(files.iter().map(|f| Some(f.add_path.as_str())));
+    let sizes = std::iter::once(None).chain(files.iter().map(|f| Some(f.bytes.len() as i64)));
+    let fields = Fields::from(vec![
+        Field::new("path", DataType::Utf8, true),
+        Field::new("size", DataType::Int64, true),
+    ]);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter(paths)),
+        Arc::new(Int64Array::from_iter(sizes)),
+    ];
+    let valid = NullBuffer::from_iter(std::iter::once(false).chain(files.iter().map(|_| true)));
+    let add = StructArray::new(fields, columns, Some(valid));
+    let protocol = Arc::new(StringArray::from_iter(
+        std::iter::once(Some(format!("{table} protocol"))).chain(files.iter().map(|_| None)),
+    ));
+    let batch = RecordBatch::try_from_iter([
+        ("protocol", protocol as ArrayRef),
+        ("add", Arc::new(add) as ArrayRef),
+    ])
+    .unwrap();
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    out
+}
+
 /// The honest lake: `transfers` is created (version 0), gets f1, f2, then f3 while f1 is
 /// removed (as compaction would) and deleted from the store; it has a checkpoint, which is not
 /// part of the chain. `accounts` and `swept_accounts` each get one file.
@@ -242,7 +275,7 @@ async fn honest(store: &dyn ObjectStore) -> Fixture {
     put(
         store,
         &log("00000000000000000002.checkpoint.parquet"),
-        b"PAR1 checkpoint PAR1".to_vec(),
+        checkpoint_bytes("transfers", &[&f[1], &f[2]]),
     )
     .await;
     put(
@@ -451,7 +484,128 @@ async fn an_honest_chain_passes_with_its_heads() {
     assert_eq!(transfers.head_sha256, fx.heads[0].1);
     assert_eq!(transfers.active_files, 2, "f2 and f3; f1 was removed");
     assert_eq!(transfers.log_objects, 6, "4 commits and 2 checkpoint files");
+    assert_eq!(transfers.checkpoints_checked, 1);
     assert_other_tables_clean(&report, &fx);
+}
+
+/// Readers start from the newest checkpoint, which the chain does not link: each way it can
+/// show another table than the chain is named as a `checkpoint_mismatch` of its file.
+#[tokio::test]
+async fn a_checkpoint_that_disagrees_with_the_chain_is_named() {
+    let log = |name: &str| Path::from(format!("transfers/{LOG_DIR}/{name}"));
+    let at_2 = log("00000000000000000002.checkpoint.parquet");
+    type Bytes = Box<dyn Fn(&Fixture) -> Vec<u8>>;
+    let cases: Vec<(&str, Path, Bytes, &str)> = vec![
+        (
+            "a file left out",
+            at_2.clone(),
+            Box::new(|fx| checkpoint_bytes("transfers", &[&fx.f[2]])),
+            "leaves out 1 file(s) the chain has active (transfers/date=",
+        ),
+        (
+            "a file added",
+            at_2.clone(),
+            Box::new(|fx| checkpoint_bytes("transfers", &[&fx.f[0], &fx.f[1], &fx.f[2]])),
+            "lists 1 file(s) the chain does not have active",
+        ),
+        (
+            "not Parquet",
+            at_2.clone(),
+            Box::new(|_| b"PAR1 checkpoint PAR1".to_vec()),
+            "not a readable checkpoint: not a Parquet file",
+        ),
+        (
+            "beyond the newest commit",
+            log("00000000000000000009.checkpoint.parquet"),
+            Box::new(|fx| checkpoint_bytes("transfers", &[&fx.f[0]])),
+            "beyond the newest commit",
+        ),
+        (
+            "multi-part",
+            log("00000000000000000003.checkpoint.0000000001.0000000001.parquet"),
+            Box::new(|fx| checkpoint_bytes("transfers", &[&fx.f[0]])),
+            "multi-part or V2 checkpoint",
+        ),
+    ];
+    for (case, path, bytes, detail) in cases {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let fx = honest(store.as_ref()).await;
+        put(store.as_ref(), &path, bytes(&fx)).await;
+        let report = Lake::from_store(store, "memory")
+            .check_chain()
+            .await
+            .unwrap();
+        let found: Vec<_> = report.problems().collect();
+        assert_eq!(found.len(), 1, "{case}: {found:#?}");
+        assert_eq!(found[0].check, ChainCheck::CheckpointMismatch, "{case}");
+        assert_eq!(found[0].file, path.to_string(), "{case}");
+        assert!(
+            found[0].detail.contains(detail),
+            "{case}: {}",
+            found[0].detail
+        );
+        assert_other_tables_clean(&report, &fx);
+    }
+}
+
+/// From a recorded head, a checkpoint before it is not read (a full check reads it); one at
+/// or after it is.
+#[tokio::test]
+async fn a_walk_from_a_recorded_head_reads_the_checkpoints_from_it() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let mut fx = honest(store.as_ref()).await;
+    let lake = Lake::from_store(store.clone(), "memory");
+    let starts = starts_of(&lake.check_chain().await.unwrap());
+    let log = |name: &str| Path::from(format!("transfers/{LOG_DIR}/{name}"));
+    // Rewritten before the head (version 3): not seen from it.
+    let wrong = checkpoint_bytes("transfers", &[&fx.f[2]]);
+    put(
+        store.as_ref(),
+        &log("00000000000000000002.checkpoint.parquet"),
+        wrong,
+    )
+    .await;
+    let report = lake.check_chain_from(&starts).await.unwrap();
+    assert!(report.ok(), "{report:#?}");
+    assert_eq!(report.tables[0].checkpoints_checked, 0);
+    assert_eq!(report.tables[0].checkpoints_not_checked, 1);
+    assert!(
+        !lake.check_chain().await.unwrap().ok(),
+        "a full check reads it"
+    );
+    // At the head, and after it: compared with the recorded files and those of the walk.
+    let honest_2 = checkpoint_bytes("transfers", &[&fx.f[1], &fx.f[2]]);
+    put(
+        store.as_ref(),
+        &log("00000000000000000002.checkpoint.parquet"),
+        honest_2,
+    )
+    .await;
+    let at_head = checkpoint_bytes("transfers", &[&fx.f[2], &fx.f[3]]);
+    put(
+        store.as_ref(),
+        &log("00000000000000000003.checkpoint.parquet"),
+        at_head,
+    )
+    .await;
+    fx.transfers
+        .commit(store.as_ref(), &[fx.f[0].clone()], &[], Shape::Ledgerlake)
+        .await;
+    let after = checkpoint_bytes("transfers", &[&fx.f[0], &fx.f[2]]);
+    put(
+        store.as_ref(),
+        &log("00000000000000000004.checkpoint.parquet"),
+        after,
+    )
+    .await;
+    let report = lake.check_chain_from(&starts).await.unwrap();
+    let found: Vec<_> = report.problems().map(|p| (p.version, p.check)).collect();
+    assert_eq!(
+        found,
+        vec![(Some(4), ChainCheck::CheckpointMismatch)],
+        "f3 left out at 4"
+    );
+    assert_eq!(report.tables[0].checkpoints_checked, 2);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use object_store::path::Path;
 
+use super::chain::{ChainFile, ChainReport, TableChain};
 use super::layout::{self, SegmentName, Table};
 use super::log::{ActiveFile, CommitRequest, TableVersion};
 use super::{Lake, LakeError, SegmentInfo, SweptInfo};
@@ -87,6 +88,34 @@ fn parse_swept_files(files: Vec<ActiveFile>) -> Result<Vec<SweptInfo>, LakeError
 }
 
 impl Listing {
+    /// `transfers` and `accounts` as a chain check found them active (`lake::chain`); `None`
+    /// if a file lacks its partition date (a verify report of an older ledgerlake).
+    fn from_chain(
+        transfers: &[ChainFile],
+        accounts: &[ChainFile],
+    ) -> Result<Option<Listing>, LakeError> {
+        let active = |files: &[ChainFile]| -> Option<Vec<ActiveFile>> {
+            files
+                .iter()
+                .map(|f| {
+                    Some(ActiveFile {
+                        path: f.path.clone(),
+                        size: f.size,
+                        date: Some(f.date.clone()?),
+                    })
+                })
+                .collect()
+        };
+        let (Some(t), Some(a)) = (active(transfers), active(accounts)) else {
+            return Ok(None);
+        };
+        Ok(Some(Listing {
+            transfers: parse_segment_files(Table::Transfers, t)?,
+            accounts: parse_segment_files(Table::Accounts, a)?,
+            swept: Vec::new(),
+        }))
+    }
+
     /// The committed segments (one per transfers file, joined with its accounts twin), sorted by
     /// first timestamp.
     pub(crate) fn segments(&self) -> Vec<SegmentInfo> {
@@ -248,6 +277,35 @@ impl Lake {
             .listing(&[Table::Transfers, Table::Accounts])
             .await?
             .segments())
+    }
+
+    /// `list_segments`, from a chain check of this lake (`check_chain_from`) instead of the
+    /// tables' snapshots: the same segments, since a chain without problems has every
+    /// checkpoint a reader starts from list exactly the files it has active, and every commit
+    /// after it walked. `None` where it cannot stand in for the snapshots: a lake read at an
+    /// earlier version, a chain with a problem in `transfers` or `accounts`, a file without
+    /// its partition date (an older report's), or a compaction interrupted between its two
+    /// commits (which `listing` reads as the state before it).
+    pub fn segments_of_chain(
+        &self,
+        chain: &ChainReport,
+    ) -> Result<Option<Vec<SegmentInfo>>, LakeError> {
+        let table = |name: &str| chain.tables.iter().find(|t| t.table == name);
+        let (Some(transfers), Some(accounts)) = (table("transfers"), table("accounts")) else {
+            return Ok(None);
+        };
+        let whole =
+            |t: &TableChain| t.problems.is_empty() && t.files.len() as u64 == t.active_files;
+        if self.as_of.is_some() || !whole(transfers) || !whole(accounts) {
+            return Ok(None);
+        }
+        let Some(listing) = Listing::from_chain(&transfers.files, &accounts.files)? else {
+            return Ok(None);
+        };
+        if listing.interrupted_compaction() {
+            return Ok(None);
+        }
+        Ok(Some(listing.segments()))
     }
 
     /// Every swept file, sorted by first timestamp; a name outside the layout is an error.

@@ -441,3 +441,87 @@ async fn a_log_whose_first_commits_were_cleaned_up_is_read_from_its_checkpoint_a
         "version 0 was written again"
     );
 }
+
+/// The hole the chain's checkpoint check closes: every reader takes the table from the newest
+/// checkpoint, which no link covers. A real checkpoint (written by the Delta kernel at version
+/// 100) passes; rewritten without one segment's `add`, it hides that segment from the readers,
+/// and the chain check names it.
+#[tokio::test]
+async fn a_checkpoint_rewritten_to_hide_a_segment_is_named_by_the_chain_check() {
+    use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use arrow::array::{Array, AsArray, BooleanArray};
+
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let lake = Lake::from_store(store.clone(), "hidden");
+    let n = CHECKPOINT_INTERVAL_COMMITS + 5;
+    for i in 0..n {
+        lake.commit(&nth_segment(i), CLUSTER).await.unwrap();
+    }
+    let honest = lake.check_chain().await.unwrap();
+    assert!(honest.ok(), "{honest:#?}");
+    let transfers = &honest.tables[0];
+    assert_eq!(transfers.table, "transfers");
+    assert_eq!(
+        transfers.checkpoints_checked, 1,
+        "the kernel's checkpoint at 100"
+    );
+    assert!(honest.tables.iter().all(|t| t.checkpoints_not_checked == 0));
+    assert_eq!(
+        lake.segments_of_chain(&honest).unwrap(),
+        Some(lake.list_segments().await.unwrap())
+    );
+
+    // The checkpoint without the add of the oldest segment's transfers file.
+    let victim = transfers.files.iter().min_by_key(|f| f.version).unwrap();
+    let checkpoint = Path::from(format!(
+        "transfers/_delta_log/{:020}.checkpoint.parquet",
+        CHECKPOINT_INTERVAL_COMMITS
+    ));
+    let bytes = store.get(&checkpoint).await.unwrap().bytes().await.unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut kept = Vec::new();
+    let mut dropped = 0;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let add = batch.column_by_name("add").unwrap().as_struct();
+        let paths = add.column_by_name("path").unwrap().as_string::<i32>();
+        let keep: BooleanArray = (0..batch.num_rows())
+            .map(|row| Some(add.is_null(row) || paths.value(row) != victim.path))
+            .collect();
+        dropped += keep.iter().filter(|k| *k == Some(false)).count();
+        kept.push(arrow::compute::filter_record_batch(&batch, &keep).unwrap());
+    }
+    let mut out = Vec::new();
+    let mut writer =
+        ::parquet::arrow::ArrowWriter::try_new(&mut out, kept[0].schema(), None).unwrap();
+    for batch in &kept {
+        writer.write(batch).unwrap();
+    }
+    writer.close().unwrap();
+    assert_eq!(dropped, 1);
+    store.put(&checkpoint, out.into()).await.unwrap();
+
+    let fresh = Lake::from_store(store.clone(), "hidden");
+    let listed = fresh.list_segments().await.unwrap();
+    assert_eq!(
+        listed.len() as u64,
+        n - 1,
+        "the readers no longer see the segment"
+    );
+    let report = fresh.check_chain().await.unwrap();
+    let found: Vec<_> = report.problems().collect();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(
+        found[0].check,
+        crate::lake::chain::ChainCheck::CheckpointMismatch
+    );
+    assert_eq!(found[0].file, checkpoint.to_string());
+    assert!(
+        found[0].detail.contains(&victim.path),
+        "{}",
+        found[0].detail
+    );
+}

@@ -85,6 +85,7 @@ impl Lake {
                     version: a.version,
                     sha256: sha256.clone(),
                     size: *size,
+                    date: a.date.clone(),
                 })
             })
             .collect();

@@ -24,6 +24,8 @@ struct Action {
 struct FileAction {
     path: String,
     size: Option<u64>,
+    #[serde(rename = "partitionValues")]
+    partition_values: Option<HashMap<String, Option<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +126,8 @@ pub(super) struct Active {
     pub(super) object: Path,
     /// `(sha256, size)` from `addedFiles`; none if the adding commit had no valid record.
     pub(super) recorded: Option<(String, u64)>,
+    /// `add.partitionValues.date` (the date-partitioned tables).
+    pub(super) date: Option<String>,
 }
 
 /// One table's walk through its log.
@@ -217,12 +221,17 @@ impl Walk<'_> {
                     .map(|f| (f.sha256.to_ascii_lowercase(), f.size))
             });
             self.named.insert(object.clone());
+            let date = add
+                .partition_values
+                .and_then(|mut p| p.remove("date"))
+                .flatten();
             self.active.insert(
                 add.path,
                 Active {
                     version,
                     object,
                     recorded,
+                    date,
                 },
             );
         }

@@ -86,10 +86,14 @@ fn all_events(segments: &[Segment]) -> Vec<Event> {
     segments.iter().flat_map(|s| s.events.clone()).collect()
 }
 
+/// The chain has no problem, and the segments it has active are those the tables' snapshots
+/// list (what `verify` reads in their place).
 async fn assert_chain_whole(lake: &Lake) {
     let report = lake.check_chain().await.unwrap();
     let problems: Vec<_> = report.problems().collect();
     assert!(problems.is_empty(), "{problems:?}");
+    let of_chain = lake.segments_of_chain(&report).unwrap();
+    assert_eq!(of_chain, Some(lake.list_segments().await.unwrap()));
 }
 
 fn t0() -> u64 {
@@ -285,6 +289,9 @@ async fn a_merge_interrupted_between_its_two_commits_is_completed_and_never_remo
     assert_eq!(listing.unpaired_accounts().len(), 1);
     assert!(listing.orphan_accounts().is_empty());
     assert!(listing.interrupted_compaction());
+    // The chain's active files are not read in place of the snapshots then.
+    let chain = lake.check_chain().await.unwrap();
+    assert_eq!(lake.segments_of_chain(&chain).unwrap(), None);
     // Readers see the lake as it was before the merge: every event and account record.
     assert_eq!(
         lake.read_all().await.unwrap(),
